@@ -1,0 +1,68 @@
+/*
+ * fastact's C interface: kernels over raw contiguous blocks, the thread
+ * policy and the run-time ISA choice.  No Python here.
+ *
+ * Layout convention: an array is viewed as (outer, channels, inner)
+ * contiguous blocks.  NCHW per-channel: outer = N, channels = C,
+ * inner = H*W (product of the spatial dims).  A shared slope is
+ * outer = 1, channels = 1, inner = size.
+ *
+ * Aliasing: an output may be exactly its input (in place), never a partial
+ * overlap of it.  prelu_backward's grad_input may be exactly grad_output, but
+ * must not overlap x.
+ */
+#ifndef FASTACT_H
+#define FASTACT_H
+
+#include <stdint.h>
+
+/* --- PReLU ------------------------------------------------------------- */
+/* y = x > 0 ? x : slope[c] * x */
+void prelu_forward_f32(const float *x, const float *slopes, float *y,
+                       int64_t outer, int64_t channels, int64_t inner);
+void prelu_forward_f64(const double *x, const double *slopes, double *y,
+                       int64_t outer, int64_t channels, int64_t inner);
+
+/*
+ * grad_input = x > 0 ? grad_output : slope[c] * grad_output
+ * grad_slopes[c] = sum over channel c of (x > 0 ? 0 : x * grad_output), in
+ * float64, bitwise the same for any thread count and any ISA.
+ * Returns 0, or -1 when the workspace for the partial sums cannot be
+ * allocated (nothing is written then).
+ */
+int prelu_backward_f32(const float *grad_output, const float *x,
+                       const float *slopes, float *grad_input,
+                       double *grad_slopes,
+                       int64_t outer, int64_t channels, int64_t inner);
+int prelu_backward_f64(const double *grad_output, const double *x,
+                       const double *slopes, double *grad_input,
+                       double *grad_slopes,
+                       int64_t outer, int64_t channels, int64_t inner);
+
+/* --- memory ceilings, for the benchmark ---------------------------------- */
+/* dst = src (streaming == 1: non-temporal stores) */
+void membench_copy_f32(const float *src, float *dst, int64_t n, int streaming);
+/* x = x * factor, in place */
+void membench_scale_inplace_f32(float *x, float factor, int64_t n);
+/* z = a + b (streaming == 1: non-temporal stores) */
+void membench_add_f32(const float *a, const float *b, float *z, int64_t n,
+                      int streaming);
+
+/* --- thread policy (parallel.c) ----------------------------------------- */
+void fa_init(void);                 /* idempotent; registers the fork handler */
+int fa_have_openmp(void);
+void fa_set_num_threads(int n);     /* n <= 0: follow OpenMP's setting again */
+int fa_get_num_threads(void);       /* threads a large call would use now */
+int fa_cpu_limit(void);             /* CPUs this process may use */
+int fa_forked_serial(void);         /* 1 when a fork switched this process to serial */
+int64_t fa_streaming_threshold_bytes(void);
+
+/* --- run-time ISA choice (dispatch.c) ------------------------------------ */
+enum { FA_ISA_BASELINE = 0, FA_ISA_AVX2 = 1, FA_ISA_AVX512F = 2, FA_ISA_COUNT = 3 };
+int fa_isa_supported(int isa);      /* compiled in and supported by this CPU */
+int fa_isa_best(void);
+int fa_set_isa(int isa);            /* 0, or -1 when not supported */
+int fa_get_isa(void);
+const char *fa_isa_name(int isa);
+
+#endif

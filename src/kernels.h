@@ -1,0 +1,70 @@
+/*
+ * The serial building blocks each ISA provides, and the table the drivers
+ * dispatch through.  Pointers are untyped so one driver serves every dtype;
+ * each table holds the functions of one dtype and one ISA.
+ *
+ *   run: n contiguous elements sharing one slope (*slope)
+ *   vec: n contiguous elements, element j with slope slopes[j]
+ *   "inplace" variants write into their first operand; the others take
+ *   outputs that do not overlap their inputs.
+ *   streaming: use non-temporal stores for the output.
+ *
+ * The backward kernels add x * g where not (x > 0) into float64 sums with a
+ * fixed association (lane k of FA_LANES sums elements k, k + FA_LANES, ...
+ * in order), so the result does not depend on the ISA, the alignment or the
+ * thread count.
+ */
+#ifndef FASTACT_KERNELS_H
+#define FASTACT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FA_LANES 16
+
+typedef struct {
+    size_t elsize;
+    void (*fwd_run)(const void *x, const void *slope, void *y, int64_t n, int streaming);
+    void (*fwd_run_inplace)(void *xy, const void *slope, int64_t n);
+    void (*fwd_vec)(const void *x, const void *slopes, void *y, int64_t n);
+    void (*fwd_vec_inplace)(void *xy, const void *slopes, int64_t n);
+    double (*bwd_run)(const void *g, const void *x, const void *slope, void *gi,
+                      int64_t n, int streaming);
+    double (*bwd_run_inplace)(void *g, const void *x, const void *slope, int64_t n);
+    void (*bwd_vec)(const void *g, const void *x, const void *slopes, void *gi,
+                    double *acc, int64_t n);
+    void (*bwd_vec_inplace)(void *g, const void *x, const void *slopes,
+                            double *acc, int64_t n);
+    /* sv[k * inner + i] = slopes[k] for k < nchan, i < inner */
+    void (*expand_slopes)(const void *slopes, int64_t nchan, int64_t inner, void *sv);
+    /* memory ceilings for the benchmark */
+    void (*copy)(const void *src, void *dst, int64_t n, int streaming);
+    void (*scale_inplace)(void *x, double factor, int64_t n);
+    void (*add)(const void *a, const void *b, void *z, int64_t n, int streaming);
+} fa_kernels;
+
+/* The table for the active ISA (dispatch.c). */
+const fa_kernels *fa_kernels_f32(void);
+const fa_kernels *fa_kernels_f64(void);
+
+/* Per-ISA tables, defined in kernels_<isa>.c; NULL where not compiled. */
+extern const fa_kernels *const fa_kernels_f32_baseline_ptr, *const fa_kernels_f64_baseline_ptr;
+extern const fa_kernels *const fa_kernels_f32_avx2_ptr, *const fa_kernels_f64_avx2_ptr;
+extern const fa_kernels *const fa_kernels_f32_avx512f_ptr, *const fa_kernels_f64_avx512f_ptr;
+
+/* Lane sums combined pairwise in a fixed order. */
+static inline double fa_sum_lanes(const double lane[FA_LANES])
+{
+    double s[FA_LANES];
+    for (int k = 0; k < FA_LANES; k++) {
+        s[k] = lane[k];
+    }
+    for (int width = FA_LANES / 2; width >= 1; width /= 2) {
+        for (int k = 0; k < width; k++) {
+            s[k] = s[k] + s[k + width];
+        }
+    }
+    return s[0];
+}
+
+#endif

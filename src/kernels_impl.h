@@ -1,0 +1,296 @@
+/*
+ * The serial kernels of one dtype, compiled once per ISA: kernels_<isa>.c
+ * sets the target, defines FA_T (the element type) and FA_NAME(name) (a
+ * unique name for this dtype and ISA), includes this file, and gets the
+ * static table FA_NAME(table).
+ *
+ * Plain C loops the compiler vectorises.  Three build flags make that
+ * possible without changing results: -fno-trapping-math lets `x > 0 ? x :
+ * a * x` compute a * x on every lane (NaN, inf and signed zeros behave the
+ * same), -ffp-contract=off keeps a * b + c from becoming an FMA, so every
+ * ISA rounds the same way, and -fno-thread-jumps stops gcc from splitting
+ * the in-place loops on x > 0 into a path whose store it then drops (a
+ * conditional store SSE2 cannot vectorise).  tools/check_vectorization.py
+ * checks that every loop here is vectorised for every ISA.
+ */
+#include "kernels.h"
+#include "stream.h"
+
+#define FA_PRELU(v, a) ((v) > 0 ? (v) : (a) * (v))
+/* grad_input of one element: the slope's branch wherever x is not > 0 */
+#define FA_DPRELU(xv, gv, a) ((xv) > 0 ? (gv) : (a) * (gv))
+/* one element's share of the slope gradient (NaN in x propagates) */
+#define FA_SLOPE_TERM(xv, gv) ((xv) > 0 ? 0.0 : (double)(xv) * (double)(gv))
+/* elements per streamed block: a whole number of lines and of FA_LANES */
+#define FA_BLOCK ((int64_t)(2048 / sizeof(FA_T)))
+
+static void FA_NAME(fwd_run)(const void *xv, const void *slope, void *yv,
+                             int64_t n, int streaming)
+{
+    const FA_T *restrict x = (const FA_T *)xv;
+    FA_T *restrict y = (FA_T *)yv;
+    const FA_T a = *(const FA_T *)slope;
+    int64_t i = 0;
+    if (FA_HAVE_STREAM && streaming) {
+        int64_t head = fa_elems_to_line(y, sizeof(FA_T));
+        if (head > n) {
+            head = n;
+        }
+        for (; i < head; i++) {
+            y[i] = FA_PRELU(x[i], a);
+        }
+        /* compute a block into L1, then stream it out in whole lines */
+        for (; i + FA_BLOCK <= n; i += FA_BLOCK) {
+            FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
+            const FA_T *restrict xb = x + i;
+            for (int64_t j = 0; j < FA_BLOCK; j++) {
+                tmp[j] = FA_PRELU(xb[j], a);
+            }
+            fa_stream_block(y + i, tmp, sizeof tmp);
+        }
+        fa_stream_fence();
+    }
+    for (; i < n; i++) {
+        y[i] = FA_PRELU(x[i], a);
+    }
+}
+
+static void FA_NAME(fwd_run_inplace)(void *xyv, const void *slope, int64_t n)
+{
+    FA_T *restrict xy = (FA_T *)xyv;
+    const FA_T a = *(const FA_T *)slope;
+    for (int64_t i = 0; i < n; i++) {
+        xy[i] = FA_PRELU(xy[i], a);
+    }
+}
+
+static void FA_NAME(fwd_vec)(const void *xv, const void *slopesv, void *yv,
+                             int64_t n)
+{
+    const FA_T *restrict x = (const FA_T *)xv;
+    const FA_T *restrict s = (const FA_T *)slopesv;
+    FA_T *restrict y = (FA_T *)yv;
+    for (int64_t i = 0; i < n; i++) {
+        const FA_T a = s[i]; /* loaded on every lane, so SSE2 can if-convert */
+        y[i] = FA_PRELU(x[i], a);
+    }
+}
+
+static void FA_NAME(fwd_vec_inplace)(void *xyv, const void *slopesv, int64_t n)
+{
+    FA_T *restrict xy = (FA_T *)xyv;
+    const FA_T *restrict s = (const FA_T *)slopesv;
+    for (int64_t i = 0; i < n; i++) {
+        const FA_T a = s[i];
+        xy[i] = FA_PRELU(xy[i], a);
+    }
+}
+
+/*
+ * Element i always goes to lane i % FA_LANES, and each lane sums its elements
+ * in order, whether or not a head is peeled for streaming.  The main loops
+ * keep acc[j] = lane (head + j) % FA_LANES so that they can start at i = head.
+ */
+static double FA_NAME(bwd_run)(const void *gv, const void *xv, const void *slope,
+                               void *giv, int64_t n, int streaming)
+{
+    const FA_T *restrict g = (const FA_T *)gv;
+    const FA_T *restrict x = (const FA_T *)xv;
+    FA_T *restrict gi = (FA_T *)giv;
+    const FA_T a = *(const FA_T *)slope;
+    double lane[FA_LANES] = {0};
+    double acc[FA_LANES];
+    int64_t i = 0, head = 0;
+    const int stream = FA_HAVE_STREAM && streaming;
+
+    if (stream) {
+        head = fa_elems_to_line(gi, sizeof(FA_T)); /* < FA_LANES */
+        if (head > n) {
+            head = n;
+        }
+        for (; i < head; i++) {
+            gi[i] = FA_DPRELU(x[i], g[i], a);
+            lane[i] += FA_SLOPE_TERM(x[i], g[i]);
+        }
+    }
+    for (int j = 0; j < FA_LANES; j++) {
+        acc[j] = lane[(head + j) % FA_LANES];
+    }
+    if (stream) {
+        for (; i + FA_BLOCK <= n; i += FA_BLOCK) {
+            FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
+            const FA_T *restrict xb = x + i;
+            const FA_T *restrict gb = g + i;
+            for (int64_t b = 0; b < FA_BLOCK; b += FA_LANES) {
+                for (int j = 0; j < FA_LANES; j++) {
+                    tmp[b + j] = FA_DPRELU(xb[b + j], gb[b + j], a);
+                    acc[j] += FA_SLOPE_TERM(xb[b + j], gb[b + j]);
+                }
+            }
+            fa_stream_block(gi + i, tmp, sizeof tmp);
+        }
+        fa_stream_fence();
+    }
+    for (; i + FA_LANES <= n; i += FA_LANES) {
+        for (int j = 0; j < FA_LANES; j++) {
+            gi[i + j] = FA_DPRELU(x[i + j], g[i + j], a);
+            acc[j] += FA_SLOPE_TERM(x[i + j], g[i + j]);
+        }
+    }
+    for (int j = 0; i < n; i++, j++) {
+        gi[i] = FA_DPRELU(x[i], g[i], a);
+        acc[j] += FA_SLOPE_TERM(x[i], g[i]);
+    }
+    for (int j = 0; j < FA_LANES; j++) {
+        lane[(head + j) % FA_LANES] = acc[j];
+    }
+    return fa_sum_lanes(lane);
+}
+
+static double FA_NAME(bwd_run_inplace)(void *gv, const void *xv,
+                                       const void *slope, int64_t n)
+{
+    FA_T *restrict g = (FA_T *)gv; /* read and written: the only pointer to it */
+    const FA_T *restrict x = (const FA_T *)xv;
+    const FA_T a = *(const FA_T *)slope;
+    double acc[FA_LANES];
+    int64_t i = 0;
+    for (int j = 0; j < FA_LANES; j++) {
+        acc[j] = 0.0;
+    }
+    for (; i + FA_LANES <= n; i += FA_LANES) {
+        for (int j = 0; j < FA_LANES; j++) {
+            const FA_T xe = x[i + j], ge = g[i + j];
+            g[i + j] = FA_DPRELU(xe, ge, a);
+            acc[j] += FA_SLOPE_TERM(xe, ge);
+        }
+    }
+    for (int j = 0; i < n; i++, j++) {
+        const FA_T ge = g[i];
+        acc[j] += FA_SLOPE_TERM(x[i], ge);
+        g[i] = FA_DPRELU(x[i], ge, a);
+    }
+    return fa_sum_lanes(acc);
+}
+
+static void FA_NAME(bwd_vec)(const void *gv, const void *xv, const void *slopesv,
+                             void *giv, double *restrict acc, int64_t n)
+{
+    const FA_T *restrict g = (const FA_T *)gv;
+    const FA_T *restrict x = (const FA_T *)xv;
+    const FA_T *restrict s = (const FA_T *)slopesv;
+    FA_T *restrict gi = (FA_T *)giv;
+    for (int64_t i = 0; i < n; i++) {
+        const FA_T a = s[i];
+        gi[i] = FA_DPRELU(x[i], g[i], a);
+        acc[i] += FA_SLOPE_TERM(x[i], g[i]);
+    }
+}
+
+static void FA_NAME(bwd_vec_inplace)(void *gv, const void *xv,
+                                     const void *slopesv, double *restrict acc,
+                                     int64_t n)
+{
+    FA_T *restrict g = (FA_T *)gv;
+    const FA_T *restrict x = (const FA_T *)xv;
+    const FA_T *restrict s = (const FA_T *)slopesv;
+    for (int64_t i = 0; i < n; i++) {
+        const FA_T ge = g[i], a = s[i];
+        acc[i] += FA_SLOPE_TERM(x[i], ge);
+        g[i] = FA_DPRELU(x[i], ge, a);
+    }
+}
+
+static void FA_NAME(expand_slopes)(const void *slopesv, int64_t nchan,
+                                   int64_t inner, void *svv)
+{
+    const FA_T *restrict s = (const FA_T *)slopesv;
+    FA_T *restrict sv = (FA_T *)svv;
+    for (int64_t k = 0; k < nchan; k++) {
+        for (int64_t i = 0; i < inner; i++) {
+            sv[k * inner + i] = s[k];
+        }
+    }
+}
+
+static void FA_NAME(copy)(const void *srcv, void *dstv, int64_t n, int streaming)
+{
+    const FA_T *restrict src = (const FA_T *)srcv;
+    FA_T *restrict dst = (FA_T *)dstv;
+    int64_t i = 0;
+    if (FA_HAVE_STREAM && streaming) {
+        int64_t head = fa_elems_to_line(dst, sizeof(FA_T));
+        if (head > n) {
+            head = n;
+        }
+        for (; i < head; i++) {
+            dst[i] = src[i];
+        }
+        for (; i + FA_BLOCK <= n; i += FA_BLOCK) {
+            fa_stream_block(dst + i, src + i, FA_BLOCK * sizeof(FA_T));
+        }
+        fa_stream_fence();
+    }
+    for (; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
+static void FA_NAME(scale_inplace)(void *xv, double factor, int64_t n)
+{
+    FA_T *x = (FA_T *)xv;
+    const FA_T f = (FA_T)factor;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = x[i] * f;
+    }
+}
+
+static void FA_NAME(add)(const void *av, const void *bv, void *zv, int64_t n,
+                         int streaming)
+{
+    const FA_T *restrict a = (const FA_T *)av;
+    const FA_T *restrict b = (const FA_T *)bv;
+    FA_T *restrict z = (FA_T *)zv;
+    int64_t i = 0;
+    if (FA_HAVE_STREAM && streaming) {
+        int64_t head = fa_elems_to_line(z, sizeof(FA_T));
+        if (head > n) {
+            head = n;
+        }
+        for (; i < head; i++) {
+            z[i] = a[i] + b[i];
+        }
+        for (; i + FA_BLOCK <= n; i += FA_BLOCK) {
+            FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
+            for (int64_t j = 0; j < FA_BLOCK; j++) {
+                tmp[j] = a[i + j] + b[i + j];
+            }
+            fa_stream_block(z + i, tmp, sizeof tmp);
+        }
+        fa_stream_fence();
+    }
+    for (; i < n; i++) {
+        z[i] = a[i] + b[i];
+    }
+}
+
+static const fa_kernels FA_NAME(table) = {
+    sizeof(FA_T),
+    FA_NAME(fwd_run),
+    FA_NAME(fwd_run_inplace),
+    FA_NAME(fwd_vec),
+    FA_NAME(fwd_vec_inplace),
+    FA_NAME(bwd_run),
+    FA_NAME(bwd_run_inplace),
+    FA_NAME(bwd_vec),
+    FA_NAME(bwd_vec_inplace),
+    FA_NAME(expand_slopes),
+    FA_NAME(copy),
+    FA_NAME(scale_inplace),
+    FA_NAME(add),
+};
+
+#undef FA_PRELU
+#undef FA_DPRELU
+#undef FA_SLOPE_TERM
+#undef FA_BLOCK

@@ -1,0 +1,282 @@
+/*
+ * PReLU drivers: split an (outer, channels, inner) array into work items,
+ * run the active ISA's serial kernels over them in parallel, and reduce the
+ * slope gradient.
+ *
+ * Two layouts of work items, neither depending on the thread count:
+ *  - planes (inner >= FA_PLANE_MIN): item = a segment of at most FA_ITEM
+ *    elements of one (n, c) plane, all with one slope;
+ *  - tiles (small inner, e.g. (N, C) or a shared slope on a tiny array):
+ *    item = a block of rows times a run of whole channels, with the slopes
+ *    expanded once per item into a vector along the contiguous axis.
+ * The backward writes one float64 partial sum per item (plane) or per
+ * (row block, channel) (tile) and adds them in a fixed order, so the slope
+ * gradient is bitwise the same whatever the number of threads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastact.h"
+#include "kernels.h"
+#include "parallel.h"
+#include "stream.h"
+
+#define FA_ITEM ((int64_t)16384)
+#define FA_PLANE_MIN 64
+#define FA_TILE_W 1024
+/* partial sums up to this many live on the stack: no malloc for small calls */
+#define FA_STACK_PARTIALS 256
+
+typedef struct {
+    const fa_kernels *k;
+    const char *x;      /* forward: x; backward: x */
+    const char *g;      /* backward: grad_output */
+    const char *slopes;
+    char *y;            /* forward: y; backward: grad_input */
+    int64_t outer, channels, inner;
+    int64_t nseg;       /* planes: segments per plane */
+    int64_t cpt, rpt, ncolt; /* tiles: channels and rows per tile, tiles across */
+    int tiles;
+    int streaming;
+    double *partial;
+} prelu_job;
+
+/* Fills the layout fields and returns the number of items. */
+static int64_t plan(prelu_job *job)
+{
+    if (job->inner >= FA_PLANE_MIN) {
+        job->tiles = 0;
+        job->nseg = (job->inner + FA_ITEM - 1) / FA_ITEM;
+        return job->outer * job->channels * job->nseg;
+    }
+    job->tiles = 1;
+    job->cpt = FA_TILE_W / job->inner;
+    if (job->cpt > job->channels) {
+        job->cpt = job->channels;
+    }
+    job->rpt = FA_ITEM / (job->cpt * job->inner);
+    if (job->rpt < 1) {
+        job->rpt = 1;
+    }
+    job->ncolt = (job->channels + job->cpt - 1) / job->cpt;
+    return ((job->outer + job->rpt - 1) / job->rpt) * job->ncolt;
+}
+
+/* Elements of plane item j: offset, count and slope index. */
+static inline void plane_item(const prelu_job *job, int64_t j, int64_t *off,
+                              int64_t *len, int64_t *c)
+{
+    int64_t p = j / job->nseg, s = j % job->nseg;
+    int64_t start = s * FA_ITEM;
+    *c = p % job->channels;
+    *off = p * job->inner + start;
+    *len = job->inner - start < FA_ITEM ? job->inner - start : FA_ITEM;
+}
+
+/* Channels [*c0, *c0 + *nch) and rows [*r0, *r1) of tile item j. */
+static inline void tile_item(const prelu_job *job, int64_t j, int64_t *c0,
+                             int64_t *nch, int64_t *r0, int64_t *r1)
+{
+    int64_t rt = j / job->ncolt, ct = j % job->ncolt;
+    *c0 = ct * job->cpt;
+    *nch = job->channels - *c0 < job->cpt ? job->channels - *c0 : job->cpt;
+    *r0 = rt * job->rpt;
+    *r1 = *r0 + job->rpt < job->outer ? *r0 + job->rpt : job->outer;
+}
+
+static void forward_items(void *ctx, int64_t begin, int64_t end)
+{
+    const prelu_job *job = (const prelu_job *)ctx;
+    const fa_kernels *k = job->k;
+    const size_t es = k->elsize;
+    const int inplace = job->y == job->x;
+    for (int64_t j = begin; j < end; j++) {
+        if (!job->tiles) {
+            int64_t off, len, c;
+            plane_item(job, j, &off, &len, &c);
+            const char *slope = job->slopes + c * es;
+            if (inplace) {
+                k->fwd_run_inplace(job->y + off * es, slope, len);
+            }
+            else {
+                k->fwd_run(job->x + off * es, slope, job->y + off * es, len,
+                           job->streaming);
+            }
+            continue;
+        }
+        int64_t c0, nch, r0, r1;
+        tile_item(job, j, &c0, &nch, &r0, &r1);
+        FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
+        const int64_t w = nch * job->inner;
+        k->expand_slopes(job->slopes + c0 * es, nch, job->inner, sv);
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t off = (r * job->channels + c0) * job->inner;
+            if (inplace) {
+                k->fwd_vec_inplace(job->y + off * es, sv, w);
+            }
+            else {
+                k->fwd_vec(job->x + off * es, sv, job->y + off * es, w);
+            }
+        }
+    }
+}
+
+static void backward_items(void *ctx, int64_t begin, int64_t end)
+{
+    const prelu_job *job = (const prelu_job *)ctx;
+    const fa_kernels *k = job->k;
+    const size_t es = k->elsize;
+    const int inplace = job->y == job->g;
+    for (int64_t j = begin; j < end; j++) {
+        if (!job->tiles) {
+            int64_t off, len, c;
+            plane_item(job, j, &off, &len, &c);
+            const char *slope = job->slopes + c * es;
+            if (inplace) {
+                job->partial[j] = k->bwd_run_inplace(job->y + off * es,
+                                                     job->x + off * es, slope, len);
+            }
+            else {
+                job->partial[j] = k->bwd_run(job->g + off * es, job->x + off * es,
+                                             slope, job->y + off * es, len,
+                                             job->streaming);
+            }
+            continue;
+        }
+        int64_t c0, nch, r0, r1;
+        tile_item(job, j, &c0, &nch, &r0, &r1);
+        FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
+        double acc[FA_TILE_W];
+        const int64_t w = nch * job->inner;
+        k->expand_slopes(job->slopes + c0 * es, nch, job->inner, sv);
+        memset(acc, 0, (size_t)w * sizeof(double));
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t off = (r * job->channels + c0) * job->inner;
+            if (inplace) {
+                k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, w);
+            }
+            else {
+                k->bwd_vec(job->g + off * es, job->x + off * es, sv,
+                           job->y + off * es, acc, w);
+            }
+        }
+        double *out = job->partial + (j / job->ncolt) * job->channels + c0;
+        for (int64_t ch = 0; ch < nch; ch++) {
+            double s = 0.0;
+            for (int64_t i = 0; i < job->inner; i++) {
+                s += acc[ch * job->inner + i];
+            }
+            out[ch] = s;
+        }
+    }
+}
+
+static void prelu_forward(const fa_kernels *k, const void *x, const void *slopes,
+                          void *y, int64_t outer, int64_t channels, int64_t inner)
+{
+    const int64_t total = outer * channels * inner;
+    if (total == 0) {
+        return;
+    }
+    prelu_job job = {0};
+    job.k = k;
+    job.x = (const char *)x;
+    job.slopes = (const char *)slopes;
+    job.y = (char *)y;
+    job.outer = outer;
+    job.channels = channels;
+    job.inner = inner;
+    job.streaming = y != x && total * (int64_t)k->elsize >= fa_streaming_threshold_bytes();
+    const int64_t nitems = plan(&job);
+    fa_parallel_for(nitems, 2 * total * (int64_t)k->elsize, forward_items, &job);
+}
+
+static int prelu_backward(const fa_kernels *k, const void *g, const void *x,
+                          const void *slopes, void *gi, double *grad_slopes,
+                          int64_t outer, int64_t channels, int64_t inner)
+{
+    const int64_t total = outer * channels * inner;
+    for (int64_t c = 0; c < channels; c++) {
+        grad_slopes[c] = 0.0;
+    }
+    if (total == 0) {
+        return 0;
+    }
+    prelu_job job = {0};
+    job.k = k;
+    job.g = (const char *)g;
+    job.x = (const char *)x;
+    job.slopes = (const char *)slopes;
+    job.y = (char *)gi;
+    job.outer = outer;
+    job.channels = channels;
+    job.inner = inner;
+    job.streaming = gi != g && total * (int64_t)k->elsize >= fa_streaming_threshold_bytes();
+    const int64_t nitems = plan(&job);
+    const int64_t nrowt = job.tiles ? nitems / job.ncolt : 0;
+    const int64_t npartial = job.tiles ? nrowt * channels : nitems;
+
+    double stack_partial[FA_STACK_PARTIALS];
+    double *partial = stack_partial;
+    if (npartial > FA_STACK_PARTIALS) {
+        partial = (double *)malloc((size_t)npartial * sizeof(double));
+        if (partial == NULL) {
+            return -1;
+        }
+    }
+    job.partial = partial;
+    fa_parallel_for(nitems, 3 * total * (int64_t)k->elsize, backward_items, &job);
+
+    /* fixed order: for each channel, over n (row blocks), then segments */
+    if (job.tiles) {
+        for (int64_t rt = 0; rt < nrowt; rt++) {
+            for (int64_t c = 0; c < channels; c++) {
+                grad_slopes[c] += partial[rt * channels + c];
+            }
+        }
+    }
+    else {
+        for (int64_t n = 0; n < outer; n++) {
+            for (int64_t c = 0; c < channels; c++) {
+                const double *p = partial + (n * channels + c) * job.nseg;
+                for (int64_t s = 0; s < job.nseg; s++) {
+                    grad_slopes[c] += p[s];
+                }
+            }
+        }
+    }
+    if (partial != stack_partial) {
+        free(partial);
+    }
+    return 0;
+}
+
+void prelu_forward_f32(const float *x, const float *slopes, float *y,
+                       int64_t outer, int64_t channels, int64_t inner)
+{
+    prelu_forward(fa_kernels_f32(), x, slopes, y, outer, channels, inner);
+}
+
+void prelu_forward_f64(const double *x, const double *slopes, double *y,
+                       int64_t outer, int64_t channels, int64_t inner)
+{
+    prelu_forward(fa_kernels_f64(), x, slopes, y, outer, channels, inner);
+}
+
+int prelu_backward_f32(const float *grad_output, const float *x,
+                       const float *slopes, float *grad_input,
+                       double *grad_slopes,
+                       int64_t outer, int64_t channels, int64_t inner)
+{
+    return prelu_backward(fa_kernels_f32(), grad_output, x, slopes, grad_input,
+                          grad_slopes, outer, channels, inner);
+}
+
+int prelu_backward_f64(const double *grad_output, const double *x,
+                       const double *slopes, double *grad_input,
+                       double *grad_slopes,
+                       int64_t outer, int64_t channels, int64_t inner)
+{
+    return prelu_backward(fa_kernels_f64(), grad_output, x, slopes, grad_input,
+                          grad_slopes, outer, channels, inner);
+}
