@@ -41,6 +41,7 @@ cdef extern from "fastact.h" nogil:
     int fa_cpu_limit()
     int fa_forked_serial()
     int64_t fa_streaming_threshold_bytes()
+    void fa_set_streaming_threshold_bytes(int64_t nbytes)
 
     int FA_ISA_BASELINE, FA_ISA_AVX2, FA_ISA_AVX512F, FA_ISA_COUNT
     int fa_isa_supported(int isa)
@@ -75,9 +76,13 @@ cdef int _float_type(cnp.ndarray a, str name) except -1:
     raise TypeError(f"{name} has dtype {a.dtype}; fastact supports {_SUPPORTED}")
 
 
+cdef inline object _native_dtype(cnp.ndarray a):
+    return np.float32 if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 else np.float64
+
+
 cdef cnp.ndarray _fresh_copy(cnp.ndarray a):
     """A new C-contiguous, aligned, native-endian copy of a."""
-    return np.array(a, dtype=a.dtype.newbyteorder("="), order="C", copy=True)
+    return np.array(a, dtype=_native_dtype(a), order="C", copy=True)
 
 
 cdef (char *, char *) _byte_bounds(cnp.ndarray a):
@@ -129,7 +134,7 @@ cdef int _check_output(object out, cnp.ndarray like, str name, str like_name) ex
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     cdef cnp.ndarray o = out
-    if o.dtype != like.dtype:
+    if cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(like):   # any byte order
         raise ValueError(f"{name} has dtype {o.dtype}; expected {like.dtype}, the dtype of {like_name}")
     if _shape(o) != _shape(like):
         raise ValueError(f"{name} has shape {_shape(o)}; expected {_shape(like)}, the shape of {like_name}")
@@ -160,7 +165,8 @@ cdef _Slopes _parse_slopes(object slopes, cnp.ndarray x):
     cdef cnp.ndarray arr
     cdef Py_ssize_t n, channels
     if isinstance(slopes, (float, int)) and not isinstance(slopes, bool):
-        s.values = np.full(1, slopes, dtype=x.dtype)
+        s.values = cnp.PyArray_EMPTY(1, [1], cnp.PyArray_TYPE(x), 0)
+        s.values[0] = slopes
         s.per_channel = False
         s.shape = ()
         return s
@@ -189,8 +195,8 @@ cdef _Slopes _parse_slopes(object slopes, cnp.ndarray x):
         if n != channels:
             raise ValueError(
                 f"slopes has {n} values but x has {channels} channels (axis 1)")
-    if arr.dtype != x.dtype or not _kernel_ready(arr):
-        arr = np.ascontiguousarray(arr, dtype=x.dtype).reshape(-1)
+    if cnp.PyArray_TYPE(arr) != cnp.PyArray_TYPE(x) or not _kernel_ready(arr):
+        arr = np.ascontiguousarray(arr, dtype=_native_dtype(x)).reshape(-1)
     elif arr.ndim == 0:
         arr = arr.reshape(1)
     s.values = arr
@@ -288,7 +294,7 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     in-place forward with slopes > 0; the slope gradient is divided by them."""
     cdef int t = _float_type(x, "x")
     _float_type(grad_output, "grad_output")
-    if grad_output.dtype != x.dtype:
+    if cnp.PyArray_TYPE(grad_output) != t:
         raise ValueError(
             f"grad_output has dtype {grad_output.dtype}; expected {x.dtype}, the dtype of x")
     if _shape(grad_output) != _shape(x):
@@ -343,7 +349,7 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
 
     if divide_by_slopes:
         sums /= s.values.astype(np.float64)
-    grad_slopes = sums.astype(x.dtype).reshape(s.shape)
+    grad_slopes = sums.astype(_native_dtype(x)).reshape(s.shape)
     if dest is None:
         return target, grad_slopes
     if target is not dest:
@@ -424,6 +430,12 @@ def set_isa(name):
                          f"supported: {', '.join(supported_isas())}")
 
 
+def set_streaming_threshold(nbytes):
+    """Outputs of at least nbytes bytes get streaming stores (None: the
+    default, the last-level cache size).  For tests and benchmarks."""
+    fa_set_streaming_threshold_bytes(_DEFAULT_STREAMING if nbytes is None else nbytes)
+
+
 def get_isa():
     return ISA_NAMES[fa_get_isa()]
 
@@ -458,4 +470,5 @@ def _isa_from_environment():
 
 
 fa_init()
+_DEFAULT_STREAMING = fa_streaming_threshold_bytes()
 _isa_from_environment()

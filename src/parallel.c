@@ -137,6 +137,11 @@ int fa_forked_serial(void) { return forked_serial; }
 
 int64_t fa_streaming_threshold_bytes(void) { return streaming_threshold; }
 
+void fa_set_streaming_threshold_bytes(int64_t nbytes)
+{
+    streaming_threshold = nbytes > 0 ? nbytes : 0;
+}
+
 int fa_get_num_threads(void)
 {
     if (!FA_HAVE_OPENMP || forked_serial) {
