@@ -26,10 +26,8 @@ SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
 QUICK_SHAPES = [(1, 16, 8, 8), (2, 16, 32, 32)]
 
 
-def _timeit(fn, args=(), kwargs=None, budget=0.25, batches=7):
-    """Median seconds per call of fn(*args, **kwargs) over batches of calls
-    sized to fill about `budget` seconds in all."""
-    kwargs = kwargs or {}
+def _calls_per_batch(fn, args, kwargs, seconds):
+    """How many calls of fn take about `seconds`."""
     fn(*args, **kwargs)
     calls = 1
     while True:
@@ -37,17 +35,45 @@ def _timeit(fn, args=(), kwargs=None, budget=0.25, batches=7):
         for _ in range(calls):
             fn(*args, **kwargs)
         elapsed = time.perf_counter() - t0
-        if elapsed * batches >= budget or calls >= 1 << 20:
-            break
-        calls *= 2 if elapsed * batches * 4 > budget else 8
-    calls = max(1, int(calls * budget / batches / max(elapsed, 1e-9)))
-    samples = []
-    for _ in range(batches):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn(*args, **kwargs)
-        samples.append((time.perf_counter() - t0) / calls)
-    return statistics.median(samples)
+        if elapsed >= seconds / 4 or calls >= 1 << 20:
+            return max(1, int(calls * seconds / max(elapsed, 1e-9)))
+        calls *= 4
+
+
+class _Cases:
+    """Cases timed round-robin: each round times one batch of every case, so
+    that every case sees the same drifts of the machine's speed, and each
+    case's time is the median over the rounds."""
+
+    def __init__(self, out):
+        self.out = out
+        self.cases = []       # (name, fn, args, kwargs, nbytes)
+        self.seconds = {}
+
+    def add(self, name, nbytes, fn, *args, **kwargs):
+        self.cases.append((name, fn, args, kwargs, nbytes))
+
+    def run(self, rounds, batch_seconds):
+        calls = [_calls_per_batch(fn, a, kw, batch_seconds) for _, fn, a, kw, _ in self.cases]
+        samples = [[] for _ in self.cases]
+        for _ in range(rounds):
+            for k, (_, fn, args, kwargs, _) in enumerate(self.cases):
+                t0 = time.perf_counter()
+                for _ in range(calls[k]):
+                    fn(*args, **kwargs)
+                samples[k].append((time.perf_counter() - t0) / calls[k])
+        for (name, _, _, _, nbytes), s in zip(self.cases, samples):
+            self.seconds[name] = statistics.median(s)
+            gbs = nbytes / self.seconds[name] / 1e9
+            print(f"  {name:36s} {self.seconds[name] * 1e6:11.2f} us {gbs:8.2f} GB/s",
+                  file=self.out)
+
+    def gbs(self, name):
+        nbytes = next(c[4] for c in self.cases if c[0] == name)
+        return nbytes / self.seconds[name] / 1e9
+
+    def time(self, name):
+        return self.seconds[name]
 
 
 def _load_torch():
@@ -59,66 +85,39 @@ def _load_torch():
     return torch, F
 
 
-class _Table:
-    def __init__(self, out):
-        self.out = out
-        self.rows = {}
-
-    def add(self, name, seconds, nbytes, note=""):
-        self.rows[name] = (seconds, nbytes)
-        gbs = nbytes / seconds / 1e9
-        print(f"  {name:34s} {seconds * 1e6:11.2f} us {gbs:8.2f} GB/s  {note}",
-              file=self.out)
-
-    def gbs(self, name):
-        seconds, nbytes = self.rows[name]
-        return nbytes / seconds / 1e9
-
-    def time(self, name):
-        return self.rows[name][0]
-
-
-def _bench_shape(shape, threads, torch, F, rng, out, budget):
+def _bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     x = rng.standard_normal(shape, dtype=np.float32)
     n = x.size
     channels = shape[1]
     slopes = rng.uniform(0.05, 0.5, channels).astype(np.float32)
     ones = np.ones(channels, dtype=np.float32)
     g = rng.standard_normal(shape, dtype=np.float32)
-    y = np.empty_like(x)
-    gi = np.empty_like(x)
-    t = _Table(out)
     b8, b12 = 8 * n, 12 * n
-    mb = x.nbytes / 1e6
-    print(f"\nshape {shape} float32, {mb:.1f} MB per array, {threads} threads", file=out)
-    print(f"  {'case':34s} {'time/call':>14s} {'speed':>13s}", file=out)
+    print(f"\nshape {shape} float32, {x.nbytes / 1e6:.1f} MB per array, {threads} threads",
+          file=out)
+    print(f"  {'case':36s} {'time/call':>14s} {'speed':>13s}", file=out)
+    t = _Cases(out)
 
-    # memory ceilings, into preallocated, touched outputs
-    dst = np.ones_like(x)
-    _cpu.ceiling_copy(x, dst, False)
-    t.add("ceiling copy (ordinary stores)", _timeit(_cpu.ceiling_copy, (x, dst, False), budget=budget), b8)
-    t.add("ceiling copy (streaming stores)", _timeit(_cpu.ceiling_copy, (x, dst, True), budget=budget), b8)
+    # memory ceilings, into preallocated, already-touched outputs
+    dst, z = np.ones_like(x), np.ones_like(x)
     rmw = x.copy()
-    t.add("ceiling rmw (x *= c)", _timeit(_cpu.ceiling_scale_inplace, (rmw, 1.0), budget=budget), b8)
-    t.add("ceiling r2w1 (ordinary stores)", _timeit(_cpu.ceiling_add, (x, g, dst, False), budget=budget), b12)
-    t.add("ceiling r2w1 (streaming stores)", _timeit(_cpu.ceiling_add, (x, g, dst, True), budget=budget), b12)
-    del dst, rmw
-    copy = max(t.gbs("ceiling copy (ordinary stores)"), t.gbs("ceiling copy (streaming stores)"))
-    r2w1 = max(t.gbs("ceiling r2w1 (ordinary stores)"), t.gbs("ceiling r2w1 (streaming stores)"))
-    rmw = t.gbs("ceiling rmw (x *= c)")
+    t.add("ceiling copy (ordinary stores)", b8, _cpu.ceiling_copy, x, dst, False)
+    t.add("ceiling copy (streaming stores)", b8, _cpu.ceiling_copy, x, dst, True)
+    t.add("ceiling rmw (x *= 1)", b8, _cpu.ceiling_scale_inplace, rmw, 1.0)
+    t.add("ceiling r2w1 (ordinary stores)", b12, _cpu.ceiling_add, x, g, z, False)
+    t.add("ceiling r2w1 (streaming stores)", b12, _cpu.ceiling_add, x, g, z, True)
 
-    # fastact
-    prelu(x, slopes, out=y)
-    t.add("fastact forward out=", _timeit(prelu, (x, slopes), {"out": y}, budget=budget), b8)
-    t.add("fastact forward (new output)", _timeit(prelu, (x, slopes), budget=budget), b8)
-    xi = x.copy()   # slope 1 keeps values and signs over repeated in-place calls
-    t.add("fastact forward in place", _timeit(prelu, (xi, ones), {"inplace": True}, budget=budget), b8)
-    t.add("fastact backward out=", _timeit(prelu_backward, (g, x, slopes), {"out": gi}, budget=budget), b12)
-    t.add("fastact backward (new output)", _timeit(prelu_backward, (g, x, slopes), budget=budget), b12)
+    # fastact; slope 1 keeps values and signs over repeated in-place calls
+    y, gi, xi = np.ones_like(x), np.ones_like(x), x.copy()
+    t.add("fastact forward out=", b8, prelu, x, slopes, out=y)
+    t.add("fastact forward (new output)", b8, prelu, x, slopes)
+    t.add("fastact forward in place", b8, prelu, xi, ones, inplace=True)
+    t.add("fastact backward out=", b12, prelu_backward, g, x, slopes, out=gi)
+    t.add("fastact backward (new output)", b12, prelu_backward, g, x, slopes)
 
     # numpy's best formulations
     a = slopes.reshape((1, channels) + (1,) * (x.ndim - 2))
-    pos = np.empty_like(x)
+    pos, ynp = np.empty_like(x), np.empty_like(x)
 
     def numpy_max_min(x, a, y, pos):
         np.maximum(x, 0, out=pos)
@@ -127,30 +126,43 @@ def _bench_shape(shape, threads, torch, F, rng, out, budget):
         y += pos
         return y
 
-    def numpy_where(x, a, y):
+    def numpy_where(x, a):
         return np.where(x > 0, x, a * x)
 
-    t.add("numpy max/min into out", _timeit(numpy_max_min, (x, a, y, pos), budget=budget), b8)
-    t.add("numpy where", _timeit(numpy_where, (x, a, y), budget=budget), b8)
-    numpy_best = max(t.gbs("numpy max/min into out"), t.gbs("numpy where"))
-    del pos
+    t.add("numpy max/min into out", b8, numpy_max_min, x, a, ynp, pos)
+    t.add("numpy where", b8, numpy_where, x, a)
 
-    result = {"copy": copy, "rmw": rmw, "r2w1": r2w1, "table": t, "numpy_best": numpy_best}
     if torch is not None:
-        xt = torch.from_numpy(x)
-        wt = torch.from_numpy(slopes)
-        t.add("torch F.prelu", _timeit(F.prelu, (xt, wt), budget=budget), b8)
+        xt, wt, gt = torch.from_numpy(x), torch.from_numpy(slopes), torch.from_numpy(g)
         xit = torch.from_numpy(x.copy())
-        t.add("torch F.leaky_relu_ (shared slope)", _timeit(F.leaky_relu_, (xit, 1.0), budget=budget), b8)
         xr = xt.clone().requires_grad_(True)
         wr = wt.clone().requires_grad_(True)
         yr = F.prelu(xr, wr)
-        gt = torch.from_numpy(g)
-        t.add("torch backward (autograd)", _timeit(
-            torch.autograd.grad, ((yr,), (xr, wr), (gt,)), {"retain_graph": True},
-            budget=budget), b12)
-        del xr, wr, yr
-    return result
+        t.add("torch F.prelu", b8, F.prelu, xt, wt)
+        t.add("torch F.leaky_relu_ (shared slope)", b8, F.leaky_relu_, xit, 1.0)
+        t.add("torch backward (autograd)", b12, torch.autograd.grad, (yr,), (xr, wr), (gt,),
+              retain_graph=True)
+
+    t.run(rounds, batch_seconds)
+    copy = max(t.gbs("ceiling copy (ordinary stores)"), t.gbs("ceiling copy (streaming stores)"))
+    r2w1 = max(t.gbs("ceiling r2w1 (ordinary stores)"), t.gbs("ceiling r2w1 (streaming stores)"))
+    ratios = {
+        "shape": shape,
+        "fwd_out/copy": t.gbs("fastact forward out=") / copy,
+        "fwd_new/copy": t.gbs("fastact forward (new output)") / copy,
+        "inplace/rmw": t.gbs("fastact forward in place") / t.gbs("ceiling rmw (x *= 1)"),
+        "bwd_out/r2w1": t.gbs("fastact backward out=") / r2w1,
+        "bwd_new/r2w1": t.gbs("fastact backward (new output)") / r2w1,
+        "fwd_out/numpy": t.gbs("fastact forward out=") / max(t.gbs("numpy max/min into out"),
+                                                             t.gbs("numpy where")),
+    }
+    if torch is not None:
+        ratios["fwd_new/torch"] = t.time("torch F.prelu") / t.time("fastact forward (new output)")
+        ratios["inplace/torch_leaky_"] = t.time("fastact forward in place") / t.time(
+            "torch F.leaky_relu_ (shared slope)")
+        ratios["bwd_new/torch"] = t.time("torch backward (autograd)") / t.time(
+            "fastact backward (new output)")
+    return ratios
 
 
 def run(threads=None, quick=False, out=sys.stdout):
@@ -167,27 +179,9 @@ def run(threads=None, quick=False, out=sys.stdout):
           f"torch {torch.__version__ if torch is not None else 'not installed (its rows are skipped)'}",
           file=out)
     rng = np.random.default_rng(12345)
-    budget = 0.05 if quick else 0.25
-    summary = []
-    for shape in QUICK_SHAPES if quick else SHAPES:
-        r = _bench_shape(shape, threads, torch, F, rng, out, budget)
-        t = r["table"]
-        line = {
-            "shape": shape,
-            "fwd_out/copy": t.gbs("fastact forward out=") / r["copy"],
-            "fwd_new/copy": t.gbs("fastact forward (new output)") / r["copy"],
-            "inplace/rmw": t.gbs("fastact forward in place") / r["rmw"],
-            "bwd_out/r2w1": t.gbs("fastact backward out=") / r["r2w1"],
-            "bwd_new/r2w1": t.gbs("fastact backward (new output)") / r["r2w1"],
-            "fwd_out/numpy": t.gbs("fastact forward out=") / r["numpy_best"],
-        }
-        if torch is not None:
-            line["fwd_new/torch"] = t.time("torch F.prelu") / t.time("fastact forward (new output)")
-            line["inplace/torch_leaky_"] = t.time("fastact forward in place") / t.time(
-                "torch F.leaky_relu_ (shared slope)")
-            line["bwd_new/torch"] = t.time("torch backward (autograd)") / t.time(
-                "fastact backward (new output)")
-        summary.append(line)
+    rounds, batch_seconds = (3, 0.005) if quick else (9, 0.04)
+    summary = [_bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds)
+               for shape in (QUICK_SHAPES if quick else SHAPES)]
 
     print("\nratios (same run; ceilings: copy, rmw, r2w1 as above; "
           "'x torch' = torch time / fastact time)", file=out)

@@ -152,28 +152,30 @@ cdef int _check_no_partial_overlap(cnp.ndarray written, cnp.ndarray read,
     return 0
 
 
-cdef class _Slopes:
-    """slopes checked against x: a contiguous array of x's dtype holding one
-    value (shared) or one per channel (axis 1 of x)."""
-    cdef readonly cnp.ndarray values
-    cdef readonly bint per_channel
-    cdef readonly tuple shape   # the shape grad_slopes takes
-
-
-cdef _Slopes _parse_slopes(object slopes, cnp.ndarray x):
-    cdef _Slopes s = _Slopes.__new__(_Slopes)
+cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int t, bint *per_channel):
+    """slopes checked against x, as a contiguous array of x's dtype (native
+    byte order) holding one value (shared) or one per channel (axis 1).
+    Sets per_channel."""
     cdef cnp.ndarray arr
-    cdef Py_ssize_t n, channels
+    cdef cnp.npy_intp n
+    # fast path, the common case: a 1-D array of x's dtype, ready for the kernels
+    if type(slopes) is np.ndarray:
+        arr = <cnp.ndarray>slopes
+        if (cnp.PyArray_TYPE(arr) == t and cnp.PyArray_NDIM(arr) == 1
+                and _kernel_ready(arr)):
+            n = cnp.PyArray_DIMS(arr)[0]
+            per_channel[0] = n != 1
+            if n == 1 or (cnp.PyArray_NDIM(x) >= 2 and n == cnp.PyArray_DIMS(x)[1]):
+                return arr
     if isinstance(slopes, (float, int)) and not isinstance(slopes, bool):
-        s.values = cnp.PyArray_EMPTY(1, [1], cnp.PyArray_TYPE(x), 0)
-        s.values[0] = slopes
-        s.per_channel = False
-        s.shape = ()
-        return s
-    if isinstance(slopes, np.ndarray):
-        arr = slopes
-    else:
-        arr = np.asarray(slopes)
+        arr = cnp.PyArray_EMPTY(1, [1], t, 0)
+        if t == cnp.NPY_FLOAT32:
+            (<float *>cnp.PyArray_DATA(arr))[0] = <float><double>slopes
+        else:
+            (<double *>cnp.PyArray_DATA(arr))[0] = <double>slopes
+        per_channel[0] = False
+        return arr
+    arr = slopes if isinstance(slopes, np.ndarray) else np.asarray(slopes)
     if arr.dtype.kind != "f":
         raise TypeError(
             f"slopes has dtype {arr.dtype}; expected a float or an array of "
@@ -183,24 +185,24 @@ cdef _Slopes _parse_slopes(object slopes, cnp.ndarray x):
             f"slopes has shape {_shape(arr)}; expected a float, one value, or a "
             f"1-D array of one value per channel")
     n = arr.size
-    s.shape = _shape(arr)
-    s.per_channel = arr.ndim == 1 and n != 1
-    if s.per_channel:
+    per_channel[0] = arr.ndim == 1 and n != 1
+    if per_channel[0]:
         if x.ndim < 2:
             raise ValueError(
                 f"slopes has {n} values but x has shape {_shape(x)}: per-channel "
                 f"slopes need x of shape (N, C, ...) with channels on axis 1; "
                 f"pass one value to share it")
-        channels = x.shape[1]
-        if n != channels:
+        if n != x.shape[1]:
             raise ValueError(
-                f"slopes has {n} values but x has {channels} channels (axis 1)")
-    if cnp.PyArray_TYPE(arr) != cnp.PyArray_TYPE(x) or not _kernel_ready(arr):
-        arr = np.ascontiguousarray(arr, dtype=_native_dtype(x)).reshape(-1)
-    elif arr.ndim == 0:
-        arr = arr.reshape(1)
-    s.values = arr
-    return s
+                f"slopes has {n} values but x has {x.shape[1]} channels (axis 1)")
+    return np.ascontiguousarray(arr, dtype=_native_dtype(x)).reshape(-1)
+
+
+cdef tuple _grad_slopes_shape(object slopes):
+    """grad_slopes has the shape of slopes; 0-d for a Python number."""
+    if isinstance(slopes, (float, int)):
+        return ()
+    return np.shape(slopes)
 
 
 cdef inline void _layout(cnp.ndarray x, bint per_channel, int64_t *outer,
@@ -243,7 +245,8 @@ cdef inline int _backward(int t, void *g, void *x, void *slopes, void *gi,
 def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace):
     """See fastact.prelu."""
     cdef int t = _float_type(x, "x")
-    cdef _Slopes s = _parse_slopes(slopes, x)
+    cdef bint per_channel
+    cdef cnp.ndarray values = _slopes_values(slopes, x, t, &per_channel)
     cdef cnp.ndarray dest = None
     if inplace:
         if out is not None:
@@ -271,9 +274,9 @@ def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace):
         src = target
 
     cdef int64_t outer, channels, inner
-    _layout(x, s.per_channel, &outer, &channels, &inner)
+    _layout(x, per_channel, &outer, &channels, &inner)
     cdef void *xp = cnp.PyArray_DATA(src)
-    cdef void *sp = cnp.PyArray_DATA(s.values)
+    cdef void *sp = cnp.PyArray_DATA(values)
     cdef void *yp = cnp.PyArray_DATA(target)
     if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
         _forward(t, xp, sp, yp, outer, channels, inner)
@@ -300,7 +303,9 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     if _shape(grad_output) != _shape(x):
         raise ValueError(
             f"grad_output has shape {_shape(grad_output)}; expected {_shape(x)}, the shape of x")
-    cdef _Slopes s = _parse_slopes(slopes, x)
+    cdef bint per_channel
+    cdef cnp.ndarray values = _slopes_values(slopes, x, t, &per_channel)
+    cdef tuple grad_shape = _grad_slopes_shape(slopes)
     cdef cnp.ndarray dest = None
     if inplace:
         if out is not None:
@@ -331,11 +336,12 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
         gsrc = target
 
     cdef int64_t outer, channels, inner
-    _layout(x, s.per_channel, &outer, &channels, &inner)
-    cdef cnp.ndarray sums = np.empty(channels, dtype=np.float64)
+    _layout(x, per_channel, &outer, &channels, &inner)
+    cdef cnp.npy_intp nsums = channels
+    cdef cnp.ndarray sums = cnp.PyArray_EMPTY(1, &nsums, cnp.NPY_FLOAT64, 0)
     cdef void *gp = cnp.PyArray_DATA(gsrc)
     cdef void *xp = cnp.PyArray_DATA(xsrc)
-    cdef void *sp = cnp.PyArray_DATA(s.values)
+    cdef void *sp = cnp.PyArray_DATA(values)
     cdef void *gip = cnp.PyArray_DATA(target)
     cdef double *sums_p = <double *>cnp.PyArray_DATA(sums)
     cdef int rc
@@ -348,8 +354,8 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
         raise MemoryError("fastact: cannot allocate the slope-gradient workspace")
 
     if divide_by_slopes:
-        sums /= s.values.astype(np.float64)
-    grad_slopes = sums.astype(_native_dtype(x)).reshape(s.shape)
+        sums /= values.astype(np.float64)
+    grad_slopes = sums.astype(_native_dtype(x)).reshape(grad_shape)
     if dest is None:
         return target, grad_slopes
     if target is not dest:

@@ -113,7 +113,7 @@ static double FA_NAME(bwd_run)(const void *gv, const void *xv, const void *slope
             lane[i] += FA_SLOPE_TERM(x[i], g[i]);
         }
     }
-    for (int j = 0; j < FA_LANES; j++) {
+    for (int j = 0; j < FA_LANES; j++) { /* not hot: once per run */
         acc[j] = lane[(head + j) % FA_LANES];
     }
     if (stream) {
@@ -141,7 +141,7 @@ static double FA_NAME(bwd_run)(const void *gv, const void *xv, const void *slope
         gi[i] = FA_DPRELU(x[i], g[i], a);
         acc[j] += FA_SLOPE_TERM(x[i], g[i]);
     }
-    for (int j = 0; j < FA_LANES; j++) {
+    for (int j = 0; j < FA_LANES; j++) { /* not hot: once per run */
         lane[(head + j) % FA_LANES] = acc[j];
     }
     return fa_sum_lanes(lane);
@@ -226,7 +226,7 @@ static void FA_NAME(copy)(const void *srcv, void *dstv, int64_t n, int streaming
         for (; i < head; i++) {
             dst[i] = src[i];
         }
-        for (; i + FA_BLOCK <= n; i += FA_BLOCK) {
+        for (; i + FA_BLOCK <= n; i += FA_BLOCK) { /* not hot: SIMD inside */
             fa_stream_block(dst + i, src + i, FA_BLOCK * sizeof(FA_T));
         }
         fa_stream_fence();

@@ -1,0 +1,186 @@
+"""Bad input: a clear error naming the argument, and nothing written."""
+import numpy as np
+import pytest
+
+import fastact
+from helpers import poisoned_like, random_slopes, random_x
+
+
+@pytest.fixture
+def arrays(rng):
+    x = random_x(rng, (2, 3, 4, 5), np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    slopes = random_slopes(rng, 3, np.float32)
+    return x, g, slopes
+
+
+class Unchanged:
+    """Snapshots arrays and checks afterwards that not a byte changed."""
+
+    def __init__(self, *arrays):
+        self.arrays = arrays
+        self.before = [a.copy() for a in arrays]
+
+    def check(self):
+        for a, b in zip(self.arrays, self.before):
+            if a.dtype.hasobject:
+                np.testing.assert_array_equal(a, b)
+            else:
+                assert a.tobytes() == b.tobytes(), "an array was written to"
+
+
+def _expect(exc, match, fn, *arrays):
+    guard = Unchanged(*arrays)
+    with pytest.raises(exc, match=match):
+        fn()
+    guard.check()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8, np.bool_, np.complex64,
+                                   np.complex128, np.float16, object])
+def test_unsupported_x_dtype(dtype):
+    x = np.ones((2, 3, 4), dtype=dtype)
+    name = np.dtype(dtype).name
+    _expect(TypeError, f"x has dtype {name}.*float32 and float64",
+            lambda: fastact.prelu(x, [0.5, 0.5, 0.5]), x)
+    _expect(TypeError, f"x has dtype {name}.*float32 and float64",
+            lambda: fastact.prelu(x, 0.5, inplace=True), x)
+    g = np.ones((2, 3, 4), np.float32)
+    _expect(TypeError, f"x has dtype {name}",
+            lambda: fastact.prelu_backward(g, x, 0.5, inplace=True), x, g)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.complex128, object])
+def test_unsupported_grad_output_dtype(arrays, dtype):
+    x, _, slopes = arrays
+    g = np.ones(x.shape, dtype=dtype)
+    _expect(TypeError, "grad_output has dtype", lambda: fastact.prelu_backward(g, x, slopes), x, g)
+
+
+def test_grad_output_dtype_or_shape_mismatch(arrays):
+    x, g, slopes = arrays
+    g64 = g.astype(np.float64)
+    _expect(ValueError, "grad_output has dtype float64; expected float32",
+            lambda: fastact.prelu_backward(g64, x, slopes, inplace=True), x, g64)
+    gs = g[:, :, :2]
+    _expect(ValueError, r"grad_output has shape \(2, 3, 2, 5\); expected \(2, 3, 4, 5\)",
+            lambda: fastact.prelu_backward(gs, x, slopes, inplace=True), x, g)
+
+
+@pytest.mark.parametrize("slopes", [np.array([1, 2, 3]), np.array([True, False, True]),
+                                    np.array([1 + 2j, 1, 1]), np.array(["a", "b", "c"]),
+                                    True, "0.5", None, np.array([0.5, 0.5, 0.5], dtype=object)])
+def test_unsupported_slopes(arrays, slopes):
+    x, g, _ = arrays
+    _expect(TypeError, "slopes", lambda: fastact.prelu(x, slopes, inplace=True), x)
+    _expect(TypeError, "slopes", lambda: fastact.prelu_backward(g, x, slopes, inplace=True), x, g)
+
+
+def test_wrong_number_of_slopes(arrays):
+    x, g, _ = arrays
+    for n in (2, 4, 12):
+        s = np.full(n, 0.5, np.float32)
+        _expect(ValueError, rf"slopes has {n} values but x has 3 channels \(axis 1\)",
+                lambda: fastact.prelu(x, s, inplace=True), x)
+        _expect(ValueError, rf"slopes has {n} values but x has 3 channels",
+                lambda: fastact.prelu_backward(g, x, s, inplace=True), x, g)
+    s0 = np.empty(0, np.float32)
+    _expect(ValueError, "slopes has 0 values but x has 3 channels",
+            lambda: fastact.prelu(x, s0, inplace=True), x)
+
+
+def test_slopes_of_two_or_more_dims(arrays):
+    x, _, _ = arrays
+    s = np.full((3, 1), 0.5, np.float32)
+    _expect(ValueError, r"slopes has shape \(3, 1\)", lambda: fastact.prelu(x, s, inplace=True), x)
+
+
+@pytest.mark.parametrize("shape", [(), (7,)])
+def test_per_channel_slopes_need_two_dims(shape):
+    x = np.linspace(-1, 1, int(np.prod(shape))).astype(np.float32).reshape(shape)
+    s = np.array([0.1, 0.2], np.float32)
+    _expect(ValueError, "per-channel slopes need x of shape", lambda: fastact.prelu(x, s, inplace=True), x)
+    # a shared slope is fine
+    np.testing.assert_array_equal(fastact.prelu(x, 0.5), np.where(x > 0, x, np.float32(0.5) * x))
+
+
+@pytest.mark.parametrize("bad_out, message, exc", [
+    (lambda x: np.empty((2, 3, 4, 6), np.float32), r"out has shape \(2, 3, 4, 6\); expected \(2, 3, 4, 5\)", ValueError),
+    (lambda x: np.empty((2, 3, 20), np.float32), "out has shape", ValueError),
+    (lambda x: np.empty(x.shape, np.float64), "out has dtype float64; expected float32", ValueError),
+    (lambda x: np.empty(x.shape, np.int32), "out has dtype int32", ValueError),
+    (lambda x: [[0.0]], "out must be a numpy.ndarray, got list", TypeError),
+], ids=["shape", "ndim", "dtype", "int-dtype", "list"])
+def test_bad_out(arrays, bad_out, message, exc):
+    x, g, slopes = arrays
+    out = bad_out(x)
+    arrays_to_watch = [x, g] + ([out] if isinstance(out, np.ndarray) else [])
+    _expect(exc, message, lambda: fastact.prelu(x, slopes, out=out), *arrays_to_watch)
+    _expect(exc, message, lambda: fastact.prelu_backward(g, x, slopes, out=out), *arrays_to_watch)
+
+
+def test_read_only_out_and_inplace(arrays):
+    x, g, slopes = arrays
+    out = poisoned_like(x)
+    out.flags.writeable = False
+    _expect(ValueError, "out is read-only", lambda: fastact.prelu(x, slopes, out=out), x, out)
+    _expect(ValueError, "out is read-only", lambda: fastact.prelu_backward(g, x, slopes, out=out), x, g, out)
+    x.flags.writeable = False
+    _expect(ValueError, "inplace=True but x is read-only", lambda: fastact.prelu(x, slopes, inplace=True), x)
+    g.flags.writeable = False
+    _expect(ValueError, "inplace=True but grad_output is read-only",
+            lambda: fastact.prelu_backward(g, x, slopes, inplace=True), x, g)
+
+
+def test_out_and_inplace_together(arrays):
+    x, g, slopes = arrays
+    out = poisoned_like(x)
+    _expect(ValueError, "either out= or inplace=True", lambda: fastact.prelu(x, slopes, out=out, inplace=True), x, out)
+    _expect(ValueError, "either out= or inplace=True",
+            lambda: fastact.prelu_backward(g, x, slopes, out=out, inplace=True), x, g, out)
+
+
+def test_inplace_needs_an_ndarray():
+    x = [[-1.0, 2.0]]
+    with pytest.raises(TypeError, match="inplace=True needs x to be a numpy.ndarray, got list"):
+        fastact.prelu(x, 0.5, inplace=True)
+
+
+def test_out_partially_overlapping(rng):
+    buf = random_x(rng, (2 * 3 * 4 * 5 + 7,), np.float32)
+    x = buf[:120].reshape(2, 3, 4, 5)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    slopes = random_slopes(rng, 3, np.float32)
+    for shift in (1, 7):
+        out = buf[shift:shift + 120].reshape(2, 3, 4, 5)
+        _expect(ValueError, "out overlaps x partially", lambda: fastact.prelu(x, slopes, out=out), buf, g)
+        _expect(ValueError, "out overlaps x partially",
+                lambda: fastact.prelu_backward(g, x, slopes, out=out), buf, g)
+    # overlapping grad_output partially
+    gbuf = rng.standard_normal(130).astype(np.float32)
+    g = gbuf[:120].reshape(x.shape)
+    out = gbuf[3:123].reshape(x.shape)
+    _expect(ValueError, "out overlaps grad_output partially",
+            lambda: fastact.prelu_backward(g, x, slopes, out=out), buf, gbuf)
+    # a strided view interleaved with x shares no memory: allowed
+    big = random_x(rng, (2, 3, 4, 10), np.float32)
+    x2, out2 = big[..., ::2], big[..., 1::2]
+    expected = np.where(x2 > 0, x2, slopes.reshape(1, 3, 1, 1) * x2)
+    fastact.prelu(x2, slopes, out=out2)
+    np.testing.assert_array_equal(out2, expected)
+
+
+def test_out_may_be_x_or_grad_output(rng):
+    x = random_x(rng, (2, 3, 4, 5), np.float64)
+    slopes = random_slopes(rng, 3, np.float64)
+    g = rng.standard_normal(x.shape)
+    expected_gi = np.where(x > 0, g, slopes.reshape(1, 3, 1, 1) * g)
+    x_before = x.copy()
+    gi, _ = fastact.prelu_backward(g, x, slopes, out=x)   # grad_input over x itself
+    assert gi is x
+    np.testing.assert_array_equal(x, expected_gi)
+    g2 = rng.standard_normal(x.shape)
+    expected_gi2 = np.where(x_before > 0, g2, slopes.reshape(1, 3, 1, 1) * g2)
+    gi, _ = fastact.prelu_backward(g2, x_before, slopes, out=g2)
+    assert gi is g2
+    np.testing.assert_array_equal(g2, expected_gi2)

@@ -1,0 +1,91 @@
+"""Check that gcc vectorises every innermost loop of the kernels, for every ISA.
+
+Compiles src/kernels_<isa>.c with the build's flags and -fopt-info-vec, and
+fails when an innermost `for` loop of src/kernels_impl.h is not reported as
+vectorised in each of them (for both dtypes).  Run from the repository root:
+
+    python tools/check_vectorization.py
+"""
+import ast
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(ROOT, "src")
+IMPL = os.path.join(SRC, "kernels_impl.h")
+ISAS = ["baseline", "avx2", "avx512f"]
+
+
+
+def build_flags():
+    """GCC_LIKE_FLAGS from setup.py: the flags the real build uses."""
+    with open(os.path.join(ROOT, "setup.py")) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "GCC_LIKE_FLAGS":
+            return ast.literal_eval(node.value)
+    raise RuntimeError("GCC_LIKE_FLAGS not found in setup.py")
+
+
+def innermost_loops(text):
+    """{line: enclosing loop's line or None} for the `for` loops whose bodies
+    hold no other loop, except those marked `not hot` (a comment on the
+    loop's line says why)."""
+    lines = text.splitlines()
+    spans = []                      # (first line, last line) of each loop
+    for i, line in enumerate(lines):
+        if not re.match(r"\s*for \(", line):
+            continue
+        depth, j = 0, i
+        for j in range(i, len(lines)):
+            depth += lines[j].count("{") - lines[j].count("}")
+            if depth <= 0 and "{" in "".join(lines[i:j + 1]):
+                break
+        spans.append((i + 1, j + 1))
+    loops = {}
+    for first, last in spans:
+        if "not hot" in lines[first - 1]:
+            continue
+        if any(first < f <= last for f, _ in spans):
+            continue                # has an inner loop
+        parents = [f for f, l in spans if f < first and last <= l]
+        loops[first] = max(parents) if parents else None
+    return loops
+
+
+def vectorised_lines(isa):
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["gcc", *build_flags(), "-fopenmp", "-I", SRC, "-c",
+               os.path.join(SRC, f"kernels_{isa}.c"), "-o", os.path.join(tmp, "k.o"),
+               "-fopt-info-vec-optimized"]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    found = {}
+    for m in re.finditer(r"kernels_impl\.h:(\d+):\d+: optimized: loop vectorized using (\d+) byte", out):
+        found.setdefault(int(m.group(1)), []).append(int(m.group(2)))
+    return found
+
+
+def main():
+    with open(IMPL) as f:
+        loops = innermost_loops(f.read())
+    failed = False
+    for isa in ISAS:
+        found = vectorised_lines(isa)
+        # vectorised for float32 and float64, itself or as part of its
+        # enclosing loop (outer-loop vectorisation)
+        missing = [n for n, parent in loops.items()
+                   if len(found.get(n, [])) < 2 and len(found.get(parent, [])) < 2]
+        widths = sorted({w for n in loops for w in found.get(n, []) + found.get(loops[n], [])})
+        print(f"{isa:9s} {len(loops) - len(missing)}/{len(loops)} innermost loops vectorised "
+              f"(vector widths {widths} bytes)")
+        if missing:
+            failed = True
+            print(f"  NOT vectorised at kernels_impl.h lines {missing}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
