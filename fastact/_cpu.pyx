@@ -6,6 +6,7 @@ written nothing.  The kernels see C-contiguous, aligned, native-endian blocks;
 anything else is copied first (inputs) or computed into a temporary and
 copied back (outputs).
 """
+import operator
 import os
 import warnings
 
@@ -291,6 +292,21 @@ def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace):
     return dest
 
 
+cdef void _round_sums(const double *sums, const void *slopes, void *grad, int t,
+                      int64_t n, bint divide_by_slopes) noexcept:
+    """grad = sums (or sums / slopes, in float64) rounded once to x's dtype."""
+    cdef int64_t c
+    cdef double v
+    for c in range(n):
+        v = sums[c]
+        if divide_by_slopes:
+            v = v / (<const float *>slopes)[c] if t == cnp.NPY_FLOAT32 else v / (<const double *>slopes)[c]
+        if t == cnp.NPY_FLOAT32:
+            (<float *>grad)[c] = <float>v
+        else:
+            (<double *>grad)[c] = v
+
+
 def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
                    object out, bint inplace, bint divide_by_slopes=False):
     """See fastact.prelu_backward.  divide_by_slopes: x is the output of an
@@ -339,6 +355,7 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     _layout(x, per_channel, &outer, &channels, &inner)
     cdef cnp.npy_intp nsums = channels
     cdef cnp.ndarray sums = cnp.PyArray_EMPTY(1, &nsums, cnp.NPY_FLOAT64, 0)
+    cdef cnp.ndarray grad_slopes = np.empty(grad_shape, dtype=_native_dtype(x))
     cdef void *gp = cnp.PyArray_DATA(gsrc)
     cdef void *xp = cnp.PyArray_DATA(xsrc)
     cdef void *sp = cnp.PyArray_DATA(values)
@@ -353,9 +370,8 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     if rc != 0:
         raise MemoryError("fastact: cannot allocate the slope-gradient workspace")
 
-    if divide_by_slopes:
-        sums /= values.astype(np.float64)
-    grad_slopes = sums.astype(_native_dtype(x)).reshape(grad_shape)
+    _round_sums(sums_p, cnp.PyArray_DATA(values), cnp.PyArray_DATA(grad_slopes), t,
+                channels, divide_by_slopes)
     if dest is None:
         return target, grad_slopes
     if target is not dest:
@@ -411,8 +427,9 @@ def set_num_threads(n):
     if n is None:
         fa_set_num_threads(0)
         return
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)) or not hasattr(n, "__index__"):
         raise TypeError(f"n must be a positive int or None, got {type(n).__name__}")
+    n = operator.index(n)
     if n < 1:
         raise ValueError(f"n must be a positive int or None, got {n}")
     fa_set_num_threads(min(n, 1 << 16))

@@ -25,6 +25,10 @@
 #include "fastact.h"
 #include "parallel.h"
 
+/* The most last-level cache one CPU can count on (servers have 1.5 to 5
+ * MiB of L3 per core; a 2-CPU share of a 32 MiB L3 is 32 MiB). */
+#define FA_LLC_PER_CPU ((int64_t)16 << 20)
+
 static int user_threads = 0;          /* 0: follow OpenMP's setting */
 static int cpu_limit = 1;
 static volatile int team_started = 0; /* this process ran a team of > 1 */
@@ -122,8 +126,13 @@ void fa_init(void)
     cpu_limit = detect_cpu_limit();
     /* Streaming (non-temporal) stores bypass the cache: worth it only for
      * outputs the cache could not hold anyway, where the next layer would
-     * miss the cache whatever we do. */
+     * miss the cache whatever we do.  A virtual machine reports the whole
+     * socket's LLC (hundreds of MiB shared with other tenants), so count at
+     * most FA_LLC_PER_CPU of it for each CPU this process may use. */
     streaming_threshold = detect_llc_bytes();
+    if (streaming_threshold > (int64_t)cpu_limit * FA_LLC_PER_CPU) {
+        streaming_threshold = (int64_t)cpu_limit * FA_LLC_PER_CPU;
+    }
     pthread_atfork(NULL, NULL, child_after_fork);
 }
 
