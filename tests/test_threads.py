@@ -1,0 +1,570 @@
+"""Threads: determinism across thread counts, fork safety, concurrent callers,
+and the thread-count policy (set_num_threads, OMP_NUM_THREADS, threadpoolctl).
+
+Every fork test runs in a subprocess of its own (in a new session, so that a
+hung grandchild can be killed with the rest): a child stuck in libgomp fails
+the test with a message instead of hanging pytest.
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import fastact
+from helpers import (DTYPES, assert_grad_slopes_close, expected_backward,
+                     expected_forward, poisoned_like, random_slopes, random_x)
+
+# 2 MiB of float32: far above the 2**18-byte serial threshold, so a call of
+# this size runs on a thread team whenever more than one thread is allowed.
+BIG = (8, 64, 32, 32)
+SUBPROCESS_TIMEOUT = 60
+
+
+@pytest.fixture
+def default_threads():
+    """Follow OpenMP's setting during the test and again after it."""
+    fastact.set_num_threads(None)
+    try:
+        yield fastact.get_num_threads()
+    finally:
+        fastact.set_num_threads(None)
+
+
+def _bits(a):
+    a = np.ascontiguousarray(a)
+    return a.dtype.str, a.shape, a.tobytes()
+
+
+def _check_forward(y, x, slopes):
+    assert y.dtype == x.dtype and y.shape == x.shape
+    np.testing.assert_array_equal(y, expected_forward(x, slopes))
+
+
+def _check_backward(gi, gs, g, x, slopes, dtype):
+    gi_ref, gs_ref = expected_backward(g, x, slopes)
+    assert gi.dtype == dtype and gi.shape == x.shape
+    np.testing.assert_array_equal(gi, gi_ref)
+    assert gs.dtype == dtype
+    assert_grad_slopes_close(gs, gs_ref, g, x, dtype)
+
+
+# --- 1. results do not depend on the thread count ------------------------------
+
+# per-channel: planes (inner >= 64), tiles (inner 1), planes of several
+# segments (inner > 16384); shared: one slope over a large array
+DETERMINISM_CASES = {
+    "per_channel_planes": (BIG, True),
+    "per_channel_tiles": ((4096, 48), True),
+    "per_channel_long_planes": ((3, 4, 70001), True),
+    "shared_nchw": (BIG, False),
+    "shared_flat": ((600001,), False),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", list(DETERMINISM_CASES))
+def test_results_bitwise_identical_across_thread_counts(rng, case, dtype):
+    shape, per_channel = DETERMINISM_CASES[case]
+    x = random_x(rng, shape, dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    slopes = random_slopes(rng, shape[1], dtype) if per_channel else float(rng.uniform(-3, 3))
+    y_ref = expected_forward(x, slopes)
+    gi_ref, gs_ref = expected_backward(g, x, slopes)
+
+    results = {}
+    try:
+        for n in (1, 2, 3):
+            fastact.set_num_threads(n)
+            assert fastact.get_num_threads() == n
+            y = fastact.prelu(x, slopes)
+            gi, gs = fastact.prelu_backward(g, x, slopes)
+            np.testing.assert_array_equal(y, y_ref)
+            np.testing.assert_array_equal(gi, gi_ref)
+            assert gs.shape == np.shape(slopes) and gs.dtype == dtype
+            assert_grad_slopes_close(gs, gs_ref, g, x, dtype)
+            results[n] = (_bits(y), _bits(gi), _bits(gs))
+    finally:
+        fastact.set_num_threads(None)
+
+    for n in (2, 3):
+        assert results[n][0] == results[1][0], f"forward differs with {n} threads vs 1"
+        assert results[n][1] == results[1][1], f"grad_input differs with {n} threads vs 1"
+        assert results[n][2] == results[1][2], (
+            f"grad_slopes not bitwise identical with {n} threads vs 1: "
+            f"{np.frombuffer(results[n][2][2], dtype)} vs {np.frombuffer(results[1][2][2], dtype)}")
+
+
+# --- 2. fork ------------------------------------------------------------------
+
+# Shared by every subprocess script: data, a plain-numpy oracle computed in the
+# process itself, and helpers that turn a hang or a failure into an exit code.
+PRELUDE = r'''
+import os, sys, time, traceback
+import numpy as np
+import fastact
+
+BIG = (8, 64, 32, 32)
+
+def os_threads():
+    """Threads of this process (None where /proc is missing)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+def make(seed, shape=BIG, dtype=np.float32, shared=False):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::97] = 0.0
+    x.reshape(-1)[1::101] = -0.0
+    g = rng.standard_normal(shape).astype(dtype)
+    if shared:
+        s = float(rng.uniform(-3, 3))
+    else:
+        s = rng.uniform(-3, 3, shape[1]).astype(dtype)
+    return x, g, s
+
+def _bcast(x, s):
+    s = np.asarray(s, dtype=x.dtype)
+    return s.reshape((1, -1) + (1,) * (x.ndim - 2)) if s.ndim == 1 else s
+
+def ref_forward(x, s):
+    # slope * x in x's dtype: one correctly rounded product, as fastact does
+    return np.where(x > 0, x, _bcast(x, s) * x)
+
+def ref_backward(g, x, s):
+    gi = np.where(x > 0, g, _bcast(x, s) * g)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    terms = np.where(x64 > 0, 0.0, x64 * g64)
+    if np.ndim(s) == 1:
+        axes = (0,) + tuple(range(2, x.ndim))
+        return gi, terms.sum(axis=axes), np.abs(terms).sum(axis=axes)
+    return gi, terms.sum(), np.abs(terms).sum()
+
+def check_big(seed, shape=BIG, dtype=np.float32, shared=False):
+    """A large forward (new, out=, inplace) and backward, checked against numpy."""
+    x, g, s = make(seed, shape, dtype, shared)
+    want = ref_forward(x, s)
+    y = fastact.prelu(x, s)
+    assert y.dtype == x.dtype and np.array_equal(y, want), "forward differs from numpy"
+    out = np.full_like(x, 7.0)
+    assert fastact.prelu(x, s, out=out) is out and np.array_equal(out, want), "forward out= differs"
+    gi, gs = fastact.prelu_backward(g, x, s)
+    gi_want, gs_want, scale = ref_backward(g, x, s)
+    assert np.array_equal(gi, gi_want), "grad_input differs from numpy"
+    assert gs.shape == np.shape(s) and gs.dtype == x.dtype
+    tol = 64 * np.finfo(np.float64).eps * scale + np.finfo(x.dtype).eps * np.abs(gs_want)
+    err = np.abs(gs.astype(np.float64) - gs_want)
+    assert np.all(err <= tol), f"grad_slopes off by {err.max()} (tol {np.min(tol)})"
+    xc = x.copy()
+    assert fastact.prelu(xc, s, inplace=True) is xc and np.array_equal(xc, want), "inplace differs"
+
+def wait_child(pid, timeout=40):
+    """The child's exit code; a child still running after timeout s is killed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            print(f"HANG: forked child {pid} still running after {timeout} s "
+                  f"(stuck in a parallel region?)", file=sys.stderr)
+            sys.exit(3)
+        time.sleep(0.005)
+
+def fork_and_run(fn):
+    """Fork; the child runs fn() and leaves with os._exit (0: fn returned)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        fn()
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+'''
+
+
+def _env(omp_num_threads=None):
+    env = dict(os.environ)
+    env.pop("OMP_NUM_THREADS", None)
+    env.pop("FASTACT_ISA", None)
+    # no OpenBLAS pool: the process's thread count is then fastact's alone
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    if omp_num_threads is not None:
+        env["OMP_NUM_THREADS"] = str(omp_num_threads)
+    return env
+
+
+def run_script(body, env=None, timeout=SUBPROCESS_TIMEOUT):
+    """Runs PRELUDE + body in a fresh interpreter; returns its stdout lines.
+    A non-zero exit or a timeout (a hang) fails the test with the output."""
+    code = PRELUDE + textwrap.dedent(body)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env or _env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)   # the script and any forked child
+        out, err = proc.communicate()
+        pytest.fail(f"subprocess hung: no exit after {timeout} s (a forked process "
+                    f"stuck in an OpenMP parallel region?)\n--- stdout\n{out}\n--- stderr\n{err}")
+    if proc.returncode != 0:
+        pytest.fail(f"subprocess exited with {proc.returncode}\n--- stdout\n{out}\n--- stderr\n{err}")
+    lines = out.split("\n")
+    assert "OK" in lines, f"subprocess did not finish\n--- stdout\n{out}\n--- stderr\n{err}"
+    return lines
+
+
+def _parent_threads(lines):
+    """The thread count the script's parent reported in a 'THREADS n' line."""
+    n = int(next(l for l in lines if l.startswith("THREADS ")).split()[1])
+    # the same machine and affinity as pytest's process, and no OMP_NUM_THREADS
+    assert n == fastact.config()["cpu_limit"]
+    return n
+
+
+def test_fork_after_team_child_runs_serially_and_correctly():
+    lines = run_script('''
+        x, g, s = make(1)
+        fastact.prelu(x, s)                      # starts a team when > 1 thread
+        fastact.prelu_backward(g, x, s)
+        n_parent = fastact.get_num_threads()
+        team = n_parent > 1
+        print("THREADS", n_parent)
+        if team and os_threads() is not None:
+            assert os_threads() >= n_parent, os_threads()
+        assert fastact.config()["forked_serial"] is False
+
+        def child():
+            cfg = fastact.config()
+            assert cfg["forked_serial"] is team, cfg
+            if team:
+                assert fastact.get_num_threads() == 1 and cfg["num_threads"] == 1, cfg
+                fastact.set_num_threads(2)           # serial whatever is set
+                assert fastact.get_num_threads() == 1
+                fastact.set_num_threads(None)
+            for dtype in (np.float32, np.float64):
+                check_big(10, dtype=dtype)
+                check_big(11, dtype=dtype, shared=True)
+                check_big(12, shape=(4096, 48), dtype=dtype)
+            if team and os_threads() is not None:
+                assert os_threads() == 1, f"child started threads: {os_threads()}"
+            # a grandchild inherits the serial switch
+            code = wait_child(fork_and_run(lambda: (
+                check_big(13),
+                fastact.config()["forked_serial"] is team or sys.exit(5))))
+            assert code == 0, f"grandchild exited with {code}"
+
+        code = wait_child(fork_and_run(child))
+        assert code == 0, f"child exited with {code}"
+
+        # the parent is untouched: still threaded, still correct
+        cfg = fastact.config()
+        assert cfg["forked_serial"] is False, cfg
+        assert fastact.get_num_threads() == n_parent == cfg["num_threads"]
+        for dtype in (np.float32, np.float64):
+            check_big(20, dtype=dtype)
+        if team and os_threads() is not None:
+            assert os_threads() >= n_parent, os_threads()
+        print("OK")
+    ''')
+    _parent_threads(lines)
+
+
+def test_fork_multiprocessing_pool_after_team():
+    lines = run_script('''
+        import multiprocessing as mp
+
+        def work(i):
+            dtype = (np.float32, np.float64)[i % 2]
+            check_big(100 + i, dtype=dtype, shared=(i % 3 == 0))
+            return os.getpid(), fastact.config()["forked_serial"], fastact.get_num_threads()
+
+        if __name__ == "__main__":
+            x, g, s = make(1)
+            fastact.prelu(x, s)
+            fastact.prelu_backward(g, x, s)
+            n_parent = fastact.get_num_threads()
+            team = n_parent > 1
+            print("THREADS", n_parent)
+            with mp.get_context("fork").Pool(2) as pool:
+                res = pool.map_async(work, range(8), chunksize=1).get(timeout=40)
+            assert len(res) == 8
+            for pid, serial, n in res:
+                assert serial is team, (pid, serial, n)
+                assert n == (1 if team else n_parent), (pid, serial, n)
+            assert fastact.config()["forked_serial"] is False
+            assert fastact.get_num_threads() == n_parent
+            check_big(200)
+            print("OK")
+    ''')
+    _parent_threads(lines)
+
+
+def test_fork_preforking_server():
+    """Like gunicorn --preload: the master warms up (a large call), forks
+    workers that each serve several requests, and respawns one later."""
+    lines = run_script('''
+        import threading
+
+        def serve(worker):
+            cfg = fastact.config()
+            assert cfg["forked_serial"] is team and cfg["num_threads"] == (1 if team else n_parent), cfg
+            # requests one after another ...
+            for r in range(4):
+                dtype = (np.float32, np.float64)[(worker + r) % 2]
+                shape = (BIG, (2048, 48), (2, 3, 40000))[r % 3]
+                check_big(1000 * worker + r, shape=shape, dtype=dtype, shared=(r == 3))
+            # ... and from two request threads at once
+            errors = []
+            def handler(t):
+                try:
+                    for r in range(3):
+                        check_big(1000 * worker + 100 * t + r, dtype=np.float32)
+                except BaseException as exc:
+                    errors.append(repr(exc))
+            ts = [threading.Thread(target=handler, args=(t,)) for t in range(2)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(30)
+                assert not t.is_alive(), "a request thread hung"
+            assert not errors, errors
+
+        x, g, s = make(1)
+        fastact.prelu(x, s)                  # warm-up in the master
+        fastact.prelu_backward(g, x, s)
+        n_parent = fastact.get_num_threads()
+        team = n_parent > 1
+        print("THREADS", n_parent)
+
+        pids = [fork_and_run(lambda w=w: serve(w)) for w in range(3)]
+        codes = [wait_child(pid) for pid in pids]
+        assert codes == [0, 0, 0], codes
+        # the master respawns a worker after running more large calls itself
+        check_big(5000)
+        code = wait_child(fork_and_run(lambda: serve(7)))
+        assert code == 0, code
+        assert fastact.config()["forked_serial"] is False
+        check_big(5001, dtype=np.float64)
+        print("OK")
+    ''')
+    _parent_threads(lines)
+
+
+@pytest.mark.parametrize("before_fork", ["nothing", "small_calls", "large_calls_one_thread"])
+def test_fork_without_team_keeps_threads(before_fork):
+    lines = run_script(f'''
+        before_fork = {before_fork!r}
+        n_default = fastact.get_num_threads()
+        if before_fork == "small_calls":
+            for seed in range(5):
+                x, g, s = make(seed, shape=(2, 3, 4, 5))
+                fastact.prelu(x, s)
+                fastact.prelu_backward(g, x, s)
+        elif before_fork == "large_calls_one_thread":
+            fastact.set_num_threads(1)           # large calls, but no team
+            check_big(1)
+        n_parent = fastact.get_num_threads()
+        print("THREADS", n_default)
+        if os_threads() is not None:
+            assert os_threads() == 1, f"a team ran before the fork: {{os_threads()}} threads"
+
+        def child():
+            cfg = fastact.config()
+            assert cfg["forked_serial"] is False, cfg
+            assert fastact.get_num_threads() == n_parent, (fastact.get_num_threads(), n_parent)
+            fastact.set_num_threads(None)
+            assert fastact.get_num_threads() == n_default
+            for dtype in (np.float32, np.float64):
+                check_big(10, dtype=dtype)       # runs a team in the child
+                check_big(11, dtype=dtype, shared=True)
+            if n_default > 1 and os_threads() is not None:
+                assert os_threads() >= n_default, f"child ran serially: {{os_threads()}} threads"
+            # this child has run a team: its own children must go serial
+            code = wait_child(fork_and_run(lambda: (
+                fastact.config()["forked_serial"] is (n_default > 1) or sys.exit(5),
+                check_big(12))))
+            assert code == 0, f"grandchild exited with {{code}}"
+
+        code = wait_child(fork_and_run(child))
+        assert code == 0, f"child exited with {{code}}"
+        assert fastact.config()["forked_serial"] is False
+        fastact.set_num_threads(None)
+        check_big(20)
+        print("OK")
+    ''')
+    _parent_threads(lines)
+
+
+# --- 3. concurrent callers ------------------------------------------------------
+
+CONCURRENT_SHAPES = [(2, 3), (3, 5, 7), (3, 16, 8, 8), (4, 32, 32, 32), (2048, 40), (2, 3, 30000)]
+
+
+def _concurrent_worker(seed, iterations):
+    rng = np.random.default_rng(seed)
+    for i in range(iterations):
+        shape = CONCURRENT_SHAPES[rng.integers(len(CONCURRENT_SHAPES))]
+        dtype = DTYPES[rng.integers(2)]
+        x = random_x(rng, shape, dtype)
+        g = rng.standard_normal(shape).astype(dtype)
+        slopes = random_slopes(rng, shape[1], dtype) if i % 4 else float(rng.uniform(-3, 3))
+        x_before, g_before = x.copy(), g.copy()
+
+        y_ref = expected_forward(x, slopes)
+        np.testing.assert_array_equal(fastact.prelu(x, slopes), y_ref)
+        out = poisoned_like(x)
+        assert fastact.prelu(x, slopes, out=out) is out
+        np.testing.assert_array_equal(out, y_ref)
+        np.testing.assert_array_equal(x, x_before)
+        xc = x.copy()
+        assert fastact.prelu(xc, slopes, inplace=True) is xc
+        np.testing.assert_array_equal(xc, y_ref)
+
+        gi_ref, gs_ref = expected_backward(g, x, slopes)
+        gi, gs = fastact.prelu_backward(g, x, slopes)
+        np.testing.assert_array_equal(gi, gi_ref)
+        assert_grad_slopes_close(gs, gs_ref, g, x, dtype)
+        out = poisoned_like(x)
+        gi, gs = fastact.prelu_backward(g, x, slopes, out=out)
+        assert gi is out
+        np.testing.assert_array_equal(gi, gi_ref)
+        assert_grad_slopes_close(gs, gs_ref, g, x, dtype)
+        gc = g.copy()
+        gi, gs = fastact.prelu_backward(gc, x, slopes, inplace=True)
+        assert gi is gc
+        np.testing.assert_array_equal(gi, gi_ref)
+        assert_grad_slopes_close(gs, gs_ref, g, x, dtype)
+        np.testing.assert_array_equal(x, x_before)
+        np.testing.assert_array_equal(g, g_before)
+
+
+def test_concurrent_python_threads(rng, default_threads):
+    nthreads, iterations = 8, 20
+    seeds = rng.integers(0, 2**63, size=nthreads)
+    errors = []
+
+    def run(seed):
+        try:
+            _concurrent_worker(int(seed), iterations)
+        except BaseException as exc:   # reported by the main thread
+            errors.append((int(seed), exc))
+
+    # daemon threads: a hung one fails the test instead of blocking pytest's exit
+    threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in seeds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(SUBPROCESS_TIMEOUT)
+    assert not any(t.is_alive() for t in threads), "a calling thread hung"
+    if errors:
+        seed, exc = errors[0]
+        raise AssertionError(f"{len(errors)} of {nthreads} threads failed; "
+                             f"first (worker seed {seed}): {exc!r}") from exc
+
+
+# --- 4. the thread count follows OpenMP's setting -------------------------------
+
+@pytest.mark.parametrize("omp", ["1", "2", "64"])
+def test_omp_num_threads_environment(omp):
+    lines = run_script(f'''
+        cfg = fastact.config()
+        want = min({omp}, cfg["cpu_limit"])
+        assert fastact.get_num_threads() == want == cfg["num_threads"], (cfg, want)
+        for dtype in (np.float32, np.float64):
+            check_big(3, dtype=dtype)
+        if os_threads() is not None:
+            if want == 1:
+                assert os_threads() == 1, f"a team ran under OMP_NUM_THREADS=1: {{os_threads()}} threads"
+            else:
+                assert os_threads() >= want, os_threads()
+        fastact.set_num_threads(1)
+        assert fastact.get_num_threads() == 1
+        fastact.set_num_threads(None)
+        assert fastact.get_num_threads() == want
+        print("THREADS", fastact.get_num_threads())
+        print("OK")
+    ''', env=_env(omp))
+    assert int(next(l for l in lines if l.startswith("THREADS ")).split()[1]) == \
+        min(int(omp), fastact.config()["cpu_limit"])
+
+
+def test_threadpoolctl_limits(rng, default_threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = default_threads
+    x = random_x(rng, BIG, np.float32)
+    slopes = random_slopes(rng, BIG[1], np.float32)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fastact.get_num_threads() == 1
+        assert fastact.config()["num_threads"] == 1
+        _check_forward(fastact.prelu(x, slopes), x, slopes)
+    assert fastact.get_num_threads() == before
+    with threadpoolctl.threadpool_limits(limits=64, user_api="openmp"):
+        # capped by the CPUs the process may use
+        assert fastact.get_num_threads() == fastact.config()["cpu_limit"]
+        _check_forward(fastact.prelu(x, slopes), x, slopes)
+    assert fastact.get_num_threads() == before
+    # an explicit count wins over threadpoolctl's limit
+    try:
+        fastact.set_num_threads(2)
+        with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+            assert fastact.get_num_threads() == 2
+    finally:
+        fastact.set_num_threads(None)
+    assert fastact.get_num_threads() == before
+
+
+def test_set_num_threads_and_restore(rng, default_threads):
+    before = default_threads
+    assert 1 <= before <= fastact.config()["cpu_limit"]
+    assert fastact.config()["num_threads"] == before
+    x = random_x(rng, BIG, np.float64)
+    g = rng.standard_normal(BIG)
+    slopes = random_slopes(rng, BIG[1], np.float64)
+    try:
+        for n in (1, 2, 3):
+            fastact.set_num_threads(n)
+            assert fastact.get_num_threads() == n
+            assert fastact.config()["num_threads"] == n
+            _check_forward(fastact.prelu(x, slopes), x, slopes)
+            gi, gs = fastact.prelu_backward(g, x, slopes)
+            _check_backward(gi, gs, g, x, slopes, np.float64)
+        fastact.set_num_threads(1 << 40)       # huge: accepted (clamped)
+        assert fastact.get_num_threads() >= 1
+    finally:
+        fastact.set_num_threads(None)
+    assert fastact.get_num_threads() == before
+    assert fastact.get_num_threads() <= fastact.config()["cpu_limit"]
+
+
+# --- 5. bad input to set_num_threads -------------------------------------------
+
+@pytest.mark.parametrize("n", [0, -1, -(1 << 40)])
+def test_set_num_threads_rejects_non_positive(n, default_threads):
+    with pytest.raises(ValueError):
+        fastact.set_num_threads(n)
+    assert fastact.get_num_threads() == default_threads
+
+
+@pytest.mark.parametrize("n", [1.5, 2.0, "2", True, False, [2]])
+def test_set_num_threads_rejects_non_int(n, default_threads):
+    with pytest.raises(TypeError):
+        fastact.set_num_threads(n)
+    assert fastact.get_num_threads() == default_threads
