@@ -24,6 +24,11 @@ from helpers import (DTYPES, assert_grad_slopes_close, expected_backward,
 BIG = (8, 64, 32, 32)
 SUBPROCESS_TIMEOUT = 60
 
+# A serial build (no OpenMP, or FASTACT_NO_OPENMP=1) has one thread whatever
+# is asked: the thread-count and team tests do not apply to it.
+needs_openmp = pytest.mark.skipif(not fastact.config()["openmp"],
+                                  reason="serial build: no OpenMP thread team")
+
 
 @pytest.fixture
 def default_threads():
@@ -66,6 +71,7 @@ DETERMINISM_CASES = {
 }
 
 
+@needs_openmp
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", list(DETERMINISM_CASES))
 def test_results_bitwise_identical_across_thread_counts(rng, case, dtype):
@@ -239,6 +245,7 @@ def _parent_threads(lines):
     return n
 
 
+@needs_openmp
 def test_fork_after_team_child_runs_serially_and_correctly():
     lines = run_script('''
         x, g, s = make(1)
@@ -287,6 +294,7 @@ def test_fork_after_team_child_runs_serially_and_correctly():
     _parent_threads(lines)
 
 
+@needs_openmp
 def test_fork_multiprocessing_pool_after_team():
     lines = run_script('''
         import multiprocessing as mp
@@ -317,6 +325,7 @@ def test_fork_multiprocessing_pool_after_team():
     _parent_threads(lines)
 
 
+@needs_openmp
 def test_fork_preforking_server():
     """Like gunicorn --preload: the master warms up (a large call), forks
     workers that each serve several requests, and respawns one later."""
@@ -368,6 +377,7 @@ def test_fork_preforking_server():
     _parent_threads(lines)
 
 
+@needs_openmp
 @pytest.mark.parametrize("before_fork", ["nothing", "small_calls", "large_calls_one_thread"])
 def test_fork_without_team_keeps_threads(before_fork):
     lines = run_script(f'''
@@ -482,6 +492,7 @@ def test_concurrent_python_threads(rng, default_threads):
 
 # --- 4. the thread count follows OpenMP's setting -------------------------------
 
+@needs_openmp
 @pytest.mark.parametrize("omp", ["1", "2", "64"])
 def test_omp_num_threads_environment(omp):
     lines = run_script(f'''
@@ -506,6 +517,7 @@ def test_omp_num_threads_environment(omp):
         min(int(omp), fastact.config()["cpu_limit"])
 
 
+@needs_openmp
 def test_threadpoolctl_limits(rng, default_threads):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     before = default_threads
@@ -531,6 +543,7 @@ def test_threadpoolctl_limits(rng, default_threads):
     assert fastact.get_num_threads() == before
 
 
+@needs_openmp
 def test_set_num_threads_and_restore(rng, default_threads):
     before = default_threads
     assert 1 <= before <= fastact.config()["cpu_limit"]
