@@ -153,6 +153,23 @@ cdef int _check_no_partial_overlap(cnp.ndarray written, cnp.ndarray read,
     return 0
 
 
+cdef cnp.ndarray _destination(object out, bint inplace, cnp.ndarray target,
+                              str target_name, cnp.ndarray x):
+    """Where the result goes, checked: `target` itself when in place, `out`,
+    or None for a new array.  `out` must match x and not overlap it partially."""
+    if inplace:
+        if out is not None:
+            raise ValueError("pass either out= or inplace=True, not both")
+        if not cnp.PyArray_ISWRITEABLE(target):
+            raise ValueError(f"inplace=True but {target_name} is read-only")
+        return target
+    if out is None:
+        return None
+    _check_output(out, x, "out", "x")
+    _check_no_partial_overlap(out, x, "out", "x")
+    return out
+
+
 cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int t, bint *per_channel):
     """slopes checked against x, as a contiguous array of x's dtype (native
     byte order) holding one value (shared) or one per channel (axis 1).
@@ -248,17 +265,7 @@ def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace):
     cdef int t = _float_type(x, "x")
     cdef bint per_channel
     cdef cnp.ndarray values = _slopes_values(slopes, x, t, &per_channel)
-    cdef cnp.ndarray dest = None
-    if inplace:
-        if out is not None:
-            raise ValueError("pass either out= or inplace=True, not both")
-        if not cnp.PyArray_ISWRITEABLE(x):
-            raise ValueError("inplace=True but x is read-only")
-        dest = x
-    elif out is not None:
-        _check_output(out, x, "out", "x")
-        dest = out
-        _check_no_partial_overlap(dest, x, "out", "x")
+    cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
 
     # checks done: from here on, memory is written
     cdef cnp.ndarray src = x
@@ -322,17 +329,8 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     cdef bint per_channel
     cdef cnp.ndarray values = _slopes_values(slopes, x, t, &per_channel)
     cdef tuple grad_shape = _grad_slopes_shape(slopes)
-    cdef cnp.ndarray dest = None
-    if inplace:
-        if out is not None:
-            raise ValueError("pass either out= or inplace=True, not both")
-        if not cnp.PyArray_ISWRITEABLE(grad_output):
-            raise ValueError("inplace=True but grad_output is read-only")
-        dest = grad_output
-    elif out is not None:
-        _check_output(out, x, "out", "x")
-        dest = out
-        _check_no_partial_overlap(dest, x, "out", "x")
+    cdef cnp.ndarray dest = _destination(out, inplace, grad_output, "grad_output", x)
+    if out is not None:
         _check_no_partial_overlap(dest, grad_output, "out", "grad_output")
 
     # checks done: from here on, memory is written
