@@ -3,11 +3,11 @@ import numpy as np
 
 import fastact
 
-from .common import (DTYPES, SHAPE_NAMES, SHAPES, SLOPES, THREADS, make,
+from .common import (DTYPES, SHAPE_NAMES, SHAPES, SLOPES, THREADS, Timing, make,
                      torch_or_skip, use_threads)
 
 
-class Forward:
+class Forward(Timing):
     params = [SHAPE_NAMES, DTYPES, SLOPES, THREADS]
     param_names = ["shape", "dtype", "slopes", "threads"]
 
@@ -32,7 +32,7 @@ class Forward:
         fastact.prelu(self.xi, self.ones, inplace=True)
 
 
-class Backward:
+class Backward(Timing):
     params = [SHAPE_NAMES, DTYPES, SLOPES, THREADS]
     param_names = ["shape", "dtype", "slopes", "threads"]
 
@@ -56,7 +56,7 @@ class Backward:
         fastact.prelu_backward(self.gg, self.x, self.slopes, inplace=True)
 
 
-class NumpyBaseline:
+class NumpyBaseline(Timing):
     """numpy's best formulation of the forward, into preallocated arrays."""
     params = [SHAPE_NAMES]
     param_names = ["shape"]
@@ -74,7 +74,7 @@ class NumpyBaseline:
         self.y += self.pos
 
 
-class TorchBaseline:
+class TorchBaseline(Timing):
     """torch's F.prelu, in-place F.leaky_relu_ and autograd backward (CPU)."""
     params = [SHAPE_NAMES, THREADS]
     param_names = ["shape", "threads"]

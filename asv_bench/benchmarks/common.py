@@ -12,6 +12,15 @@ SLOPES = ["per_channel", "shared"]
 THREADS = [1, "all"]
 
 
+class Timing:
+    """asv timing settings for these kernels: a call takes 0.3 us to 10 ms, so
+    a few short samples per parameter combination suffice (asv's default
+    allows 20 s for each, hours for the whole grid)."""
+    warmup_time = 0.05
+    sample_time = 0.01
+    repeat = (3, 7, 0.5)
+
+
 def use_threads(threads):
     """1, or 'all': fastact's default (OpenMP's setting, capped by the CPUs)."""
     fastact.set_num_threads(None if threads == "all" else threads)
