@@ -177,16 +177,22 @@ def test_forward_matches_oracle(data, dtype, isa, streaming, mode):
 
     assert_bitwise_equal(y, expected, "prelu")
     _assert_slopes_unchanged(slopes, slopes_before)
-    if mode in ("new", "out"):
-        assert_unchanged(xv.base, x_base_before, "x (not in place)")
-    else:
-        outside = ~xv.layout.mask(shape)
-        assert_unchanged(xv.base[outside], x_base_before[outside],
-                         "base of x outside the view")
+    _assert_base_untouched(xv, x_base_before, shape, mode in ("new", "out"), "x")
     if mode == "new":
         assert isinstance(y, np.ndarray) and not np.shares_memory(y, xv.base)
     if mode == "out":
         assert_unchanged(out_base[~out_mask], poison[~out_mask], "base of out outside the view")
+
+
+def _assert_base_untouched(view, base_before, shape, whole, name):
+    """Nothing of the view's base changed (whole=True: not in place), or
+    nothing outside the view itself (in place)."""
+    if whole:
+        assert_unchanged(view.base, base_before, f"{name} (not in place)")
+    else:
+        outside = ~view.layout.mask(shape)
+        assert_unchanged(view.base[outside], base_before[outside],
+                         f"base of {name} outside the view")
 
 
 # --- backward ---------------------------------------------------------------------
@@ -227,12 +233,7 @@ def test_backward_matches_oracle(data, dtype, isa, streaming, mode):
     check_grad_slopes(gs, gs_ref, g_before, x_before, slopes, dtype)
     assert_unchanged(xv.base, x_base_before, "x")
     _assert_slopes_unchanged(slopes, slopes_before)
-    if mode in ("new", "out"):
-        assert_unchanged(gv.base, g_base_before, "g (not in place)")
-    else:
-        outside = ~gv.layout.mask(shape)
-        assert_unchanged(gv.base[outside], g_base_before[outside],
-                         "base of g outside the view")
+    _assert_base_untouched(gv, g_base_before, shape, mode in ("new", "out"), "g")
     if mode == "out":
         assert_unchanged(out_base[~out_mask], poison[~out_mask], "base of out outside the view")
 
