@@ -281,6 +281,8 @@ def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace):
         target = _fresh_copy(x)
         src = target
 
+    if _overlaps(values, target):
+        values = values.copy()            # slopes inside the output: read them first
     cdef int64_t outer, channels, inner
     _layout(x, per_channel, &outer, &channels, &inner)
     cdef void *xp = cnp.PyArray_DATA(src)
@@ -349,6 +351,8 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
         target = _fresh_copy(grad_output)
         gsrc = target
 
+    if _overlaps(values, target):
+        values = values.copy()            # slopes inside the output: read them first
     cdef int64_t outer, channels, inner
     _layout(x, per_channel, &outer, &channels, &inner)
     cdef cnp.npy_intp nsums = channels

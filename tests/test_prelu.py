@@ -333,3 +333,28 @@ def test_isa_selection():
     with pytest.raises(ValueError, match="unknown ISA"):
         _cpu.set_isa("sse9")
     assert fastact.config()["isa"] in _cpu.supported_isas()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_slopes_inside_the_output(rng, dtype):
+    """Slopes that are a (contiguous) view of the array being written are
+    read before anything is written.  They sit in the first plane, which is
+    written first, and are negative on negative elements, so writing that
+    plane changes them before the other planes would read them."""
+    shape = (2, 3, 64)
+    where = (0, 0, slice(0, 3))
+    x = random_x(rng, shape, dtype)
+    x[where] = [-0.5, -1.5, -2.0]
+    slopes = x[where].copy()
+    expected = expected_forward(x, slopes)
+    fastact.prelu(x, x[where], inplace=True)
+    np.testing.assert_array_equal(x, expected)
+
+    g = rng.standard_normal(shape).astype(dtype)
+    g[where] = [-0.5, -1.5, -2.0]
+    x2 = random_x(rng, shape, dtype)
+    x2[where] = -1.0
+    slopes = g[where].copy()
+    gi_ref, _ = expected_backward(g, x2, slopes)
+    fastact.prelu_backward(g, x2, g[where], inplace=True)
+    np.testing.assert_array_equal(g, gi_ref)
