@@ -457,7 +457,7 @@ def set_isa(name):
 
 def set_streaming_threshold(nbytes):
     """Outputs of at least nbytes bytes get streaming stores (None: the
-    default, the last-level cache size).  For tests and benchmarks."""
+    default set at import, see fa_init).  For tests and benchmarks."""
     fa_set_streaming_threshold_bytes(_DEFAULT_STREAMING if nbytes is None else nbytes)
 
 

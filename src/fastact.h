@@ -57,7 +57,8 @@ int fa_cpu_limit(void);             /* CPUs this process may use */
 int fa_forked_serial(void);         /* 1 when a fork switched this process to serial */
 int64_t fa_streaming_threshold_bytes(void);
 /* outputs of at least this many bytes use streaming stores (default: the
- * last-level cache size); tests lower it to reach that path on small arrays */
+ * last-level cache size, counting at most 16 MiB per usable CPU); tests
+ * lower it to reach that path on small arrays */
 void fa_set_streaming_threshold_bytes(int64_t nbytes);
 
 /* --- run-time ISA choice (dispatch.c) ------------------------------------ */

@@ -9,7 +9,6 @@ import contextlib
 import math
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
