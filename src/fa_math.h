@@ -6,8 +6,8 @@
  *
  * x = k ln2 + r with |r| <= ln2 / 2 (Cody and Waite's two-part ln2, so k ln2
  * is exact), expm1(r) by its Taylor series to r^11 / 11!, and
- *   expm1(x) = 2^k expm1(r) + (2^k - 1),   exp(x) = 2^k expm1(r) + 2^k,
- * where 2^k - 1 is exact and no cancellation occurs for x <= 0.  x below
+ *   expm1(x) = 2^k expm1(r) - (1 - 2^k),   exp(x) = 2^k expm1(r) + 2^k,
+ * where 1 - 2^k is exact and no cancellation occurs for x <= 0.  x below
  * -700 is clamped (2^k stays a normal double; exp(-700) times any product of
  * two floats still rounds to 0 in float32) and exp returns 0 there, so that
  * exp(-inf) * inf is NaN as it should be; expm1(-inf) is -1.  NaN gives NaN
@@ -45,7 +45,7 @@ static inline double fa_expm1_nonpos(double x)
 {
     double scale;
     const double p = fa_expm1_reduced(x, &scale);
-    return scale * p + (scale - 1.0);
+    return scale * p - (1.0 - scale);   /* a subtraction keeps expm1(-0.0) == -0.0 */
 }
 
 static inline double fa_exp_nonpos(double x)

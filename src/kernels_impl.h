@@ -466,7 +466,7 @@ static inline void FA_NAME(unary_bwd_block)(int op, const double *p, const FA_T 
         for (int64_t i = 0; i < n; i++) {
             const FA_C gv = FA_LOAD(g[i]);
             const FA_C v = FA_LOAD(x[i]);
-            gi[i] = FA_STORE(FA_ELU_OUTPUT_B(gv, v, p0));
+            gi[i] = FA_STORE((FA_C)FA_ELU_OUTPUT_B((double)gv, v, alpha));
         }
         break;
     default:
@@ -526,7 +526,7 @@ static inline void FA_NAME(unary_bwd_inplace_block)(int op, const double *p, FA_
         for (int64_t i = 0; i < n; i++) {
             const FA_C gv = FA_LOAD(g[i]);
             const FA_C v = FA_LOAD(x[i]);
-            g[i] = FA_STORE(FA_ELU_OUTPUT_B(gv, v, p0));
+            g[i] = FA_STORE((FA_C)FA_ELU_OUTPUT_B((double)gv, v, alpha));
         }
         break;
     default:
