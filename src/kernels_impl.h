@@ -224,7 +224,7 @@ static void FA_NAME(expand_slopes)(const void *slopesv, int64_t nchan,
                                    int64_t inner, void *svv)
 {
     const FA_C *restrict s = (const FA_C *)slopesv;
-    FA_T *restrict sv = (FA_T *)svv;
+    FA_C *restrict sv = (FA_C *)svv;
     for (int64_t k = 0; k < nchan; k++) {
         for (int64_t i = 0; i < inner; i++) {
             sv[k * inner + i] = s[k];
