@@ -298,3 +298,21 @@ def test_signed_zeros_and_specials(case, dtype):
     with np.errstate(invalid="ignore"):
         want = _expected(bwd(g.astype(np.float64), x.astype(np.float64), p), dtype)
     assert_same(F.unary_backward(op, params, g, x, None, False), want)
+
+
+@pytest.mark.parametrize("dtype", [d for d in ALL_DTYPES if d.itemsize == 2], ids=str)
+@pytest.mark.parametrize("alpha", [1.0, 0.3, 2.5])
+def test_elu_half_precision_every_value(dtype, alpha):
+    """Every finite float16 / bfloat16 value: ELU and its gradient within 1
+    ulp of the oracle rounded to the dtype (computed in float32, then rounded
+    again: two roundings)."""
+    x = np.arange(1 << 16, dtype=np.uint16).view(dtype)
+    with np.errstate(invalid="ignore"):             # the NaN bit patterns
+        x = x[np.isfinite(x.astype(np.float64))]
+    g = np.ones_like(x)
+    a = float(np.float32(alpha))
+    y = F.unary_forward(F.OP_ELU, (alpha, 0.0, 0.0), x, None, False)
+    assert_within_ulp(y, _reference.elu(x.astype(np.float64), a).astype(dtype), 1)
+    gi = F.unary_backward(F.OP_ELU, (alpha, 0.0, 0.0), g, x, None, False)
+    want = _reference.elu_backward(g.astype(np.float64), x.astype(np.float64), a)
+    assert_within_ulp(gi, want.astype(dtype), 1)
