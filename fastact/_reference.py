@@ -111,14 +111,14 @@ _exp = np.frompyfunc(math.exp, 1, 1)
 def elu(x, alpha=1.0):
     """alpha * expm1(x) where x <= 0, else x."""
     x = _f64(x)
-    neg = _expm1(np.where(x <= 0, x, 0.0)).astype(np.float64)
+    neg = np.asarray(_expm1(np.where(x <= 0, x, 0.0)), dtype=np.float64)
     return np.where(x <= 0, alpha * neg, x)
 
 
 def elu_backward(grad_output, x, alpha=1.0):
     """g * (alpha * exp(x)) where x <= 0, else g."""
     g, x = _f64(grad_output), _f64(x)
-    e = _exp(np.where(x <= 0, x, 0.0)).astype(np.float64)
+    e = np.asarray(_exp(np.where(x <= 0, x, 0.0)), dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return np.where(x <= 0, g * (alpha * e), g)
 
