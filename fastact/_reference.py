@@ -2,41 +2,127 @@
 
 Each function states the semantics fastact implements, element by element, in
 the plainest numpy there is, computing in float64 whatever the input dtype.
+Parameters are used as given: to predict a float32 (or float16, bfloat16)
+kernel, round them to float32 first, as the kernels do.
+
+Branches are selects (np.where), so an inf or NaN in the branch not taken
+never reaches the result; the gradient at a kink is the derivative of the
+branch the forward takes there.
 """
 import numpy as np
 
-
-def _slopes_for(x, slopes):
-    """slopes broadcast against x: shared (one value) or per channel (axis 1)."""
-    s = np.asarray(slopes, dtype=np.float64)
-    if s.size == 1:
-        return s.reshape(())
-    return s.reshape((1, -1) + (1,) * (x.ndim - 2))
+from ._layout import expand_slopes, prelu_plan, reduce_grad
 
 
-def prelu(x, slopes):
+def _f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def prelu(x, slopes, channel_axis=1):
     """y = x where x > 0, else slope * x (NaN propagates; x == 0 takes the slope)."""
-    x = np.asarray(x, dtype=np.float64)
-    s = _slopes_for(x, slopes)
-    return np.where(x > 0, x, s * x)
+    x = _f64(x)
+    s = _f64(slopes)
+    plan = prelu_plan(x.shape, s.shape, channel_axis)
+    vec = expand_slopes(s, plan).reshape(1, -1, 1)
+    x3 = x.reshape(plan.outer, plan.channels, plan.inner)
+    return np.where(x3 > 0, x3, vec * x3).reshape(x.shape)
 
 
-def prelu_backward(grad_output, x, slopes):
+def prelu_backward(grad_output, x, slopes, channel_axis=1):
     """(grad_input, grad_slopes) of prelu.
 
     grad_input = g where x > 0, else slope * g.
-    grad_slopes[c] = sum over channel c of x * g where not (x > 0): a NaN in x
-    makes its channel's sum NaN.  The shape is that of slopes (a 0-d array for
-    a Python number).
+    grad_slopes = for each slope, the sum of x * g over the elements it
+    applies to where not (x > 0): a NaN in x makes its sum NaN.  The shape is
+    that of slopes (a 0-d array for a Python number).
     """
-    g = np.asarray(grad_output, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    s = _slopes_for(x, slopes)
-    positive = x > 0
-    grad_input = np.where(positive, g, s * g)
-    terms = np.where(positive, 0.0, x * g)
-    shape = np.shape(slopes)
-    if np.size(slopes) == 1:
-        return grad_input, np.full(shape, terms.sum())
-    axes = (0,) + tuple(range(2, x.ndim))
-    return grad_input, terms.sum(axis=axes).reshape(shape)
+    g = _f64(grad_output)
+    x = _f64(x)
+    s = _f64(slopes)
+    plan = prelu_plan(x.shape, s.shape, channel_axis)
+    vec = expand_slopes(s, plan).reshape(1, -1, 1)
+    x3 = x.reshape(plan.outer, plan.channels, plan.inner)
+    g3 = g.reshape(x3.shape)
+    positive = x3 > 0
+    grad_input = np.where(positive, g3, vec * g3).reshape(x.shape)
+    terms = np.where(positive, 0.0, x3 * g3)
+    return grad_input, reduce_grad(terms.sum(axis=(0, 2)), plan)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else negative_slope * x (NaN takes the slope's branch)."""
+    x = _f64(x)
+    return np.where(x > 0, x, negative_slope * x)
+
+
+def leaky_relu_backward(grad_output, x, negative_slope=0.01):
+    g, x = _f64(grad_output), _f64(x)
+    return np.where(x > 0, g, negative_slope * g)
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """max_value where x >= max_value; negative_slope * (x - threshold) where
+    x <= threshold (exactly 0 when negative_slope is 0); x otherwise, NaN
+    included."""
+    x = _f64(x)
+    m = np.inf if max_value is None else max_value
+    with np.errstate(invalid="ignore"):
+        neg = np.zeros_like(x) if negative_slope == 0 else negative_slope * (x - threshold)
+    return np.where(x >= m, m, np.where(x <= threshold, neg, x))
+
+
+def relu_backward(grad_output, x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """0 where x >= max_value; negative_slope * g where x <= threshold (0 when
+    negative_slope is 0); g otherwise, NaN included."""
+    g, x = _f64(grad_output), _f64(x)
+    m = np.inf if max_value is None else max_value
+    neg = np.zeros_like(g) if negative_slope == 0 else negative_slope * g
+    return np.where(x >= m, 0.0, np.where(x <= threshold, neg, g))
+
+
+def relu6(x):
+    return relu(x, 0.0, 6.0, 0.0)
+
+
+def relu6_backward(grad_output, x):
+    return relu_backward(grad_output, x, 0.0, 6.0, 0.0)
+
+
+def thresholded_relu(x, theta=1.0):
+    """x where x > theta, else 0 (NaN stays NaN)."""
+    return relu(x, 0.0, None, theta)
+
+
+def thresholded_relu_backward(grad_output, x, theta=1.0):
+    return relu_backward(grad_output, x, 0.0, None, theta)
+
+
+def elu(x, alpha=1.0):
+    """alpha * expm1(x) where x <= 0, else x."""
+    x = _f64(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(x <= 0, alpha * np.expm1(np.minimum(x, 0.0)), x)
+
+
+def elu_backward(grad_output, x, alpha=1.0):
+    """g * (alpha * exp(x)) where x <= 0, else g."""
+    g, x = _f64(grad_output), _f64(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(x <= 0, g * (alpha * np.exp(np.minimum(x, 0.0))), g)
+
+
+def elu_backward_from_output(grad_output, y, alpha=1.0):
+    """elu's gradient read off its output (alpha > 0): g * (y + alpha) where
+    y <= 0, else g."""
+    g, y = _f64(grad_output), _f64(y)
+    return np.where(y <= 0, g * (y + alpha), g)
+
+
+def square(x):
+    x = _f64(x)
+    return x * x
+
+
+def square_backward(grad_output, x):
+    g, x = _f64(grad_output), _f64(x)
+    return g * (x + x)
