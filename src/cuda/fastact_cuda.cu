@@ -20,9 +20,11 @@
  *   - Built with -fmad=false: the float64 accumulation must round x * g
  *     before the add, as the CPU kernels (-ffp-contract=off) do.
  */
+#ifndef FASTACT_CUDA_EMULATE     /* tools/cuda_emulation.h stands in for these */
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+#endif
 
 #include <stdint.h>
 #include <stdio.h>
@@ -57,11 +59,16 @@ static int fa_fail(const char *what, cudaError_t err)
             return fa_fail(#call, fa_err_);              \
     } while (0)
 
-/* A launch reports bad configurations through cudaGetLastError. */
+/* A launch reports bad configurations through cudaGetLastError.  (A host
+ * emulation for tests, tools/cuda_emulation.h, supplies its own launch.) */
+#ifndef FA_LAUNCH_IMPL
+#define FA_LAUNCH_IMPL(kernel, grid, block, stream, ...) \
+    kernel<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__)
+#endif
 #define FA_LAUNCH(kernel, grid, block, stream, ...)                         \
     do {                                                                    \
         auto fa_kernel_ = kernel;                                           \
-        fa_kernel_<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__);          \
+        FA_LAUNCH_IMPL(fa_kernel_, grid, block, stream, __VA_ARGS__);       \
         cudaError_t fa_err_ = cudaGetLastError();                           \
         if (fa_err_ != cudaSuccess)                                         \
             return fa_fail("launch of " #kernel, fa_err_);                  \
@@ -785,7 +792,7 @@ static int prelu_backward_t(int device, const void *g, const void *x, const void
         }
     }
     (void)n;
-    const unsigned grid = (unsigned)fa_min64(channels, 1 << 20);
+    const unsigned grid = (unsigned)fa_min64(channels, fa_max_blocks(device));
     if (grad_dtype == FA_DT_F32)
         FA_LAUNCH((prelu_grad_finish<C, float>), grid, FA_THREADS, stream,
                   (const double *)ws.ptr, (float *)grad, slopes, shared, divide, columns,
