@@ -29,6 +29,7 @@ SOURCES = [
     "src/parallel.c",
     "src/dispatch.c",
     "src/prelu.c",
+    "src/elementwise.c",
     "src/membench.c",
     "src/kernels_baseline.c",
     "src/kernels_avx2.c",

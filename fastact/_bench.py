@@ -19,11 +19,29 @@ import time
 
 import numpy as np
 
-from . import _cpu
+from . import _api, _cpu
 from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
 QUICK_SHAPES = [(1, 16, 8, 8), (2, 16, 32, 32)]
+# the family, NHWC and half-precision rows: 25.7 MB of float32 (the targets
+# are stated for arrays of 16 MB or more)
+FAMILY_SHAPE = (32, 64, 56, 56)
+QUICK_FAMILY_SHAPE = (2, 16, 32, 32)
+
+# (name, forward, backward, keyword parameters); torch's name for its own
+# out-of-place version, where it has one
+FAMILY = [
+    ("leaky_relu", "leaky_relu", "leaky_relu_backward", {"negative_slope": 0.01}),
+    ("relu", "relu", "relu_backward", {}),
+    ("relu6", "relu6", "relu6_backward", {}),
+    ("relu (Keras: 0.1, 6, 0.5)", "relu", "relu_backward",
+     {"negative_slope": 0.1, "max_value": 6.0, "threshold": 0.5}),
+    ("thresholded_relu", "thresholded_relu", "thresholded_relu_backward", {"theta": 1.0}),
+    ("elu", "elu", "elu_backward", {"alpha": 1.0}),
+    ("square", "square", "square_backward", {}),
+]
+TORCH_FAMILY = {"leaky_relu": "leaky_relu", "relu": "relu", "relu6": "relu6", "elu": "elu"}
 
 
 def _calls_per_batch(fn, args, kwargs, seconds):
@@ -165,6 +183,80 @@ def _bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     return ratios
 
 
+def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
+    """Every op of the family forward (out=, new output) and backward (out=)
+    against the same run's ceilings; PReLU NHWC against NCHW; float16 and
+    bfloat16 rows."""
+    x = rng.standard_normal(shape, dtype=np.float32) * 2
+    g = rng.standard_normal(shape, dtype=np.float32)
+    n = x.size
+    b8, b12 = 8 * n, 12 * n
+    print(f"\nthe family: shape {shape} float32, {x.nbytes / 1e6:.1f} MB per array, "
+          f"{threads} threads", file=out)
+    print(f"  {'case':36s} {'time/call':>14s} {'speed':>13s}", file=out)
+    t = _Cases(out)
+    dst, z = np.ones_like(x), np.ones_like(x)
+    t.add("ceiling copy (ordinary stores)", b8, _cpu.ceiling_copy, x, dst, False)
+    t.add("ceiling copy (streaming stores)", b8, _cpu.ceiling_copy, x, dst, True)
+    t.add("ceiling r2w1 (ordinary stores)", b12, _cpu.ceiling_add, x, g, z, False)
+    t.add("ceiling r2w1 (streaming stores)", b12, _cpu.ceiling_add, x, g, z, True)
+    y = np.ones_like(x)
+    for name, fwd, bwd, kw in FAMILY:
+        t.add(f"{name} out=", b8, getattr(_api, fwd), x, out=y, **kw)
+        t.add(f"{name} backward out=", b12, getattr(_api, bwd), g, x, out=y, **kw)
+    t.add("elu (new output)", b8, _api.elu, x)
+    if torch is not None:
+        xt = torch.from_numpy(x)
+        for name, tname in TORCH_FAMILY.items():
+            t.add(f"torch F.{tname}", b8, getattr(F, tname), xt)
+        t.add("fastact leaky_relu (new output)", b8, _api.leaky_relu, x)
+
+    # PReLU channels-last against channels-first, same data size
+    slopes = rng.uniform(0.05, 0.5, shape[1]).astype(np.float32)
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    gnhwc = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
+    t.add("prelu NCHW out=", b8, prelu, x, slopes, out=y)
+    t.add("prelu NHWC out=", b8, prelu, nhwc, slopes, out=np.ones_like(nhwc), channel_axis=-1)
+    t.add("prelu_backward NCHW out=", b12, prelu_backward, g, x, slopes, out=y)
+    t.add("prelu_backward NHWC out=", b12, prelu_backward, gnhwc, nhwc, slopes,
+          out=np.ones_like(nhwc), channel_axis=-1)
+
+    # half precision: the same bytes per second mean half the elements
+    halves = [("float16", np.float16)] + [(d.name, d) for d in _cpu.SUPPORTED_DTYPES
+                                          if d.name == "bfloat16"]
+    for label, dt in halves:
+        xh, gh = x.astype(dt), g.astype(dt)
+        yh = np.ones_like(xh)
+        h4, h6 = 4 * n, 6 * n
+        t.add(f"prelu {label} out=", h4, prelu, xh, slopes, out=yh)
+        t.add(f"prelu_backward {label} out=", h6, prelu_backward, gh, xh, slopes, out=yh)
+        t.add(f"leaky_relu {label} out=", h4, _api.leaky_relu, xh, out=yh)
+        t.add(f"elu {label} out=", h4, _api.elu, xh, out=yh)
+
+    t.run(rounds, batch_seconds)
+    copy = max(t.gbs("ceiling copy (ordinary stores)"), t.gbs("ceiling copy (streaming stores)"))
+    r2w1 = max(t.gbs("ceiling r2w1 (ordinary stores)"), t.gbs("ceiling r2w1 (streaming stores)"))
+    rows = [(name, t.gbs(f"{name} out=") / copy, t.gbs(f"{name} backward out=") / r2w1)
+            for name, *_ in FAMILY]
+    print("\nfamily ratios (same run): forward out= / copy, backward out= / r2w1", file=out)
+    for name, f, b in rows:
+        print(f"  {name:36s} {f:6.2f} {b:8.2f}", file=out)
+    nhwc_f = t.time("prelu NCHW out=") / t.time("prelu NHWC out=")
+    nhwc_b = t.time("prelu_backward NCHW out=") / t.time("prelu_backward NHWC out=")
+    print(f"  {'prelu NHWC speed / NCHW speed':36s} {nhwc_f:6.2f} {nhwc_b:8.2f}", file=out)
+    for label, _ in halves:
+        print(f"  {'prelu ' + label:36s} {t.gbs(f'prelu {label} out=') / copy:6.2f} "
+              f"{t.gbs(f'prelu_backward {label} out=') / r2w1:8.2f}", file=out)
+        for op in ("leaky_relu", "elu"):
+            print(f"  {op + ' ' + label:36s} {t.gbs(f'{op} {label} out=') / copy:6.2f}", file=out)
+    if torch is not None:
+        print("  torch time / fastact time, new outputs: "
+              f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
+              f"leaky_relu {t.time('torch F.leaky_relu') / t.time('fastact leaky_relu (new output)'):.1f}x",
+              file=out)
+    return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b)}
+
+
 def run(threads=None, quick=False, out=sys.stdout):
     """Run the benchmark and print its tables and the ratios (threads: use
     that many threads, for fastact and torch alike)."""
@@ -182,6 +274,8 @@ def run(threads=None, quick=False, out=sys.stdout):
     rounds, batch_seconds = (3, 0.005) if quick else (9, 0.04)
     summary = [_bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds)
                for shape in (QUICK_SHAPES if quick else SHAPES)]
+    _bench_family(QUICK_FAMILY_SHAPE if quick else FAMILY_SHAPE, threads, torch, F, rng, out,
+                  rounds, batch_seconds)
 
     print("\nratios (same run; ceilings: copy, rmw, r2w1 as above; "
           "'x torch' = torch time / fastact time)", file=out)

@@ -17,19 +17,22 @@ from libc.stdint cimport int64_t
 
 cnp.import_array()
 
+cdef extern from "ops.h" nogil:
+    int FA_DT_F32, FA_DT_F64, FA_DT_F16, FA_DT_BF16
+    int FA_OP_LEAKY_RELU, FA_OP_RELU, FA_OP_RELU_PLAIN, FA_OP_ELU, FA_OP_SQUARE
+    int FA_OP_ELU_OUTPUT, FA_OP_COUNT
+
 cdef extern from "fastact.h" nogil:
-    void prelu_forward_f32(const float *x, const float *slopes, float *y,
-                           int64_t outer, int64_t channels, int64_t inner)
-    void prelu_forward_f64(const double *x, const double *slopes, double *y,
-                           int64_t outer, int64_t channels, int64_t inner)
-    int prelu_backward_f32(const float *grad_output, const float *x,
-                           const float *slopes, float *grad_input,
-                           double *grad_slopes,
-                           int64_t outer, int64_t channels, int64_t inner)
-    int prelu_backward_f64(const double *grad_output, const double *x,
-                           const double *slopes, double *grad_input,
-                           double *grad_slopes,
-                           int64_t outer, int64_t channels, int64_t inner)
+    int fa_prelu_forward(int dtype, const void *x, const void *slopes, void *y,
+                         int64_t outer, int64_t channels, int64_t inner)
+    int fa_prelu_backward(int dtype, const void *grad_output, const void *x,
+                          const void *slopes, void *grad_input, double *grad_slopes,
+                          int64_t outer, int64_t channels, int64_t inner)
+    int fa_unary_forward(int dtype, int op, const double *params, const void *x,
+                         void *y, int64_t n)
+    int fa_unary_backward(int dtype, int op, const double *params,
+                          const void *grad_output, const void *x, void *grad_input,
+                          int64_t n)
     void membench_copy_f32(const float *src, float *dst, int64_t n, int streaming)
     void membench_scale_inplace_f32(float *x, float factor, int64_t n)
     void membench_add_f32(const float *a, const float *b, float *z, int64_t n,
@@ -55,7 +58,32 @@ cdef extern from "fastact.h" nogil:
 # whole kernel.  Smaller calls keep it (numpy draws the same line).
 cdef int64_t GIL_RELEASE_MIN = 8192
 
-_SUPPORTED = "float32 and float64"
+from ._layout import expand_slopes, prelu_plan, reduce_grad
+
+try:
+    import ml_dtypes
+    _BF16 = np.dtype(ml_dtypes.bfloat16)
+except ImportError:                 # optional: bfloat16 needs ml_dtypes
+    _BF16 = None
+cdef int _BF16_NUM = -1 if _BF16 is None else _BF16.num
+
+SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.float16)) + (
+    () if _BF16 is None else (_BF16,))
+_SUPPORTED = "float32, float64, float16 and bfloat16 (with ml_dtypes installed)"
+# per dtype code (FA_DT_*): the array dtype, and the compute dtype that holds
+# slopes (float16 and bfloat16 are computed in float32)
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), _BF16)
+_COMPUTE = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float32),
+            np.dtype(np.float32))
+cdef int[4] _COMPUTE_NUM = [cnp.NPY_FLOAT32, cnp.NPY_FLOAT64, cnp.NPY_FLOAT32,
+                            cnp.NPY_FLOAT32]
+
+OP_LEAKY_RELU = FA_OP_LEAKY_RELU
+OP_RELU = FA_OP_RELU
+OP_RELU_PLAIN = FA_OP_RELU_PLAIN
+OP_ELU = FA_OP_ELU
+OP_SQUARE = FA_OP_SQUARE
+OP_ELU_OUTPUT = FA_OP_ELU_OUTPUT
 
 
 # --- argument checks ---------------------------------------------------------
@@ -70,15 +98,22 @@ cdef inline bint _kernel_ready(cnp.ndarray a):
             and cnp.PyArray_ISNOTSWAPPED(a))
 
 
-cdef int _float_type(cnp.ndarray a, str name) except -1:
+cdef int _dtype_code(cnp.ndarray a, str name) except -1:
+    """The kernels' dtype code (FA_DT_*) of a; TypeError when unsupported."""
     cdef int t = cnp.PyArray_TYPE(a)
-    if t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64:
-        return t
+    if t == cnp.NPY_FLOAT32:
+        return FA_DT_F32
+    if t == cnp.NPY_FLOAT64:
+        return FA_DT_F64
+    if t == cnp.NPY_FLOAT16:
+        return FA_DT_F16
+    if t == _BF16_NUM:
+        return FA_DT_BF16
     raise TypeError(f"{name} has dtype {a.dtype}; fastact supports {_SUPPORTED}")
 
 
 cdef inline object _native_dtype(cnp.ndarray a):
-    return np.float32 if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 else np.float64
+    return _NATIVE[_dtype_code(a, "array")]
 
 
 cdef cnp.ndarray _fresh_copy(cnp.ndarray a):
@@ -170,50 +205,65 @@ cdef cnp.ndarray _destination(object out, bint inplace, cnp.ndarray target,
     return out
 
 
-cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int t, bint *per_channel):
-    """slopes checked against x, as a contiguous array of x's dtype (native
-    byte order) holding one value (shared) or one per channel (axis 1).
-    Sets per_channel."""
+cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
+                                int channel_axis, int64_t *layout, bint *simple):
+    """slopes checked against x, as a contiguous vector of the compute dtype
+    (native byte order) with one value per channel of x's (outer, channels,
+    inner) layout, which it writes to layout[0..2] (see fastact._layout).
+    simple: the vector is the slopes themselves (shared or 1-D per channel),
+    so grad_slopes needs no reduction over broadcast dims."""
     cdef cnp.ndarray arr
     cdef cnp.npy_intp n
-    # fast path, the common case: a 1-D array of x's dtype, ready for the kernels
+    cdef int axis, d, ndim = cnp.PyArray_NDIM(x)
+    cdef int ct = _COMPUTE_NUM[code]
+    simple[0] = True
+    # fast path, the common case: a 1-D array of the compute dtype, ready
+    # for the kernels, shared or one value per channel
     if type(slopes) is np.ndarray:
         arr = <cnp.ndarray>slopes
-        if (cnp.PyArray_TYPE(arr) == t and cnp.PyArray_NDIM(arr) == 1
-                and _kernel_ready(arr)):
+        if (cnp.PyArray_TYPE(arr) == ct and cnp.PyArray_NDIM(arr) == 1
+                and _kernel_ready(arr) and (channel_axis == 1 or channel_axis == -1)):
             n = cnp.PyArray_DIMS(arr)[0]
-            per_channel[0] = n != 1
-            if n == 1 or (cnp.PyArray_NDIM(x) >= 2 and n == cnp.PyArray_DIMS(x)[1]):
+            axis = 1 if channel_axis == 1 else ndim - 1
+            if n == 1 or (ndim >= 2 and n == cnp.PyArray_DIMS(x)[axis]):
+                _simple_layout(x, n != 1, axis, layout)
                 return arr
     if isinstance(slopes, (float, int)) and not isinstance(slopes, bool):
-        arr = cnp.PyArray_EMPTY(1, [1], t, 0)
-        if t == cnp.NPY_FLOAT32:
+        arr = cnp.PyArray_EMPTY(1, [1], ct, 0)
+        if ct == cnp.NPY_FLOAT32:
             (<float *>cnp.PyArray_DATA(arr))[0] = <float><double>slopes
         else:
             (<double *>cnp.PyArray_DATA(arr))[0] = <double>slopes
-        per_channel[0] = False
+        _simple_layout(x, False, 1, layout)
         return arr
     arr = slopes if isinstance(slopes, np.ndarray) else np.asarray(slopes)
-    if arr.dtype.kind != "f":
+    if arr.dtype.kind != "f" and arr.dtype != _BF16:
         raise TypeError(
             f"slopes has dtype {arr.dtype}; expected a float or an array of "
-            f"floats (cast to x's dtype, {x.dtype})")
-    if arr.ndim > 1:
-        raise ValueError(
-            f"slopes has shape {_shape(arr)}; expected a float, one value, or a "
-            f"1-D array of one value per channel")
-    n = arr.size
-    per_channel[0] = arr.ndim == 1 and n != 1
-    if per_channel[0]:
-        if x.ndim < 2:
-            raise ValueError(
-                f"slopes has {n} values but x has shape {_shape(x)}: per-channel "
-                f"slopes need x of shape (N, C, ...) with channels on axis 1; "
-                f"pass one value to share it")
-        if n != x.shape[1]:
-            raise ValueError(
-                f"slopes has {n} values but x has {x.shape[1]} channels (axis 1)")
-    return np.ascontiguousarray(arr, dtype=_native_dtype(x)).reshape(-1)
+            f"floats (cast to {_COMPUTE[code]}, the compute type of x's {x.dtype})")
+    plan = prelu_plan(_shape(x), _shape(arr), channel_axis)
+    layout[0], layout[1], layout[2] = plan.outer, plan.channels, plan.inner
+    simple[0] = len(plan.span) <= 1 and plan.span_slopes == plan.span
+    return expand_slopes(np.asarray(arr, dtype=_COMPUTE[code]), plan)
+
+
+cdef inline void _simple_layout(cnp.ndarray x, bint per_channel, int axis,
+                                int64_t *layout):
+    """x as (outer, channels, inner): one slope for all, or one per index of
+    axis."""
+    cdef int d
+    if not per_channel:
+        layout[0] = 1
+        layout[1] = 1
+        layout[2] = cnp.PyArray_SIZE(x)
+        return
+    layout[0] = 1
+    layout[2] = 1
+    for d in range(axis):
+        layout[0] *= cnp.PyArray_DIMS(x)[d]
+    layout[1] = cnp.PyArray_DIMS(x)[axis]
+    for d in range(axis + 1, cnp.PyArray_NDIM(x)):
+        layout[2] *= cnp.PyArray_DIMS(x)[d]
 
 
 cdef tuple _grad_slopes_shape(object slopes):
@@ -223,119 +273,41 @@ cdef tuple _grad_slopes_shape(object slopes):
     return np.shape(slopes)
 
 
-cdef inline void _layout(cnp.ndarray x, bint per_channel, int64_t *outer,
-                         int64_t *channels, int64_t *inner):
-    """x as (outer, channels, inner) blocks: (N, C, prod(spatial)) per channel,
-    (1, 1, size) shared."""
-    cdef int d
-    if not per_channel:
-        outer[0] = 1
-        channels[0] = 1
-        inner[0] = cnp.PyArray_SIZE(x)
-        return
-    outer[0] = cnp.PyArray_DIMS(x)[0]
-    channels[0] = cnp.PyArray_DIMS(x)[1]
-    inner[0] = 1
-    for d in range(2, cnp.PyArray_NDIM(x)):
-        inner[0] *= cnp.PyArray_DIMS(x)[d]
+# --- shared by every op --------------------------------------------------------
 
-
-# --- PReLU --------------------------------------------------------------------
-
-cdef inline void _forward(int t, void *x, void *slopes, void *y, int64_t outer,
-                          int64_t channels, int64_t inner) noexcept nogil:
-    if t == cnp.NPY_FLOAT32:
-        prelu_forward_f32(<float *>x, <float *>slopes, <float *>y, outer, channels, inner)
-    else:
-        prelu_forward_f64(<double *>x, <double *>slopes, <double *>y, outer, channels, inner)
-
-
-cdef inline int _backward(int t, void *g, void *x, void *slopes, void *gi,
-                          double *grad_slopes, int64_t outer, int64_t channels,
-                          int64_t inner) noexcept nogil:
-    if t == cnp.NPY_FLOAT32:
-        return prelu_backward_f32(<float *>g, <float *>x, <float *>slopes,
-                                  <float *>gi, grad_slopes, outer, channels, inner)
-    return prelu_backward_f64(<double *>g, <double *>x, <double *>slopes,
-                              <double *>gi, grad_slopes, outer, channels, inner)
-
-
-def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace):
-    """See fastact.prelu."""
-    cdef int t = _float_type(x, "x")
-    cdef bint per_channel
-    cdef cnp.ndarray values = _slopes_values(slopes, x, t, &per_channel)
-    cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
-
-    # checks done: from here on, memory is written
+cdef tuple _forward_buffers(cnp.ndarray x, cnp.ndarray dest, int code):
+    """(source the kernel reads, target it writes) for a forward into dest
+    (None: a new array).  Inputs unfit for the kernels are copied, and the
+    result is computed in place in the copy; unfit outputs get a temporary."""
     cdef cnp.ndarray src = x
     cdef cnp.ndarray target
     if not _kernel_ready(x):
         src = _fresh_copy(x)
-        target = src                      # compute in place in the copy
+        target = src
     elif dest is None:
-        target = cnp.PyArray_EMPTY(x.ndim, cnp.PyArray_DIMS(x), t, 0)
+        target = cnp.PyArray_EMPTY(x.ndim, cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
     elif _kernel_ready(dest):
         target = dest
     else:
         target = _fresh_copy(x)
         src = target
-
-    if _overlaps(values, target):
-        values = values.copy()            # slopes inside the output: read them first
-    cdef int64_t outer, channels, inner
-    _layout(x, per_channel, &outer, &channels, &inner)
-    cdef void *xp = cnp.PyArray_DATA(src)
-    cdef void *sp = cnp.PyArray_DATA(values)
-    cdef void *yp = cnp.PyArray_DATA(target)
-    if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
-        _forward(t, xp, sp, yp, outer, channels, inner)
-    else:
-        with nogil:
-            _forward(t, xp, sp, yp, outer, channels, inner)
-
-    if dest is None:
-        return target
-    if target is not dest:
-        np.copyto(dest, target)
-    return dest
+    return src, target
 
 
-cdef void _round_sums(const double *sums, const void *slopes, void *grad, int t,
-                      int64_t n, bint divide_by_slopes) noexcept:
-    """grad = sums (or sums / slopes, in float64) rounded once to x's dtype."""
-    cdef int64_t c
-    cdef double v
-    for c in range(n):
-        v = sums[c]
-        if divide_by_slopes:
-            v = v / (<const float *>slopes)[c] if t == cnp.NPY_FLOAT32 else v / (<const double *>slopes)[c]
-        if t == cnp.NPY_FLOAT32:
-            (<float *>grad)[c] = <float>v
-        else:
-            (<double *>grad)[c] = v
-
-
-def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
-                   object out, bint inplace, bint divide_by_slopes=False):
-    """See fastact.prelu_backward.  divide_by_slopes: x is the output of an
-    in-place forward with slopes > 0; the slope gradient is divided by them."""
-    cdef int t = _float_type(x, "x")
-    _float_type(grad_output, "grad_output")
-    if cnp.PyArray_TYPE(grad_output) != t:
+cdef int _check_grad_output(cnp.ndarray grad_output, cnp.ndarray x) except -1:
+    _dtype_code(grad_output, "grad_output")
+    if cnp.PyArray_TYPE(grad_output) != cnp.PyArray_TYPE(x):
         raise ValueError(
             f"grad_output has dtype {grad_output.dtype}; expected {x.dtype}, the dtype of x")
     if _shape(grad_output) != _shape(x):
         raise ValueError(
             f"grad_output has shape {_shape(grad_output)}; expected {_shape(x)}, the shape of x")
-    cdef bint per_channel
-    cdef cnp.ndarray values = _slopes_values(slopes, x, t, &per_channel)
-    cdef tuple grad_shape = _grad_slopes_shape(slopes)
-    cdef cnp.ndarray dest = _destination(out, inplace, grad_output, "grad_output", x)
-    if out is not None:
-        _check_no_partial_overlap(dest, grad_output, "out", "grad_output")
+    return 0
 
-    # checks done: from here on, memory is written
+
+cdef tuple _backward_buffers(cnp.ndarray grad_output, cnp.ndarray x, cnp.ndarray dest):
+    """(grad_output source, x source, target) for a backward into dest (None:
+    a new array; it may be grad_output itself)."""
     cdef cnp.ndarray xsrc = x if _kernel_ready(x) else _fresh_copy(x)
     cdef cnp.ndarray gsrc = grad_output
     cdef cnp.ndarray target
@@ -343,42 +315,183 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
         gsrc = _fresh_copy(grad_output)
         target = gsrc                     # compute in place in the copy
     elif dest is None:
-        target = cnp.PyArray_EMPTY(x.ndim, cnp.PyArray_DIMS(x), t, 0)
+        target = cnp.PyArray_EMPTY(x.ndim, cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
     elif _kernel_ready(dest) and not _overlaps(dest, xsrc):
         target = dest
     else:
         # dest is x itself, or unfit for the kernels: go through a copy
         target = _fresh_copy(grad_output)
         gsrc = target
+    return gsrc, xsrc, target
 
+
+cdef inline object _finish(cnp.ndarray dest, cnp.ndarray target):
+    if dest is None:
+        return target
+    if target is not dest:
+        np.copyto(dest, target)
+    return dest
+
+
+cdef int _check_channel_axis(object channel_axis) except -1:
+    if channel_axis is None or isinstance(channel_axis, bool) or channel_axis not in (1, -1):
+        raise ValueError(
+            f"channel_axis must be 1 (NCHW) or -1 (NHWC), got {channel_axis!r}")
+    return 0
+
+
+# --- PReLU --------------------------------------------------------------------
+
+def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace,
+                  object channel_axis=1):
+    """See fastact.prelu."""
+    cdef int code = _dtype_code(x, "x")
+    if channel_axis != 1:
+        _check_channel_axis(channel_axis)
+    cdef int64_t[3] layout
+    cdef bint simple
+    cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple)
+    cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
+
+    # checks done: from here on, memory is written
+    src, target = _forward_buffers(x, dest, code)
     if _overlaps(values, target):
         values = values.copy()            # slopes inside the output: read them first
-    cdef int64_t outer, channels, inner
-    _layout(x, per_channel, &outer, &channels, &inner)
-    cdef cnp.npy_intp nsums = channels
-    cdef cnp.ndarray sums = cnp.PyArray_EMPTY(1, &nsums, cnp.NPY_FLOAT64, 0)
-    cdef cnp.ndarray grad_slopes = np.empty(grad_shape, dtype=_native_dtype(x))
-    cdef void *gp = cnp.PyArray_DATA(gsrc)
-    cdef void *xp = cnp.PyArray_DATA(xsrc)
+    cdef void *xp = cnp.PyArray_DATA(src)
     cdef void *sp = cnp.PyArray_DATA(values)
-    cdef void *gip = cnp.PyArray_DATA(target)
+    cdef void *yp = cnp.PyArray_DATA(<cnp.ndarray>target)
+    if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
+        fa_prelu_forward(code, xp, sp, yp, layout[0], layout[1], layout[2])
+    else:
+        with nogil:
+            fa_prelu_forward(code, xp, sp, yp, layout[0], layout[1], layout[2])
+    return _finish(dest, target)
+
+
+cdef void _round_sums(const double *sums, const void *slopes, void *grad, int code,
+                      int64_t n, bint divide_by_slopes) noexcept:
+    """grad = sums (or sums / slopes, in float64) rounded once to the dtype
+    of grad_slopes (float32, or float64 for float64 x)."""
+    cdef int64_t c
+    cdef double v
+    cdef bint f64 = code == FA_DT_F64
+    for c in range(n):
+        v = sums[c]
+        if divide_by_slopes:
+            v = v / (<const double *>slopes)[c] if f64 else v / (<const float *>slopes)[c]
+        if f64:
+            (<double *>grad)[c] = v
+        else:
+            (<float *>grad)[c] = <float>v
+
+
+def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
+                   object out, bint inplace, bint divide_by_slopes=False,
+                   object channel_axis=1):
+    """See fastact.prelu_backward.  divide_by_slopes: x is the output of an
+    in-place forward with slopes > 0; the slope gradient is divided by them."""
+    cdef int code = _dtype_code(x, "x")
+    _check_grad_output(grad_output, x)
+    if channel_axis != 1:
+        _check_channel_axis(channel_axis)
+    cdef int64_t[3] layout
+    cdef bint simple
+    cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple)
+    cdef tuple grad_shape = _grad_slopes_shape(slopes)
+    cdef cnp.ndarray dest = _destination(out, inplace, grad_output, "grad_output", x)
+    if out is not None:
+        _check_no_partial_overlap(dest, grad_output, "out", "grad_output")
+
+    # checks done: from here on, memory is written
+    gsrc, xsrc, target = _backward_buffers(grad_output, x, dest)
+    if _overlaps(values, target):
+        values = values.copy()            # slopes inside the output: read them first
+    cdef cnp.npy_intp nsums = layout[1]
+    cdef cnp.ndarray sums = cnp.PyArray_EMPTY(1, &nsums, cnp.NPY_FLOAT64, 0)
+    cdef void *gp = cnp.PyArray_DATA(<cnp.ndarray>gsrc)
+    cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>xsrc)
+    cdef void *sp = cnp.PyArray_DATA(values)
+    cdef void *gip = cnp.PyArray_DATA(<cnp.ndarray>target)
     cdef double *sums_p = <double *>cnp.PyArray_DATA(sums)
     cdef int rc
     if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
-        rc = _backward(t, gp, xp, sp, gip, sums_p, outer, channels, inner)
+        rc = fa_prelu_backward(code, gp, xp, sp, gip, sums_p, layout[0], layout[1], layout[2])
     else:
         with nogil:
-            rc = _backward(t, gp, xp, sp, gip, sums_p, outer, channels, inner)
+            rc = fa_prelu_backward(code, gp, xp, sp, gip, sums_p,
+                                   layout[0], layout[1], layout[2])
     if rc != 0:
         raise MemoryError("fastact: cannot allocate the slope-gradient workspace")
 
-    _round_sums(sums_p, cnp.PyArray_DATA(values), cnp.PyArray_DATA(grad_slopes), t,
-                channels, divide_by_slopes)
-    if dest is None:
-        return target, grad_slopes
-    if target is not dest:
-        np.copyto(dest, target)
-    return dest, grad_slopes
+    cdef object grad_dtype = _COMPUTE[code]
+    cdef cnp.ndarray grad_slopes
+    if simple:
+        grad_slopes = np.empty(grad_shape, dtype=grad_dtype)
+        _round_sums(sums_p, cnp.PyArray_DATA(values), cnp.PyArray_DATA(grad_slopes), code,
+                    layout[1], divide_by_slopes)
+    else:
+        if divide_by_slopes:
+            sums = sums / values
+        grad_slopes = reduce_grad(sums, prelu_plan(_shape(x), np.shape(slopes),
+                                                   channel_axis)).astype(grad_dtype)
+    return _finish(dest, target), grad_slopes
+
+
+# --- the family: elementwise ops ---------------------------------------------------
+
+cdef int _check_op(int op, tuple params, double *p, bint backward) except -1:
+    if op < 0 or op >= FA_OP_COUNT or (op == FA_OP_ELU_OUTPUT and not backward):
+        raise ValueError(f"unknown op code {op}")
+    if len(params) != 3:
+        raise ValueError(f"params must hold 3 values, got {len(params)}")
+    p[0], p[1], p[2] = params
+    return 0
+
+
+def unary_forward(int op, tuple params, cnp.ndarray x, object out, bint inplace):
+    """y = op(x; params) (see src/ops.h); into out, x itself or a new array."""
+    cdef double[3] p
+    _check_op(op, params, p, False)
+    cdef int code = _dtype_code(x, "x")
+    cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
+
+    # checks done: from here on, memory is written
+    src, target = _forward_buffers(x, dest, code)
+    cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>src)
+    cdef void *yp = cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    if n < GIL_RELEASE_MIN:
+        fa_unary_forward(code, op, p, xp, yp, n)
+    else:
+        with nogil:
+            fa_unary_forward(code, op, p, xp, yp, n)
+    return _finish(dest, target)
+
+
+def unary_backward(int op, tuple params, cnp.ndarray grad_output, cnp.ndarray x,
+                   object out, bint inplace):
+    """grad_input = grad_output * op'(x; params) (see src/ops.h); into out,
+    grad_output itself or a new array."""
+    cdef double[3] p
+    _check_op(op, params, p, True)
+    cdef int code = _dtype_code(x, "x")
+    _check_grad_output(grad_output, x)
+    cdef cnp.ndarray dest = _destination(out, inplace, grad_output, "grad_output", x)
+    if out is not None:
+        _check_no_partial_overlap(dest, grad_output, "out", "grad_output")
+
+    # checks done: from here on, memory is written
+    gsrc, xsrc, target = _backward_buffers(grad_output, x, dest)
+    cdef void *gp = cnp.PyArray_DATA(<cnp.ndarray>gsrc)
+    cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>xsrc)
+    cdef void *gip = cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    if n < GIL_RELEASE_MIN:
+        fa_unary_backward(code, op, p, gp, xp, gip, n)
+    else:
+        with nogil:
+            fa_unary_backward(code, op, p, gp, xp, gip, n)
+    return _finish(dest, target)
 
 
 # --- memory ceilings (for the benchmark) -------------------------------------

@@ -9,6 +9,8 @@ Branches are selects (np.where), so an inf or NaN in the branch not taken
 never reaches the result; the gradient at a kink is the derivative of the
 branch the forward takes there.
 """
+import math
+
 import numpy as np
 
 from ._layout import expand_slopes, prelu_plan, reduce_grad
@@ -73,11 +75,14 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 def relu_backward(grad_output, x, negative_slope=0.0, max_value=None, threshold=0.0):
     """0 where x >= max_value; negative_slope * g where x <= threshold (0 when
-    negative_slope is 0); g otherwise, NaN included."""
+    negative_slope is 0); g otherwise, NaN included.  max_value None (or
+    +inf) is no maximum: x = +inf has gradient 1."""
     g, x = _f64(grad_output), _f64(x)
-    m = np.inf if max_value is None else max_value
     neg = np.zeros_like(g) if negative_slope == 0 else negative_slope * g
-    return np.where(x >= m, 0.0, np.where(x <= threshold, neg, g))
+    identity = np.where(x <= threshold, neg, g)
+    if max_value is None or np.isinf(max_value):    # no max: +inf is on the identity
+        return identity
+    return np.where(x >= max_value, 0.0, identity)
 
 
 def relu6(x):
@@ -97,18 +102,25 @@ def thresholded_relu_backward(grad_output, x, theta=1.0):
     return relu_backward(grad_output, x, 0.0, None, theta)
 
 
+# the C library's expm1 and exp, element by element: glibc's are within an
+# ulp, while numpy's own SIMD versions may trade accuracy for speed
+_expm1 = np.frompyfunc(math.expm1, 1, 1)
+_exp = np.frompyfunc(math.exp, 1, 1)
+
+
 def elu(x, alpha=1.0):
     """alpha * expm1(x) where x <= 0, else x."""
     x = _f64(x)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(x <= 0, alpha * np.expm1(np.minimum(x, 0.0)), x)
+    neg = np.asarray(_expm1(np.where(x <= 0, x, 0.0)), dtype=np.float64)
+    return np.where(x <= 0, alpha * neg, x)
 
 
 def elu_backward(grad_output, x, alpha=1.0):
     """g * (alpha * exp(x)) where x <= 0, else g."""
     g, x = _f64(grad_output), _f64(x)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(x <= 0, g * (alpha * np.exp(np.minimum(x, 0.0))), g)
+    e = np.asarray(_exp(np.where(x <= 0, x, 0.0)), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(x <= 0, g * (alpha * e), g)
 
 
 def elu_backward_from_output(grad_output, y, alpha=1.0):

@@ -10,21 +10,13 @@
 
 static int active_isa = -1;
 
-static const fa_kernels *table_f32(int isa)
+/* the ISA's tables, one per dtype; NULL when not compiled in */
+static const fa_kernels *tables(int isa)
 {
     switch (isa) {
-    case FA_ISA_AVX2: return fa_kernels_f32_avx2_ptr;
-    case FA_ISA_AVX512F: return fa_kernels_f32_avx512f_ptr;
-    default: return fa_kernels_f32_baseline_ptr;
-    }
-}
-
-static const fa_kernels *table_f64(int isa)
-{
-    switch (isa) {
-    case FA_ISA_AVX2: return fa_kernels_f64_avx2_ptr;
-    case FA_ISA_AVX512F: return fa_kernels_f64_avx512f_ptr;
-    default: return fa_kernels_f64_baseline_ptr;
+    case FA_ISA_AVX2: return fa_kernels_avx2;
+    case FA_ISA_AVX512F: return fa_kernels_avx512f;
+    default: return fa_kernels_baseline;
     }
 }
 
@@ -52,7 +44,7 @@ int fa_isa_supported(int isa)
     if (isa < 0 || isa >= FA_ISA_COUNT) {
         return 0;
     }
-    return table_f32(isa) != NULL && cpu_has(isa);
+    return tables(isa) != NULL && cpu_has(isa);
 }
 
 int fa_isa_best(void)
@@ -92,6 +84,4 @@ const char *fa_isa_name(int isa)
     }
 }
 
-const fa_kernels *fa_kernels_f32(void) { return table_f32(fa_get_isa()); }
-
-const fa_kernels *fa_kernels_f64(void) { return table_f64(fa_get_isa()); }
+const fa_kernels *fa_kernels_for(int dtype) { return &tables(fa_get_isa())[dtype]; }

@@ -39,6 +39,28 @@ int prelu_backward_f64(const double *grad_output, const double *x,
                        double *grad_slopes,
                        int64_t outer, int64_t channels, int64_t inner);
 
+/* The same for any dtype code FA_DT_* (src/ops.h): float16 and bfloat16
+ * arrays hold uint16_t and take float slopes.  Return 0, -1 (no workspace,
+ * nothing written) or -2 (unknown dtype). */
+int fa_prelu_forward(int dtype, const void *x, const void *slopes, void *y,
+                     int64_t outer, int64_t channels, int64_t inner);
+int fa_prelu_backward(int dtype, const void *grad_output, const void *x,
+                      const void *slopes, void *grad_input, double *grad_slopes,
+                      int64_t outer, int64_t channels, int64_t inner);
+
+/* --- the family: elementwise ops (elementwise.c) ------------------------- */
+/*
+ * y = f(x) over n contiguous elements, f the op FA_OP_* with parameters
+ * params[0..2] as src/ops.h defines them; y may be x (in place).
+ * grad_input = grad_output * f'(x); grad_input may be grad_output.
+ * Return 0, or -2 for an unknown dtype or op (nothing written).
+ */
+int fa_unary_forward(int dtype, int op, const double params[3], const void *x,
+                     void *y, int64_t n);
+int fa_unary_backward(int dtype, int op, const double params[3],
+                      const void *grad_output, const void *x, void *grad_input,
+                      int64_t n);
+
 /* --- memory ceilings, for the benchmark ---------------------------------- */
 /* dst = src (streaming == 1: non-temporal stores) */
 void membench_copy_f32(const float *src, float *dst, int64_t n, int streaming);

@@ -7,6 +7,10 @@
  *   vec: n contiguous elements, element j with slope slopes[j]
  *   "inplace" variants write into their first operand; the others take
  *   outputs that do not overlap their inputs.
+ *   unary_*: the family's elementwise ops (src/ops.h) over n elements, op and
+ *   its 3 parameters (as double; rounded to the compute type inside).
+ * Slopes are held in the compute type (float for float16 and bfloat16), of
+ * size csize.
  *   streaming: use non-temporal stores for the output.
  *
  * The backward kernels add x * g where not (x > 0) into float64 sums with a
@@ -23,7 +27,8 @@
 #define FA_LANES 16
 
 typedef struct {
-    size_t elsize;
+    size_t elsize;      /* bytes of an element in memory */
+    size_t csize;       /* bytes of the compute type (slopes, expand_slopes) */
     void (*fwd_run)(const void *x, const void *slope, void *y, int64_t n, int streaming);
     void (*fwd_run_inplace)(void *xy, const void *slope, int64_t n);
     void (*fwd_vec)(const void *x, const void *slopes, void *y, int64_t n);
@@ -41,16 +46,23 @@ typedef struct {
     void (*copy)(const void *src, void *dst, int64_t n, int streaming);
     void (*scale_inplace)(void *x, double factor, int64_t n);
     void (*add)(const void *a, const void *b, void *z, int64_t n, int streaming);
+    void (*unary_fwd)(int op, const double *params, const void *x, void *y,
+                      int64_t n, int streaming);
+    void (*unary_fwd_inplace)(int op, const double *params, void *xy, int64_t n);
+    void (*unary_bwd)(int op, const double *params, const void *g, const void *x,
+                      void *gi, int64_t n, int streaming);
+    void (*unary_bwd_inplace)(int op, const double *params, void *g, const void *x,
+                              int64_t n);
 } fa_kernels;
 
-/* The table for the active ISA (dispatch.c). */
-const fa_kernels *fa_kernels_f32(void);
-const fa_kernels *fa_kernels_f64(void);
+/* The table of dtype (FA_DT_*, src/ops.h) for the active ISA (dispatch.c). */
+const fa_kernels *fa_kernels_for(int dtype);
 
-/* Per-ISA tables, defined in kernels_<isa>.c; NULL where not compiled. */
-extern const fa_kernels *const fa_kernels_f32_baseline_ptr, *const fa_kernels_f64_baseline_ptr;
-extern const fa_kernels *const fa_kernels_f32_avx2_ptr, *const fa_kernels_f64_avx2_ptr;
-extern const fa_kernels *const fa_kernels_f32_avx512f_ptr, *const fa_kernels_f64_avx512f_ptr;
+/* Per-ISA tables, one per dtype (indexed by FA_DT_*), defined in
+ * kernels_<isa>.c; NULL where not compiled. */
+extern const fa_kernels *const fa_kernels_baseline;
+extern const fa_kernels *const fa_kernels_avx2;
+extern const fa_kernels *const fa_kernels_avx512f;
 
 /* Lane sums combined pairwise in a fixed order. */
 static inline double fa_sum_lanes(const double lane[FA_LANES])

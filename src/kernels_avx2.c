@@ -20,6 +20,5 @@
 #pragma clang attribute pop
 #endif
 #else
-const fa_kernels *const fa_kernels_f32_avx2_ptr = NULL;
-const fa_kernels *const fa_kernels_f64_avx2_ptr = NULL;
+const fa_kernels *const fa_kernels_avx2 = NULL;
 #endif

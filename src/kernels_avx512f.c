@@ -20,6 +20,5 @@
 #pragma clang attribute pop
 #endif
 #else
-const fa_kernels *const fa_kernels_f32_avx512f_ptr = NULL;
-const fa_kernels *const fa_kernels_f64_avx512f_ptr = NULL;
+const fa_kernels *const fa_kernels_avx512f = NULL;
 #endif

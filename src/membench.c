@@ -5,6 +5,7 @@
  */
 #include "fastact.h"
 #include "kernels.h"
+#include "ops.h"
 #include "parallel.h"
 
 #define FA_ITEM ((int64_t)16384)
@@ -57,21 +58,21 @@ static int64_t nitems(int64_t n) { return (n + FA_ITEM - 1) / FA_ITEM; }
 
 void membench_copy_f32(const float *src, float *dst, int64_t n, int streaming)
 {
-    membench_job job = {fa_kernels_f32(), (const char *)src, 0, (char *)dst, n,
+    membench_job job = {fa_kernels_for(FA_DT_F32), (const char *)src, 0, (char *)dst, n,
                         streaming, 0.0};
     fa_parallel_for(nitems(n), 8 * n, copy_items, &job);
 }
 
 void membench_scale_inplace_f32(float *x, float factor, int64_t n)
 {
-    membench_job job = {fa_kernels_f32(), 0, 0, (char *)x, n, 0, factor};
+    membench_job job = {fa_kernels_for(FA_DT_F32), 0, 0, (char *)x, n, 0, factor};
     fa_parallel_for(nitems(n), 8 * n, scale_items, &job);
 }
 
 void membench_add_f32(const float *a, const float *b, float *z, int64_t n,
                       int streaming)
 {
-    membench_job job = {fa_kernels_f32(), (const char *)a, (const char *)b,
+    membench_job job = {fa_kernels_for(FA_DT_F32), (const char *)a, (const char *)b,
                         (char *)z, n, streaming, 0.0};
     fa_parallel_for(nitems(n), 12 * n, add_items, &job);
 }

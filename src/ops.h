@@ -73,11 +73,13 @@ typedef struct {
  *   max_value                  for x >= max_value
  *   negative_slope * (x - t)   for x <= t  (exactly 0 when negative_slope == 0)
  *   x                          otherwise, NaN included
+ * max_value +inf means none: x = +inf then takes the identity's gradient, 1
+ * (m - m == 0 holds exactly for finite m).
  */
 #define FA_RELU_F(x, ns, m, t) \
     ((x) >= (m) ? (m) : ((x) <= (t) ? ((ns) == 0 ? 0 : (ns) * ((x) - (t))) : (x)))
 #define FA_RELU_B(g, x, ns, m, t) \
-    ((x) >= (m) ? 0 : ((x) <= (t) ? ((ns) == 0 ? 0 : (ns) * (g)) : (g)))
+    ((x) >= (m) && (m) - (m) == 0 ? 0 : ((x) <= (t) ? ((ns) == 0 ? 0 : (ns) * (g)) : (g)))
 
 /* relu's common case: x <= 0 ? 0 : x (-0.0 and -inf give +0.0, NaN stays) */
 #define FA_RELU_PLAIN_F(x) ((x) <= 0 ? 0 : (x))

@@ -6,9 +6,13 @@
  * Two layouts of work items, neither depending on the thread count:
  *  - planes (inner >= FA_PLANE_MIN): item = a segment of at most FA_ITEM
  *    elements of one (n, c) plane, all with one slope;
- *  - tiles (small inner, e.g. (N, C) or a shared slope on a tiny array):
- *    item = a block of rows times a run of whole channels, with the slopes
- *    expanded once per item into a vector along the contiguous axis.
+ *  - tiles (small inner, e.g. (N, C), channels-last (N*H*W, C, 1), or a
+ *    shared slope on a tiny array): item = a block of rows times a run of
+ *    whole channels, with the slopes expanded once per item into a vector
+ *    along the contiguous axis.  When a tile spans whole rows (all channels),
+ *    the vector repeats the row's slopes so that one kernel call covers
+ *    several rows: channels-last arrays with few channels would otherwise
+ *    pay a call per row of C elements.
  * The backward writes one float64 partial sum per item (plane) or per
  * (row block, channel) (tile) and adds them in a fixed order, so the slope
  * gradient is bitwise the same whatever the number of threads.
@@ -18,6 +22,7 @@
 
 #include "fastact.h"
 #include "kernels.h"
+#include "ops.h"
 #include "parallel.h"
 #include "stream.h"
 
@@ -84,17 +89,32 @@ static inline void tile_item(const prelu_job *job, int64_t j, int64_t *c0,
     *r1 = *r0 + job->rpt < job->outer ? *r0 + job->rpt : job->outer;
 }
 
+/* Expands the slopes of channels [c0, c0 + nch) into sv along the contiguous
+ * axis, repeated for as many whole rows as fit when the tile spans every
+ * channel; returns the number of rows sv covers. */
+static int64_t tile_slopes(const prelu_job *job, int64_t c0, int64_t nch, char *sv)
+{
+    const fa_kernels *k = job->k;
+    const int64_t w = nch * job->inner;
+    const int64_t reps = nch == job->channels ? FA_TILE_W / w : 1;
+    k->expand_slopes(job->slopes + c0 * k->csize, nch, job->inner, sv);
+    for (int64_t rep = 1; rep < reps; rep++) {
+        memcpy(sv + rep * w * k->csize, sv, (size_t)w * k->csize);
+    }
+    return reps;
+}
+
 static void forward_items(void *ctx, int64_t begin, int64_t end)
 {
     const prelu_job *job = (const prelu_job *)ctx;
     const fa_kernels *k = job->k;
-    const size_t es = k->elsize;
+    const size_t es = k->elsize, cs = k->csize;
     const int inplace = job->y == job->x;
     for (int64_t j = begin; j < end; j++) {
         if (!job->tiles) {
             int64_t off, len, c;
             plane_item(job, j, &off, &len, &c);
-            const char *slope = job->slopes + c * es;
+            const char *slope = job->slopes + c * cs;
             if (inplace) {
                 k->fwd_run_inplace(job->y + off * es, slope, len);
             }
@@ -108,14 +128,15 @@ static void forward_items(void *ctx, int64_t begin, int64_t end)
         tile_item(job, j, &c0, &nch, &r0, &r1);
         FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
         const int64_t w = nch * job->inner;
-        k->expand_slopes(job->slopes + c0 * es, nch, job->inner, sv);
-        for (int64_t r = r0; r < r1; r++) {
-            int64_t off = (r * job->channels + c0) * job->inner;
+        const int64_t reps = tile_slopes(job, c0, nch, sv);
+        for (int64_t r = r0; r < r1; r += reps) {
+            const int64_t off = (r * job->channels + c0) * job->inner;
+            const int64_t len = (r1 - r < reps ? r1 - r : reps) * w;
             if (inplace) {
-                k->fwd_vec_inplace(job->y + off * es, sv, w);
+                k->fwd_vec_inplace(job->y + off * es, sv, len);
             }
             else {
-                k->fwd_vec(job->x + off * es, sv, job->y + off * es, w);
+                k->fwd_vec(job->x + off * es, sv, job->y + off * es, len);
             }
         }
     }
@@ -125,13 +146,13 @@ static void backward_items(void *ctx, int64_t begin, int64_t end)
 {
     const prelu_job *job = (const prelu_job *)ctx;
     const fa_kernels *k = job->k;
-    const size_t es = k->elsize;
+    const size_t es = k->elsize, cs = k->csize;
     const int inplace = job->y == job->g;
     for (int64_t j = begin; j < end; j++) {
         if (!job->tiles) {
             int64_t off, len, c;
             plane_item(job, j, &off, &len, &c);
-            const char *slope = job->slopes + c * es;
+            const char *slope = job->slopes + c * cs;
             if (inplace) {
                 job->partial[j] = k->bwd_run_inplace(job->y + off * es,
                                                      job->x + off * es, slope, len);
@@ -148,23 +169,26 @@ static void backward_items(void *ctx, int64_t begin, int64_t end)
         FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
         double acc[FA_TILE_W];
         const int64_t w = nch * job->inner;
-        k->expand_slopes(job->slopes + c0 * es, nch, job->inner, sv);
-        memset(acc, 0, (size_t)w * sizeof(double));
-        for (int64_t r = r0; r < r1; r++) {
-            int64_t off = (r * job->channels + c0) * job->inner;
+        const int64_t reps = tile_slopes(job, c0, nch, sv);
+        memset(acc, 0, (size_t)(reps * w) * sizeof(double));
+        for (int64_t r = r0; r < r1; r += reps) {
+            const int64_t off = (r * job->channels + c0) * job->inner;
+            const int64_t len = (r1 - r < reps ? r1 - r : reps) * w;
             if (inplace) {
-                k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, w);
+                k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, len);
             }
             else {
                 k->bwd_vec(job->g + off * es, job->x + off * es, sv,
-                           job->y + off * es, acc, w);
+                           job->y + off * es, acc, len);
             }
         }
         double *out = job->partial + (j / job->ncolt) * job->channels + c0;
         for (int64_t ch = 0; ch < nch; ch++) {
             double s = 0.0;
-            for (int64_t i = 0; i < job->inner; i++) {
-                s += acc[ch * job->inner + i];
+            for (int64_t rep = 0; rep < reps; rep++) {
+                for (int64_t i = 0; i < job->inner; i++) {
+                    s += acc[rep * w + ch * job->inner + i];
+                }
             }
             out[ch] = s;
         }
@@ -251,16 +275,37 @@ static int prelu_backward(const fa_kernels *k, const void *g, const void *x,
     return 0;
 }
 
+int fa_prelu_forward(int dtype, const void *x, const void *slopes, void *y,
+                     int64_t outer, int64_t channels, int64_t inner)
+{
+    if (dtype < 0 || dtype >= FA_DT_COUNT) {
+        return -2;
+    }
+    prelu_forward(fa_kernels_for(dtype), x, slopes, y, outer, channels, inner);
+    return 0;
+}
+
+int fa_prelu_backward(int dtype, const void *grad_output, const void *x,
+                      const void *slopes, void *grad_input, double *grad_slopes,
+                      int64_t outer, int64_t channels, int64_t inner)
+{
+    if (dtype < 0 || dtype >= FA_DT_COUNT) {
+        return -2;
+    }
+    return prelu_backward(fa_kernels_for(dtype), grad_output, x, slopes, grad_input,
+                          grad_slopes, outer, channels, inner);
+}
+
 void prelu_forward_f32(const float *x, const float *slopes, float *y,
                        int64_t outer, int64_t channels, int64_t inner)
 {
-    prelu_forward(fa_kernels_f32(), x, slopes, y, outer, channels, inner);
+    fa_prelu_forward(FA_DT_F32, x, slopes, y, outer, channels, inner);
 }
 
 void prelu_forward_f64(const double *x, const double *slopes, double *y,
                        int64_t outer, int64_t channels, int64_t inner)
 {
-    prelu_forward(fa_kernels_f64(), x, slopes, y, outer, channels, inner);
+    fa_prelu_forward(FA_DT_F64, x, slopes, y, outer, channels, inner);
 }
 
 int prelu_backward_f32(const float *grad_output, const float *x,
@@ -268,8 +313,8 @@ int prelu_backward_f32(const float *grad_output, const float *x,
                        double *grad_slopes,
                        int64_t outer, int64_t channels, int64_t inner)
 {
-    return prelu_backward(fa_kernels_f32(), grad_output, x, slopes, grad_input,
-                          grad_slopes, outer, channels, inner);
+    return fa_prelu_backward(FA_DT_F32, grad_output, x, slopes, grad_input,
+                             grad_slopes, outer, channels, inner);
 }
 
 int prelu_backward_f64(const double *grad_output, const double *x,
@@ -277,6 +322,6 @@ int prelu_backward_f64(const double *grad_output, const double *x,
                        double *grad_slopes,
                        int64_t outer, int64_t channels, int64_t inner)
 {
-    return prelu_backward(fa_kernels_f64(), grad_output, x, slopes, grad_input,
-                          grad_slopes, outer, channels, inner);
+    return fa_prelu_backward(FA_DT_F64, grad_output, x, slopes, grad_input,
+                             grad_slopes, outer, channels, inner);
 }

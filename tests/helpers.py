@@ -4,6 +4,38 @@ import numpy as np
 from fastact import _reference
 
 DTYPES = [np.float32, np.float64]
+# every dtype the kernels take; bfloat16 when ml_dtypes is installed
+try:
+    import ml_dtypes
+    BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+except ImportError:
+    BFLOAT16 = None
+ALL_DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)] + (
+    [BFLOAT16] if BFLOAT16 is not None else [])
+
+
+def compute_dtype(dtype):
+    """The type the kernels compute in: float64 for float64, else float32."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def as_bits(a):
+    """The bit patterns of a float array, as unsigned integers."""
+    a = np.asarray(a)
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+
+
+def ulp_distance(a, b):
+    """Units in the last place between same-dtype float arrays (signed zeros
+    are 0 apart), via the integers that order IEEE values."""
+    a, b = np.asarray(a), np.asarray(b)
+    signed = {2: np.int16, 4: np.int32, 8: np.int64}[a.dtype.itemsize]
+
+    def ordered(v):
+        i = v.view(signed).astype(np.int64)
+        return np.where(i < 0, np.iinfo(signed).min - i, i)
+
+    return np.abs(ordered(a) - ordered(b))
 # slopes that break the max(x, a * x) shortcut, plus the ordinary ones
 SPECIAL_SLOPES = [0.0, -0.5, -2.0, 1.0, 1.205321, 3.5, 0.25, 0.01]
 

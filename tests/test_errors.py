@@ -37,13 +37,13 @@ def _expect(exc, match, fn, *arrays):
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8, np.bool_, np.complex64,
-                                   np.complex128, np.float16, object])
+                                   np.complex128, np.longdouble, object])
 def test_unsupported_x_dtype(dtype):
     x = np.ones((2, 3, 4), dtype=dtype)
     name = np.dtype(dtype).name
-    _expect(TypeError, f"x has dtype {name}.*float32 and float64",
+    _expect(TypeError, f"x has dtype {name}.*float32, float64, float16 and bfloat16",
             lambda: fastact.prelu(x, [0.5, 0.5, 0.5]), x)
-    _expect(TypeError, f"x has dtype {name}.*float32 and float64",
+    _expect(TypeError, f"x has dtype {name}.*float32, float64, float16 and bfloat16",
             lambda: fastact.prelu(x, 0.5, inplace=True), x)
     g = np.ones((2, 3, 4), np.float32)
     _expect(TypeError, f"x has dtype {name}",

@@ -1,9 +1,12 @@
-"""The PReLU module: forward, backward, in place, shared slopes, errors."""
+"""The PReLU module: forward, backward, in place, shared slopes, channels
+last, slopes of any shape, errors."""
 import numpy as np
 import pytest
 
 import fastact
-from helpers import DTYPES, assert_grad_slopes_close, expected_backward, expected_forward, random_x
+from fastact import _reference
+from helpers import (DTYPES, assert_grad_slopes_close, expected_backward, expected_forward,
+                     poisoned_like, random_x)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -86,8 +89,9 @@ def test_puzzlelib_example_through_the_module():
 
 
 def test_constructor_validation():
-    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
-        fastact.PReLU(3, dtype=np.int32)
+    for bad in (np.int32, "int8", np.complex64, "bfloat32", object):
+        with pytest.raises(TypeError, match="dtype must be float32, float64, float16"):
+            fastact.PReLU(3, dtype=bad)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="channels must be a positive int"):
             fastact.PReLU(bad)
@@ -101,3 +105,123 @@ def test_wrong_channels_is_reported(rng):
     x = random_x(rng, (2, 3, 5), np.float32)
     with pytest.raises(ValueError, match="slopes has 4 values but x has 3 channels"):
         m(x)
+
+
+def _oracle(x, slopes, g=None, channel_axis=1):
+    """The float64 oracle, slopes cast to x's dtype first, rounded to x's dtype."""
+    s = np.asarray(slopes, dtype=x.dtype)
+    if g is None:
+        return _reference.prelu(x, s, channel_axis).astype(x.dtype)
+    gi, gs = _reference.prelu_backward(g, x, s, channel_axis)
+    return gi.astype(x.dtype), gs
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("inplace", [False, True])
+def test_channels_last(rng, dtype, inplace):
+    shape = (3, 7, 5, 4)                                   # NHWC, C = 4
+    m = fastact.PReLU(4, channel_axis=-1, inplace=inplace, dtype=dtype)
+    m.slopes[...] = rng.uniform(0.05, 3.0, 4) if inplace else rng.uniform(-2, 3, 4)
+    assert m.channel_axis == -1 and "channel_axis=-1" in repr(m)
+    x = random_x(rng, shape, dtype)
+    x0 = x.copy()
+    g = rng.standard_normal(shape).astype(dtype)
+    y = m(x)
+    assert (y is x) == inplace
+    np.testing.assert_array_equal(y, _oracle(x0, m.slopes, channel_axis=-1))
+    gi = m.backward(g)
+    gi_ref, gs_ref = _oracle(x0, m.slopes, g, channel_axis=-1)
+    np.testing.assert_array_equal(gi, gi_ref)
+    assert m.grad_slopes.shape == (4,) and m.grad_slopes.dtype == dtype
+    if inplace:                  # sum(y * g) / slope: an ulp of the dtype per term
+        terms = np.abs(np.where(x0 > 0, 0, x0.astype(np.float64) * g)).sum(axis=(0, 1, 2))
+        tol = np.finfo(dtype).eps * (terms + np.abs(gs_ref))
+        assert np.all(np.abs(m.grad_slopes.astype(np.float64) - gs_ref) <= tol)
+    else:
+        assert_grad_slopes_close(m.grad_slopes, gs_ref, g, x0, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, slopes_shape, channel_axis", [
+    ((2, 3, 5, 4), (3, 1, 1), 1),          # NCHW, per channel, as Keras holds it
+    ((2, 5, 4, 3), (1, 1, 3), -1),         # NHWC, shared over H and W (shared_axes=[1, 2])
+    ((2, 5, 4, 3), (5, 4, 3), -1),         # nothing shared
+    ((2, 5, 4, 3), (4, 1), 1),             # per W position, broadcast over H and C
+    ((2, 6, 7), (1,), 1),                  # one shared slope
+    ((2, 6, 7), (), 1),
+])
+def test_slopes_of_any_shape(rng, dtype, x_shape, slopes_shape, channel_axis):
+    m = fastact.PReLU(slopes_shape=slopes_shape, channel_axis=channel_axis, dtype=dtype)
+    assert m.slopes.shape == slopes_shape
+    np.testing.assert_array_equal(m.slopes, np.full(slopes_shape, 0.25, dtype))
+    m.slopes[...] = rng.uniform(-2, 3, slopes_shape)
+    x = random_x(rng, x_shape, dtype)
+    g = rng.standard_normal(x_shape).astype(dtype)
+    np.testing.assert_array_equal(m(x), _oracle(x, m.slopes, channel_axis=channel_axis))
+    gi = m.backward(g)
+    gi_ref, gs_ref = _oracle(x, m.slopes, g, channel_axis=channel_axis)
+    np.testing.assert_array_equal(gi, gi_ref)
+    assert m.grad_slopes.shape == slopes_shape and m.grad_slopes.dtype == dtype
+    terms = np.abs(np.where(x > 0, 0, x.astype(np.float64) * g)).sum()
+    np.testing.assert_allclose(m.grad_slopes, gs_ref, rtol=2 * np.finfo(dtype).eps,
+                               atol=64 * np.finfo(np.float64).eps * terms)
+
+
+def test_slopes_shape_checks():
+    for bad in ((0,), (3, -1), "3", (2.0,), (True,), [[3]]):
+        with pytest.raises(ValueError, match="slopes_shape must be a tuple of positive ints"):
+            fastact.PReLU(slopes_shape=bad)
+    with pytest.raises(ValueError, match="either slopes_shape or channels/shared"):
+        fastact.PReLU(3, slopes_shape=(3,))
+    with pytest.raises(ValueError, match="either slopes_shape or channels/shared"):
+        fastact.PReLU(shared=True, slopes_shape=(1,))
+    for bad in (0, 2, "last", None):
+        with pytest.raises(ValueError, match="channel_axis must be 1 .* or -1"):
+            fastact.PReLU(3, channel_axis=bad)
+    assert fastact.PReLU(slopes_shape=4).slopes.shape == (4,)
+    assert fastact.PReLU(slopes_shape=[2, 1, 1]).slopes.shape == (2, 1, 1)
+    assert "slopes_shape=(2, 1, 1)" in repr(fastact.PReLU(slopes_shape=(2, 1, 1)))
+    with pytest.raises(ValueError, match="slopes has shape"):
+        fastact.PReLU(slopes_shape=(4, 1))(np.ones((2, 3, 5), np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_out_stateless_and_out_is_x(rng, dtype):
+    m = fastact.PReLU(3, dtype=dtype)
+    m.slopes[...] = [0.5, 1.5, 2.0]
+    x = random_x(rng, (2, 3, 6), dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    want = _oracle(x, m.slopes)
+    gi_ref, gs_ref = _oracle(x, m.slopes, g)
+    out = poisoned_like(x)
+    assert m.forward(x, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    out = poisoned_like(x)
+    assert m.backward(g, out=out) is out
+    np.testing.assert_array_equal(out, gi_ref)
+    np.testing.assert_array_equal(m.function(x), want)
+    gi, gs = m.gradient(g, x)                       # stateless: both gradients
+    np.testing.assert_array_equal(gi, gi_ref)
+    assert_grad_slopes_close(gs, gs_ref, g, x, dtype)
+    # out= x overwrites the input: backward then works from the output
+    x0 = x.copy()
+    assert m.forward(x, out=x) is x
+    np.testing.assert_array_equal(x, want)
+    np.testing.assert_array_equal(m.backward(g), gi_ref)
+    m.slopes[1] = -1.0
+    m.forward(x0.copy(), out=None)
+    m.backward(g)                                   # not in place: any slope
+    x1 = x0.copy()
+    m.forward(x1, out=x1)
+    with pytest.raises(ValueError, match="needs every slope > 0"):
+        m.backward(g)
+
+
+def test_stream_must_be_none_for_numpy(rng):
+    m = fastact.PReLU(3)
+    x = random_x(rng, (2, 3, 4), np.float32)
+    x0 = x.copy()
+    assert m(x, stream=None).shape == x.shape
+    with pytest.raises(ValueError, match="is for GPU arrays"):
+        m.function(x, inplace=True, stream=1)
+    np.testing.assert_array_equal(x, x0)

@@ -295,6 +295,33 @@ def test_fork_after_team_child_runs_serially_and_correctly():
 
 
 @needs_openmp
+def test_fork_after_a_family_team():
+    """The family's kernels go through the same thread policy: a child forked
+    after an ELU team ran runs them serially and correctly."""
+    lines = run_script('''
+        x, g, s = make(2)
+        fastact.elu(x)                           # a team, started by the family
+        team = fastact.get_num_threads() > 1
+        print("THREADS", fastact.get_num_threads())
+
+        def child():
+            assert fastact.config()["forked_serial"] is team
+            y = fastact.relu(x, max_value=6.0)
+            assert np.array_equal(y, np.where(x >= 6, 6, np.where(x <= 0, 0, x)))
+            gi = fastact.leaky_relu_backward(g, x, 0.2)
+            assert np.array_equal(gi, np.where(x > 0, g, np.float32(0.2) * g))
+            xc = x.copy()
+            fastact.square(xc, inplace=True)
+            assert np.array_equal(xc, x * x)
+
+        code = wait_child(fork_and_run(child))
+        assert code == 0, f"child exited with {code}"
+        print("OK")
+    ''')
+    _parent_threads(lines)
+
+
+@needs_openmp
 def test_fork_multiprocessing_pool_after_team():
     lines = run_script('''
         import multiprocessing as mp

@@ -1,0 +1,318 @@
+"""The family's elementwise kernels against the float64 oracles.
+
+Every op, every dtype (float16 and bfloat16 computed in float32), forward and
+backward, out of place, into out=, in place, streamed, on every ISA, on
+boundary grids (exactly at threshold and max_value, their neighbours, 0,
+-0.0, +-inf, NaN) mixed into random data.  Kernels are reached through
+fastact._cpu, the layer under the public functions (tested in
+test_family_api.py).
+
+Exactness: every op but ELU is one select and at most one rounding of a
+float32 (float64) operation, and must equal the oracle rounded to the compute
+type and then to the dtype, bitwise (signed zeros included).  The exception
+is relu with both a threshold and a negative slope, negative_slope * (x -
+threshold): two roundings, which must equal numpy's evaluation of the same
+formula in the compute type bitwise, and the oracle within 2 ulp.  ELU must
+be within 1 ulp of the oracle rounded to the dtype.
+"""
+import numpy as np
+import pytest
+
+from fastact import _cpu, _reference
+from helpers import ALL_DTYPES, as_bits, compute_dtype, poisoned_like, ulp_distance
+
+F = _cpu
+INF = float("inf")
+
+# (name, op, params, oracle forward, oracle backward, kinks)
+CASES = [
+    ("leaky_relu", F.OP_LEAKY_RELU, (0.01, 0.0, 0.0),
+     lambda x, p: _reference.leaky_relu(x, p[0]),
+     lambda g, x, p: _reference.leaky_relu_backward(g, x, p[0]), [0.0]),
+    ("leaky_relu_1.205321", F.OP_LEAKY_RELU, (1.205321, 0.0, 0.0),
+     lambda x, p: _reference.leaky_relu(x, p[0]),
+     lambda g, x, p: _reference.leaky_relu_backward(g, x, p[0]), [0.0]),
+    ("leaky_relu_negative", F.OP_LEAKY_RELU, (-0.75, 0.0, 0.0),
+     lambda x, p: _reference.leaky_relu(x, p[0]),
+     lambda g, x, p: _reference.leaky_relu_backward(g, x, p[0]), [0.0]),
+    ("relu", F.OP_RELU_PLAIN, (0.0, 0.0, 0.0),
+     lambda x, p: _reference.relu(x),
+     lambda g, x, p: _reference.relu_backward(g, x), [0.0]),
+    ("relu6", F.OP_RELU, (0.0, 6.0, 0.0),
+     lambda x, p: _reference.relu6(x),
+     lambda g, x, p: _reference.relu6_backward(g, x), [0.0, 6.0]),
+    ("relu_keras", F.OP_RELU, (0.1, 4.5, 0.5),
+     lambda x, p: _reference.relu(x, p[0], p[1], p[2]),
+     lambda g, x, p: _reference.relu_backward(g, x, p[0], p[1], p[2]), [0.5, 4.5]),
+    ("relu_max_below_threshold", F.OP_RELU, (0.3, 1.0, 2.0),
+     lambda x, p: _reference.relu(x, p[0], p[1], p[2]),
+     lambda g, x, p: _reference.relu_backward(g, x, p[0], p[1], p[2]), [1.0, 2.0]),
+    ("relu_slope_no_max", F.OP_RELU, (0.2, INF, 0.0),
+     lambda x, p: _reference.relu(x, p[0], None, p[2]),
+     lambda g, x, p: _reference.relu_backward(g, x, p[0], None, p[2]), [0.0]),
+    ("thresholded_relu", F.OP_RELU, (0.0, INF, 1.0),
+     lambda x, p: _reference.thresholded_relu(x, p[2]),
+     lambda g, x, p: _reference.thresholded_relu_backward(g, x, p[2]), [1.0]),
+    ("elu", F.OP_ELU, (1.0, 0.0, 0.0),
+     lambda x, p: _reference.elu(x, p[0]),
+     lambda g, x, p: _reference.elu_backward(g, x, p[0]), [0.0]),
+    ("elu_alpha", F.OP_ELU, (0.3, 0.0, 0.0),
+     lambda x, p: _reference.elu(x, p[0]),
+     lambda g, x, p: _reference.elu_backward(g, x, p[0]), [0.0]),
+    ("square", F.OP_SQUARE, (0.0, 0.0, 0.0),
+     lambda x, p: _reference.square(x),
+     lambda g, x, p: _reference.square_backward(g, x), []),
+]
+IDS = [c[0] for c in CASES]
+IS_ELU = {F.OP_ELU, F.OP_ELU_OUTPUT}
+
+
+def _params_in(params, dtype):
+    """The parameters as the kernels hold them: rounded to the compute type."""
+    c = compute_dtype(dtype)
+    return tuple(float(c.type(v)) for v in params)
+
+
+def _boundary_values(kinks, dtype):
+    """Exact kinks, their neighbours in dtype, and the special values."""
+    vals = [0.0, -0.0, INF, -INF, np.nan, 1.0, -1.0, 1e-30, -1e-30, -1e-7, 30.0, -30.0,
+            -100.0, -800.0]
+    for k in kinks:
+        kd = np.array(k, dtype=dtype)
+        vals += [float(kd), float(np.nextafter(kd, np.array(INF, dtype))),
+                 float(np.nextafter(kd, np.array(-INF, dtype)))]
+    return np.array(vals, dtype=np.float64).astype(dtype)
+
+
+def _data(rng, n, dtype, kinks):
+    """Random data with every boundary value sprinkled in at random places."""
+    x = (rng.standard_normal(n) * 4).astype(dtype)
+    b = _boundary_values(kinks, dtype)
+    picks = rng.choice(n, size=min(n, 4 * b.size), replace=False)
+    x[picks] = np.resize(b, picks.size)
+    return x
+
+
+def _expected(value64, dtype):
+    """The oracle rounded to the compute type, then to the dtype."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(value64).astype(compute_dtype(dtype)).astype(dtype)
+
+
+def assert_same(got, want):
+    """Bitwise equal (signed zeros included), NaN where NaN."""
+    assert got.dtype == want.dtype and got.shape == want.shape
+    gn = np.isnan(got.astype(np.float64))
+    wn = np.isnan(want.astype(np.float64))
+    bad = (gn != wn) | (~gn & (as_bits(got) != as_bits(want)))
+    assert not bad.any(), (f"{bad.sum()} elements differ, e.g. got "
+                           f"{got[bad][:5]} want {want[bad][:5]}")
+
+
+def assert_within_ulp(got, want, ulps):
+    gn = np.isnan(got.astype(np.float64))
+    wn = np.isnan(want.astype(np.float64))
+    assert (gn == wn).all()
+    d = ulp_distance(got[~gn], want[~gn])
+    assert d.size == 0 or d.max() <= ulps, f"{d.max()} ulp apart"
+
+
+def _two_roundings(op, params):
+    return op == F.OP_RELU and params[0] != 0 and params[2] != 0
+
+
+def _relu_in_compute_type(x, p, dtype, g=None):
+    """Keras's relu evaluated by numpy in the compute type, as the kernel does."""
+    c = compute_dtype(dtype)
+    xc = x.astype(c)
+    ns, m, t = (c.type(v) for v in p)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if g is None:
+            r = np.where(xc >= m, m, np.where(xc <= t, ns * (xc - t), xc))
+        else:
+            gc = g.astype(c)
+            r = np.where(xc >= m, c.type(0), np.where(xc <= t, ns * gc, gc))
+    return r.astype(dtype)
+
+
+def _check(op, got, want, params=None, x=None, g=None):
+    if op in IS_ELU:
+        assert_within_ulp(got, want, 1)
+    elif params is not None and _two_roundings(op, params) and g is None:
+        assert_within_ulp(got, want, 2)
+        assert_same(got, _relu_in_compute_type(x, params, got.dtype))
+    else:
+        assert_same(got, want)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("n", [1, 37, 100_003])
+def test_forward(rng, case, dtype, n):
+    _, op, params, fwd, _, kinks = case
+    p = _params_in(params, dtype)
+    x = _data(rng, n, dtype, kinks)
+    want = _expected(fwd(x.astype(np.float64), p), dtype)
+    _check(op, F.unary_forward(op, params, x, None, False), want, params, x)
+    out = poisoned_like(x)
+    assert F.unary_forward(op, params, x, out, False) is out
+    _check(op, out, want, params, x)
+    xc = x.copy()
+    assert F.unary_forward(op, params, xc, None, True) is xc
+    _check(op, xc, want, params, x)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("n", [1, 37, 100_003])
+def test_backward(rng, case, dtype, n):
+    _, op, params, _, bwd, kinks = case
+    p = _params_in(params, dtype)
+    x = _data(rng, n, dtype, kinks)
+    g = _data(rng, n, dtype, [])
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = _expected(bwd(g.astype(np.float64), x.astype(np.float64), p), dtype)
+    _check(op, F.unary_backward(op, params, g, x, None, False), want)
+    out = poisoned_like(x)
+    assert F.unary_backward(op, params, g, x, out, False) is out
+    _check(op, out, want)
+    gc = g.copy()
+    assert F.unary_backward(op, params, gc, x, None, True) is gc
+    _check(op, gc, want)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_elu_backward_from_output(rng, dtype):
+    alpha = 0.7
+    p = _params_in((alpha, 0, 0), dtype)
+    x = _data(rng, 5000, dtype, [0.0])
+    g = _data(rng, 5000, dtype, [])
+    y = F.unary_forward(F.OP_ELU, (alpha, 0.0, 0.0), x, None, False)
+    want = _expected(_reference.elu_backward_from_output(
+        g.astype(np.float64), y.astype(np.float64), p[0]), dtype)
+    got = F.unary_backward(F.OP_ELU_OUTPUT, (alpha, 0.0, 0.0), g, y, None, False)
+    assert_within_ulp(got, want, 1)
+
+
+def test_relu_with_threshold_and_slope_is_the_float32_computation(rng):
+    """negative_slope * (x - threshold) is two float32 operations; the kernel
+    computes exactly that."""
+    ns, t = np.float32(0.3), np.float32(0.7)
+    x = rng.standard_normal(10_000).astype(np.float32)
+    y = F.unary_forward(F.OP_RELU, (float(ns), INF, float(t)), x, None, False)
+    want = np.where(x <= t, ns * (x - t), x)
+    assert_same(y, want)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradients_match_finite_differences(rng, case):
+    _, op, params, _, _, kinks = case
+    x = rng.uniform(-8, 8, 2000)
+    for k in kinks:                                  # away from kinks
+        x = x[np.abs(x - k) > 1e-3]
+    g = rng.standard_normal(x.size)
+    h = 1e-6
+    fp = F.unary_forward(op, params, x + h, None, False)
+    fm = F.unary_forward(op, params, x - h, None, False)
+    numeric = g * (fp - fm) / (2 * h)
+    gi = F.unary_backward(op, params, g, x, None, False)
+    np.testing.assert_allclose(gi, numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_streaming_stores_give_the_same_results(rng, dtype):
+    x = _data(rng, 70_001, dtype, [0.0, 6.0])
+    g = _data(rng, 70_001, dtype, [])
+    ops = [(F.OP_RELU, (0.0, 6.0, 0.0)), (F.OP_ELU, (1.0, 0.0, 0.0)),
+           (F.OP_LEAKY_RELU, (0.2, 0.0, 0.0))]
+    plain = [(F.unary_forward(op, p, x, None, False),
+              F.unary_backward(op, p, g, x, None, False)) for op, p in ops]
+    try:
+        _cpu.set_streaming_threshold(0)
+        for (op, p), (y, gi) in zip(ops, plain):
+            for offset in range(4):                  # every alignment of the output
+                out = poisoned_like(x[offset:])
+                assert_same(F.unary_forward(op, p, x[offset:], out, False), y[offset:])
+                out = poisoned_like(x[offset:])
+                assert_same(F.unary_backward(op, p, g[offset:], x[offset:], out, False),
+                            gi[offset:])
+    finally:
+        _cpu.set_streaming_threshold(None)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_every_isa_gives_bitwise_the_same(rng, dtype):
+    x = _data(rng, 50_000, dtype, [0.0, 6.0])
+    g = _data(rng, 50_000, dtype, [])
+    before = _cpu.get_isa()
+    results = {}
+    try:
+        for isa in _cpu.supported_isas():
+            _cpu.set_isa(isa)
+            results[isa] = [F.unary_forward(op, p, x, None, False)
+                            for _, op, p, *_ in CASES]
+            results[isa] += [F.unary_backward(op, p, g, x, None, False)
+                             for _, op, p, *_ in CASES]
+    finally:
+        _cpu.set_isa(before)
+    first = results[_cpu.supported_isas()[0]]
+    for isa, res in results.items():
+        for a, b in zip(res, first):
+            assert_same(a, b)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_views_and_byte_order(rng, dtype):
+    x = _data(rng, 6000, dtype, [0.0]).reshape(60, 100)
+    want = F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), np.ascontiguousarray(x.T), None, False)
+    assert_same(F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), x.T, None, False), want)
+    out = poisoned_like(x).T                          # a non-contiguous out
+    F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), x.T, out, False)
+    assert_same(out, want)
+    if dtype in (np.float16, np.float32, np.float64):
+        swapped = x.astype(x.dtype.newbyteorder())
+        y = F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), swapped, None, False)
+        assert_same(y, F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), x, None, False))
+
+
+def test_unknown_op_and_params():
+    x = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="unknown op"):
+        F.unary_forward(99, (0.0, 0.0, 0.0), x, None, False)
+    with pytest.raises(ValueError, match="unknown op"):
+        F.unary_forward(F.OP_ELU_OUTPUT, (1.0, 0.0, 0.0), x, None, False)
+    with pytest.raises(ValueError, match="3 values"):
+        F.unary_forward(F.OP_ELU, (1.0,), x, None, False)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_signed_zeros_and_specials(case, dtype):
+    """Value and gradient at -0.0, +0.0, +-inf and NaN, sign of zero included."""
+    _, op, params, fwd, bwd, _ = case
+    p = _params_in(params, dtype)
+    x = np.array([-0.0, 0.0, INF, -INF, np.nan], dtype=dtype)
+    g = np.array([1.0, -1.0, 2.0, 0.5, 1.0], dtype=dtype)
+    assert_same(F.unary_forward(op, params, x, None, False),
+                _expected(fwd(x.astype(np.float64), p), dtype))
+    with np.errstate(invalid="ignore"):
+        want = _expected(bwd(g.astype(np.float64), x.astype(np.float64), p), dtype)
+    assert_same(F.unary_backward(op, params, g, x, None, False), want)
+
+
+@pytest.mark.parametrize("dtype", [d for d in ALL_DTYPES if d.itemsize == 2], ids=str)
+@pytest.mark.parametrize("alpha", [1.0, 0.3, 2.5])
+def test_elu_half_precision_every_value(dtype, alpha):
+    """Every finite float16 / bfloat16 value: ELU and its gradient within 1
+    ulp of the oracle rounded to the dtype (computed in float32, then rounded
+    again: two roundings)."""
+    x = np.arange(1 << 16, dtype=np.uint16).view(dtype)
+    with np.errstate(invalid="ignore"):             # the NaN bit patterns
+        x = x[np.isfinite(x.astype(np.float64))]
+    g = np.ones_like(x)
+    a = float(np.float32(alpha))
+    y = F.unary_forward(F.OP_ELU, (alpha, 0.0, 0.0), x, None, False)
+    assert_within_ulp(y, _reference.elu(x.astype(np.float64), a).astype(dtype), 1)
+    gi = F.unary_backward(F.OP_ELU, (alpha, 0.0, 0.0), g, x, None, False)
+    want = _reference.elu_backward(g.astype(np.float64), x.astype(np.float64), a)
+    assert_within_ulp(gi, want.astype(dtype), 1)
