@@ -60,7 +60,8 @@ def _cuda_or_raise():
 def cuda_status():
     """Why the GPU can or cannot be used, in words.
 
-    "not built" (the CUDA module is absent), "no CUDA driver", "driver too old
+    "not built" (fastact was installed without its CUDA part; "not built
+    (...)" when the module is there but fails to load), "no CUDA driver", "driver too old
     for the CUDA runtime (...)", "no CUDA device", or "available: <GPU>".
     """
     global _status
@@ -74,7 +75,7 @@ def _compute_status():
     if cuda is None:
         exc = _cuda_import_error
         if isinstance(exc, ModuleNotFoundError) and exc.name in ("fastact._cuda", None):
-            return "not built (fastact was installed without its CUDA part)"
+            return "not built"
         return f"not built (fastact._cuda failed to load: {exc})"
     rc, count, message = cuda.device_count()
     runtime = cuda.runtime_version()
