@@ -2,6 +2,11 @@
 
 Environment:
   FASTACT_NO_OPENMP=1   build serial even where the compiler has OpenMP.
+  FASTACT_CUDA=1        also build the CUDA module fastact._cuda; fail when nvcc
+                        is missing or the CUDA build breaks.
+  FASTACT_CUDA=0        never build it.
+  (unset)               build it when nvcc is found (CUDA_HOME, CUDA_PATH,
+                        PATH or /usr/local/cuda), and only warn if that breaks.
 
 The kernels are compiled for several ISAs (see src/kernels_<isa>.c) and one is
 chosen at run time, so no -march flag is used: a built wheel runs on any
@@ -9,6 +14,7 @@ x86-64 CPU.
 """
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -106,10 +112,20 @@ class BuildExt(build_ext):
                 if self._compiles("int main(void) { return 0; }\n", [f, "-Werror"])
             ]
         omp_compile, omp_link = self._openmp_flags()
+        _prepare_cuda(self)
         for ext in self.extensions:
             ext.extra_compile_args = flags + omp_compile + ext.extra_compile_args
             ext.extra_link_args = omp_link + ext.extra_link_args
         super().build_extensions()
+
+    def build_extension(self, ext):
+        if ext.name != CUDA_MODULE or CUDA_MODE == "1":
+            return super().build_extension(ext)
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001 - optional part: say why, go on
+            _warn(f"the optional CUDA module failed to build ({exc}); fastact is "
+                  f"installed without it (set FASTACT_CUDA=1 to make this an error)")
 
 
 extensions = [
@@ -120,6 +136,123 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]
+
+
+# --- optional CUDA module (fastact._cuda) ------------------------------------
+# nvcc compiles src/cuda/*.cu into objects that are linked, with the CUDA
+# runtime linked statically, into the Cython module fastact._cuda.  Static
+# linking means the module needs no libcudart at run time: on a machine
+# without a driver or GPU it still imports and reports why no GPU can be used
+# (fastact imports it lazily, so `import fastact` never depends on it).
+
+CUDA_MODULE = "fastact._cuda"
+CUDA_SOURCES = sorted(
+    os.path.join("src", "cuda", f) for f in os.listdir(os.path.join("src", "cuda"))
+    if f.endswith(".cu")) if os.path.isdir(os.path.join("src", "cuda")) else []
+# Machine code for Turing (sm_75, nvcc 13's oldest target) up to Hopper
+# (sm_90), plus compute_90 PTX that newer GPUs compile at load time.
+CUDA_GENCODE = [
+    "-gencode=arch=compute_75,code=sm_75",
+    "-gencode=arch=compute_80,code=sm_80",
+    "-gencode=arch=compute_86,code=sm_86",
+    "-gencode=arch=compute_89,code=sm_89",
+    "-gencode=arch=compute_90,code=sm_90",
+    "-gencode=arch=compute_90,code=compute_90",
+]
+# -fmad=false: the float64 slope-gradient sum must round x * g before adding,
+# as the CPU kernels do (-ffp-contract=off).
+NVCC_FLAGS = ["-O3", "-std=c++17", "-fmad=false", "-cudart=static",
+              "-Xcompiler", "-fPIC", "--threads", "0"]
+CUDA_MODE = os.environ.get("FASTACT_CUDA", "").strip()
+if CUDA_MODE not in ("", "0", "1"):
+    sys.exit(f"fastact build: FASTACT_CUDA must be 0, 1 or unset, got {CUDA_MODE!r}")
+
+
+def _find_cuda_home():
+    """The CUDA toolkit's root (holding bin/nvcc and the static runtime), or
+    None.  A root without libcudart_static.a is skipped in favour of the next."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(os.path.dirname(os.path.dirname(os.path.realpath(nvcc))))
+    candidates.append("/usr/local/cuda")
+    found = [r for r in candidates if r and os.path.isfile(os.path.join(r, "bin", "nvcc"))]
+    for root in found:
+        if _cuda_library_dir(root):
+            return root
+    return found[0] if found else None
+
+
+def _cuda_library_dir(root):
+    for sub in ("lib64", "lib", os.path.join("targets", "x86_64-linux", "lib"),
+                os.path.join("targets", "sbsa-linux", "lib")):
+        if os.path.isfile(os.path.join(root, sub, "libcudart_static.a")):
+            return os.path.join(root, sub)
+    return None
+
+
+def _prepare_cuda(cmd):
+    """Compile the .cu files with nvcc and attach the objects to fastact._cuda
+    (or drop the module, warning or failing as FASTACT_CUDA says)."""
+    ext = next((e for e in cmd.extensions if e.name == CUDA_MODULE), None)
+    if ext is None:
+        return
+    root = _find_cuda_home()
+    try:
+        if root is None:
+            raise RuntimeError("nvcc not found (looked at CUDA_HOME, CUDA_PATH, PATH "
+                               "and /usr/local/cuda)")
+        libdir = _cuda_library_dir(root)
+        if libdir is None:
+            raise RuntimeError(f"libcudart_static.a not found under {root}")
+        nvcc = os.path.join(root, "bin", "nvcc")
+        out_dir = os.path.join(cmd.build_temp, "cuda")
+        os.makedirs(out_dir, exist_ok=True)
+        objects = []
+        for src in CUDA_SOURCES:
+            obj = os.path.join(out_dir, os.path.basename(src) + ".o")
+            inputs = [src, "src/ops.h"] + [os.path.join("src", "cuda", f) for f in
+                                           os.listdir(os.path.join("src", "cuda"))]
+            if os.path.isfile(obj) and os.path.getmtime(obj) >= max(
+                    os.path.getmtime(f) for f in inputs):
+                objects.append(obj)       # up to date
+                continue
+            command = [nvcc, "-c", src, "-o", obj, "-Isrc", "-Isrc/cuda"] \
+                + NVCC_FLAGS + CUDA_GENCODE
+            print("fastact build: " + " ".join(command))
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"nvcc failed on {src}:\n{result.stdout}{result.stderr}")
+            objects.append(obj)
+    except (RuntimeError, OSError) as exc:
+        if CUDA_MODE == "1":
+            raise SystemExit(f"fastact build: FASTACT_CUDA=1 but the CUDA part cannot "
+                             f"be built: {exc}") from None
+        _warn(f"building without the optional CUDA module: {exc}")
+        cmd.extensions.remove(ext)
+        return
+    ext.extra_objects = objects + ext.extra_objects
+    ext.library_dirs = [libdir] + ext.library_dirs
+    ext.include_dirs = [os.path.join(root, "include")] + ext.include_dirs
+    # the static CUDA runtime needs these from the system (and the C++ runtime
+    # for nvcc's host code)
+    ext.libraries = ["cudart_static", "rt", "dl", "pthread", "stdc++"] + ext.libraries
+
+
+if CUDA_MODE == "1" and _find_cuda_home() is None:
+    sys.exit("fastact build: FASTACT_CUDA=1 but nvcc was not found (set CUDA_HOME "
+             "to the CUDA toolkit, or put nvcc on PATH)")
+if CUDA_MODE == "1" or (CUDA_MODE == "" and _find_cuda_home() is not None):
+    extensions.append(
+        Extension(
+            CUDA_MODULE,
+            ["fastact/_cuda.pyx"],
+            include_dirs=["src", "src/cuda"],
+            depends=CUDA_SOURCES + ["src/cuda/fastact_cuda.h", "src/ops.h"],
+        )
+    )
+elif CUDA_MODE == "":
+    print("fastact build: nvcc not found; building without the optional CUDA module")
 
 setup(
     ext_modules=cythonize(

@@ -798,5 +798,5 @@ def config():
     info = _cpu.config()
     status = _device.cuda_status()
     info["cuda"] = status
-    info["cuda_built"] = status != "not built"
+    info["cuda_built"] = not status.startswith("not built")
     return info

@@ -1,14 +1,775 @@
-"""Dispatch of arrays that are not numpy arrays (GPU arrays, DLPack producers)."""
+"""Dispatch of arrays that are not numpy arrays, by device.
+
+- CUDA arrays: anything exporting ``__cuda_array_interface__`` (CuPy, Numba,
+  PyTorch) or DLPack on a CUDA device.  They go to the CUDA kernels of the
+  optional module ``fastact._cuda``, imported here lazily (``import
+  fastact`` never depends on it).  New outputs are allocated with the input's
+  own library (torch, CuPy or Numba), so a torch tensor gives a torch tensor.
+- CPU arrays of other libraries (a torch CPU tensor, any DLPack producer on
+  the CPU): viewed as numpy arrays without a copy, computed by the CPU
+  kernels, and returned as the producer's type.
+
+Streams, for CUDA arrays: the ``stream=`` argument (an int handle, a
+``torch.cuda.Stream``, a CuPy or Numba stream) when given; else the stream
+in x's ``__cuda_array_interface__`` (version 3, CuPy: its current stream);
+else torch's current stream for torch tensors; else the default stream.  The
+kernels are queued on that stream and nothing waits on the host.  When that
+stream is not the current stream of the library whose arrays fastact
+allocates or copies, the two are ordered with events on the device.
+
+Tensors that require grad are refused (autograd integration is separate).
+"""
+import numpy as np
+
+from . import _cpu
+from ._layout import expand_slopes, prelu_plan, reduce_grad
+
+_DT_F32, _DT_F64, _DT_F16, _DT_BF16 = 0, 1, 2, 3
+_DT_NAMES = {_DT_F32: "float32", _DT_F64: "float64", _DT_F16: "float16",
+             _DT_BF16: "bfloat16"}
+_ITEMSIZE = {_DT_F32: 4, _DT_F64: 8, _DT_F16: 2, _DT_BF16: 2}
+_TYPESTR = {"f4": _DT_F32, "f8": _DT_F64, "f2": _DT_F16}
+_SUPPORTED = "float32, float64, float16 and bfloat16"
+_LEGACY_STREAM = 0      # the default stream of a runtime built without per-thread streams
+
+_cuda = None
+_cuda_import_error = None
+_status = None
 
 
-def is_foreign(obj):
-    """True for an array fastact reaches through another library's protocol."""
-    return False
+# --- the optional CUDA module ----------------------------------------------------
+
+def _load_cuda():
+    """fastact._cuda, imported on first use; None when it was not built."""
+    global _cuda, _cuda_import_error
+    if _cuda is None and _cuda_import_error is None:
+        try:
+            from . import _cuda as module
+            _cuda = module
+        except ImportError as exc:
+            _cuda_import_error = exc
+    return _cuda
 
 
-def cuda_available():
-    return False
+def _cuda_or_raise():
+    if _load_cuda() is None or not cuda_available():
+        raise RuntimeError(f"fastact got a CUDA array but cannot use the GPU: {cuda_status()}")
+    return _cuda
 
 
 def cuda_status():
-    return "not built"
+    """Why the GPU can or cannot be used, in words.
+
+    "not built" (fastact was installed without its CUDA part; "not built
+    (...)" when the module is there but fails to load), "no CUDA driver", "driver too old
+    for the CUDA runtime (...)", "no CUDA device", or "available: <GPU>".
+    """
+    global _status
+    if _status is None:
+        _status = _compute_status()
+    return _status
+
+
+def _compute_status():
+    cuda = _load_cuda()
+    if cuda is None:
+        exc = _cuda_import_error
+        if isinstance(exc, ModuleNotFoundError) and exc.name in ("fastact._cuda", None):
+            return "not built"
+        return f"not built (fastact._cuda failed to load: {exc})"
+    rc, count, message = cuda.device_count()
+    runtime = cuda.runtime_version()
+    if rc == 35:      # cudaErrorInsufficientDriver
+        driver = cuda.driver_version()
+        if driver == 0:
+            return "no CUDA driver"
+        return (f"driver too old for the CUDA runtime (the driver supports CUDA "
+                f"{_version(driver)}, fastact was built with CUDA {_version(runtime)})")
+    if rc == 100 or (rc == 0 and count == 0):     # cudaErrorNoDevice
+        return "no CUDA device"
+    if rc != 0:
+        return f"CUDA unavailable: {message}"
+    names = []
+    for d in range(count):
+        name, major, minor = cuda.device_name(d)
+        names.append(f"{name} (compute capability {major}.{minor})")
+    more = f" and {count - 1} more" if count > 1 else ""
+    return f"available: {names[0]}{more}; CUDA runtime {_version(runtime)}"
+
+
+def _version(v):
+    return f"{v // 1000}.{(v % 1000) // 10}"
+
+
+def cuda_available():
+    """True when fastact's CUDA module is built and sees a usable GPU."""
+    return cuda_status().startswith("available")
+
+
+# --- what an object is ------------------------------------------------------------
+
+def is_foreign(obj):
+    """True for an array fastact reaches through another library's protocol
+    (__cuda_array_interface__ or DLPack), numpy arrays excepted."""
+    if isinstance(obj, np.ndarray):
+        return False
+    t = type(obj)
+    return hasattr(t, "__cuda_array_interface__") or hasattr(t, "__dlpack__")
+
+
+def _library(obj):
+    root = type(obj).__module__.partition(".")[0]
+    return root if root in ("torch", "cupy", "numba") else None
+
+
+def _is_torch(obj):
+    return type(obj).__module__.partition(".")[0] == "torch"
+
+
+def _refuse_grad(obj, name):
+    if getattr(obj, "requires_grad", False):
+        raise TypeError(
+            f"{name} is a tensor that requires grad; fastact's functions are not "
+            f"autograd operations: pass {name}.detach() (and compute the gradients "
+            f"with fastact's backward functions)")
+
+
+def _on_cuda(obj):
+    """True for a CUDA array, False for a CPU one; TypeError otherwise."""
+    if _is_torch(obj):
+        kind = obj.device.type
+        if kind in ("cuda", "cpu"):
+            return kind == "cuda"
+        raise TypeError(f"fastact cannot use a torch tensor on device {obj.device}")
+    t = type(obj)
+    if hasattr(t, "__cuda_array_interface__"):
+        try:
+            obj.__cuda_array_interface__
+            return True
+        except (AttributeError, TypeError, RuntimeError):
+            pass
+    if hasattr(t, "__dlpack_device__"):
+        kind, _ = obj.__dlpack_device__()
+        if kind in (2, 13):                         # kDLCUDA, kDLCUDAManaged
+            return True
+        if kind in (1, 3):                          # kDLCPU, kDLCUDAHost
+            return False
+        raise TypeError(f"fastact cannot use {type(obj).__name__} on DLPack device "
+                        f"type {kind}; it supports CPU and CUDA arrays")
+    if hasattr(t, "__dlpack__"):
+        return False
+    raise TypeError(f"fastact cannot use {type(obj).__name__}: expected a numpy "
+                    f"array, a CUDA array or a DLPack producer")
+
+
+# --- CPU producers: numpy views, the CPU kernels, the producer's type back ----------
+
+def _torch_bf16(obj):
+    import torch
+    return obj.dtype == torch.bfloat16
+
+
+def _cpu_view(obj, name):
+    """obj as a numpy array sharing its memory."""
+    if isinstance(obj, np.ndarray):
+        return obj
+    _refuse_grad(obj, name)
+    if _is_torch(obj):
+        if _torch_bf16(obj):
+            import ml_dtypes
+            import torch
+            return obj.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        return obj.numpy()
+    try:
+        return np.from_dlpack(obj)
+    except (TypeError, BufferError, RuntimeError) as exc:
+        raise TypeError(f"{name}: cannot view {type(obj).__name__} as a numpy array "
+                        f"through DLPack ({exc})") from None
+
+
+def _cpu_operand(obj, name):
+    """A CPU operand as numpy; a CUDA array here is an error (x is on the CPU)."""
+    if obj is None or isinstance(obj, np.ndarray):
+        return obj
+    if is_foreign(obj):
+        if _on_cuda(obj):
+            raise ValueError(f"{name} is on a CUDA device but x is on the CPU: pass "
+                             f"arrays on one device")
+        return _cpu_view(obj, name)
+    return obj
+
+
+def _wrap_like(like, arr):
+    """A new numpy result as the type of `like` (no copy)."""
+    if _is_torch(like):
+        import torch
+        if arr.dtype.name == "bfloat16":
+            return torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
+        return torch.from_numpy(arr)
+    namespace = getattr(like, "__array_namespace__", None)
+    if namespace is not None:
+        try:
+            return namespace().from_dlpack(arr)
+        except Exception:  # noqa: BLE001 - a producer that cannot take it back
+            return arr
+    return arr
+
+
+def _no_stream(stream):
+    if stream is not None:
+        raise ValueError("stream= applies to CUDA arrays only; x is on the CPU")
+
+
+def _cpu_call(fn, like, outputs, args):
+    """Run a _cpu function on numpy views; map its results back: an array that
+    is one of the caller's (in place, out=) becomes the caller's object."""
+    result = fn(*args)
+    single = not isinstance(result, tuple)
+    results = (result,) if single else result
+    mapped = []
+    for r in results:
+        for view, original in outputs:
+            if r is view:
+                mapped.append(original)
+                break
+        else:
+            mapped.append(_wrap_like(like, r) if isinstance(r, np.ndarray) else r)
+    return mapped[0] if single else tuple(mapped)
+
+
+# --- CUDA arrays ---------------------------------------------------------------------
+
+class _Gpu:
+    """A CUDA array, parsed: data pointer, shape, dtype code, library."""
+    __slots__ = ("obj", "ptr", "shape", "dt", "size", "lib", "device", "stream",
+                 "readonly", "contiguous", "keep")
+
+    @property
+    def nbytes(self):
+        return self.size * _ITEMSIZE[self.dt]
+
+
+def _c_contiguous(shape, strides, itemsize):
+    """strides in bytes; dims of size 1 have any stride."""
+    expected = itemsize
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n != 1 and s != expected:
+            return False
+        expected *= n
+    return True
+
+
+def _parse_torch(t, name):
+    import torch
+    _refuse_grad(t, name)
+    a = _Gpu()
+    dts = {torch.float32: _DT_F32, torch.float64: _DT_F64, torch.float16: _DT_F16,
+           torch.bfloat16: _DT_BF16}
+    if t.dtype not in dts:
+        raise TypeError(f"{name} has dtype {t.dtype}; fastact supports {_SUPPORTED}")
+    a.obj, a.lib, a.dt = t, "torch", dts[t.dtype]
+    a.ptr, a.shape, a.size = t.data_ptr(), tuple(t.shape), t.numel()
+    a.device = t.device.index if t.device.index is not None else torch.cuda.current_device()
+    a.stream, a.readonly, a.keep = None, False, None
+    a.contiguous = t.is_contiguous()
+    return a
+
+
+def _parse_cai(obj, name):
+    cai = obj.__cuda_array_interface__
+    typestr = cai["typestr"]
+    if typestr[0] not in "<=|" or typestr[1:] not in _TYPESTR:
+        raise TypeError(f"{name} has dtype {np.dtype(typestr) if typestr[0] in '<>=|' else typestr}; "
+                        f"fastact supports {_SUPPORTED}")
+    if cai.get("mask") is not None:
+        raise ValueError(f"{name} is a masked array; fastact needs plain arrays")
+    a = _Gpu()
+    a.obj, a.lib, a.dt = obj, _library(obj), _TYPESTR[typestr[1:]]
+    a.ptr, a.readonly = int(cai["data"][0]), bool(cai["data"][1])
+    a.shape = tuple(int(n) for n in cai["shape"])
+    a.size = int(np.prod(a.shape, dtype=np.int64))
+    strides = cai.get("strides")
+    a.contiguous = strides is None or _c_contiguous(a.shape, strides, _ITEMSIZE[a.dt])
+    stream = cai.get("stream") if int(cai.get("version", 0)) >= 3 else None
+    a.stream = None if stream is None else int(stream)
+    a.keep = None
+    if a.lib == "cupy":
+        a.device = obj.device.id
+    elif a.size and a.ptr:
+        a.device, _ = _cuda_or_raise().pointer_device(a.ptr)
+    else:
+        a.device = -1          # empty: no device memory to ask about
+    return a
+
+
+def _parse_dlpack(obj, name, stream):
+    cuda = _cuda_or_raise()
+    # the producer orders its pending work before `stream` (DLPack's contract)
+    # (1 is the legacy default stream in DLPack's numbering, where 0 is not allowed)
+    view = cuda.consume_dlpack(obj.__dlpack__(stream=1 if not stream else stream))
+    a = _Gpu()
+    if view.lanes != 1 or (view.type_code, view.bits) not in (
+            (2, 32), (2, 64), (2, 16), (4, 16)):
+        raise TypeError(f"{name} has DLPack dtype (code {view.type_code}, {view.bits} bits, "
+                        f"{view.lanes} lanes); fastact supports {_SUPPORTED}")
+    a.dt = {(2, 32): _DT_F32, (2, 64): _DT_F64, (2, 16): _DT_F16,
+            (4, 16): _DT_BF16}[(view.type_code, view.bits)]
+    a.obj, a.lib, a.keep = obj, _library(obj), view
+    a.ptr, a.shape = view.ptr, view.shape
+    a.size = int(np.prod(a.shape, dtype=np.int64))
+    a.contiguous = view.strides is None or _c_contiguous(
+        a.shape, [s * _ITEMSIZE[a.dt] for s in view.strides], _ITEMSIZE[a.dt])
+    a.device, a.stream, a.readonly = view.device_id, None, False
+    return a
+
+
+def _parse_gpu(obj, name, stream_hint=None):
+    if _is_torch(obj):
+        return _parse_torch(obj, name)
+    t = type(obj)
+    if hasattr(t, "__cuda_array_interface__"):
+        try:
+            return _parse_cai(obj, name)
+        except (AttributeError, KeyError):
+            if not hasattr(t, "__dlpack__"):
+                raise
+    return _parse_dlpack(obj, name, stream_hint)
+
+
+def _stream_handle(stream):
+    """An int cudaStream_t from what callers pass as stream=."""
+    if isinstance(stream, bool):
+        raise TypeError("stream must be an int handle or a stream object, got bool")
+    if isinstance(stream, int):
+        return stream
+    for attr in ("cuda_stream", "ptr"):          # torch.cuda.Stream; CuPy
+        value = getattr(stream, attr, None)
+        if isinstance(value, int):
+            return value
+    handle = getattr(stream, "handle", None)      # Numba: a ctypes c_void_p
+    if handle is not None:
+        return int(getattr(handle, "value", handle) or 0)
+    raise TypeError(f"stream must be an int handle, a torch.cuda.Stream, or a CuPy or "
+                    f"Numba stream; got {type(stream).__name__}")
+
+
+class _Call:
+    """One CUDA call: the device, the launch stream, and the library streams
+    that fastact's own allocations and copies ran on (ordered on the device)."""
+
+    def __init__(self, x, stream):
+        self.cuda = _cuda_or_raise()
+        self.device = x.device if x.device >= 0 else 0
+        if stream is not None:
+            self.stream = _stream_handle(stream)
+        elif x.lib == "torch":
+            import torch
+            self.stream = torch.cuda.current_stream(self.device).cuda_stream
+        elif x.stream is not None:
+            self.stream = x.stream
+        else:
+            self.stream = _LEGACY_STREAM
+        self.lib_streams = set()
+
+    def lib_stream(self, lib):
+        """The current stream of `lib` on this device (it runs our copies)."""
+        if lib == "torch":
+            import torch
+            return torch.cuda.current_stream(self.device).cuda_stream
+        if lib == "cupy":
+            import cupy
+            with cupy.cuda.Device(self.device):
+                return cupy.cuda.get_current_stream().ptr
+        return None
+
+    def used(self, lib):
+        s = self.lib_stream(lib)
+        if s is not None and s != self.stream:
+            self.lib_streams.add(s)
+
+    def order_operand(self, a):
+        """A CAI v3 operand produced on another stream: wait for it."""
+        if a.stream is not None and a.stream != self.stream:
+            self.cuda.stream_wait(self.device, self.stream, a.stream)
+
+    def before_launch(self):
+        for s in self.lib_streams:
+            self.cuda.stream_wait(self.device, self.stream, s)
+
+    def after_launch(self):
+        # later work of those libraries (and reuse of the memory they lent us)
+        # comes after our kernels
+        for s in self.lib_streams:
+            self.cuda.stream_wait(self.device, s, self.stream)
+
+
+def _same_device(call, a, name):
+    if a.device >= 0 and a.device != call.device:
+        raise ValueError(f"{name} is on CUDA device {a.device} but x is on device "
+                         f"{call.device}: pass arrays on one device")
+
+
+def _contiguous(call, a, name):
+    """a itself when C-contiguous, else a contiguous copy by its library."""
+    if a.contiguous:
+        return a
+    if a.lib == "torch":
+        call.used("torch")
+        return _parse_torch(a.obj.contiguous(), name)
+    if a.lib == "cupy":
+        import cupy
+        call.used("cupy")
+        with cupy.cuda.Device(call.device):
+            c = _parse_cai(cupy.ascontiguousarray(a.obj), name)
+        c.stream = None
+        return c
+    raise ValueError(f"{name} is not C-contiguous; pass a contiguous array (fastact "
+                     f"copies non-contiguous torch and CuPy arrays itself)")
+
+
+def _gpu_operand(call, obj, name, x):
+    """A second input (grad_output): a CUDA array on x's device, x's dtype and shape."""
+    if not is_foreign(obj) or not _on_cuda(obj):
+        raise ValueError(f"{name} is on the CPU but x is on a CUDA device: pass arrays "
+                         f"on one device")
+    a = _parse_gpu(obj, name, call.stream)
+    _same_device(call, a, name)
+    if a.dt != x.dt:
+        raise ValueError(f"{name} has dtype {_DT_NAMES[a.dt]}; expected "
+                         f"{_DT_NAMES[x.dt]}, the dtype of x")
+    if a.shape != x.shape:
+        raise ValueError(f"{name} has shape {a.shape}; expected {x.shape}, the shape of x")
+    return a
+
+
+def _overlap(a, b):
+    """Byte ranges of two contiguous arrays: 'same', 'partial' or None."""
+    if not a.size or not b.size:
+        return None
+    if a.ptr == b.ptr and a.nbytes == b.nbytes:
+        return "same"
+    if a.ptr < b.ptr + b.nbytes and b.ptr < a.ptr + a.nbytes:
+        return "partial"
+    return None
+
+
+def _empty_like(call, like, shape, dt):
+    """A new CUDA array allocated with like's library on call's device."""
+    lib = like.lib
+    if lib == "torch":
+        import torch
+        dtype = {_DT_F32: torch.float32, _DT_F64: torch.float64, _DT_F16: torch.float16,
+                 _DT_BF16: torch.bfloat16}[dt]
+        call.used("torch")
+        return _parse_torch(torch.empty(shape, dtype=dtype,
+                                        device=torch.device("cuda", call.device)), "out")
+    if lib == "cupy":
+        import cupy
+        call.used("cupy")
+        with cupy.cuda.Device(call.device):
+            a = _parse_cai(cupy.empty(shape, dtype=_np_dtype(dt)), "out")
+        a.stream = None
+        return a
+    if lib == "numba" and dt != _DT_BF16:
+        from numba import cuda as numba_cuda
+        with numba_cuda.gpus[call.device]:
+            a = _parse_cai(numba_cuda.device_array(shape, dtype=_np_dtype(dt)), "out")
+        a.stream = None
+        return a
+    raise TypeError(f"fastact cannot allocate the result for a {type(like.obj).__name__} "
+                    f"(it allocates with torch, CuPy and Numba): pass out=")
+
+
+def _np_dtype(dt):
+    if dt == _DT_BF16:
+        import ml_dtypes
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(_DT_NAMES[dt])
+
+
+def _destination(call, out, inplace, target, target_name, x, reads):
+    """Where the result goes: target itself (in place), out (checked), or a new
+    array of x's library.  `reads`: (array, name) the kernel reads."""
+    if inplace:
+        if out is not None:
+            raise ValueError("pass either out= or inplace=True, not both")
+        if target.readonly:
+            raise ValueError(f"inplace=True but {target_name} is read-only")
+        if not target.contiguous:
+            raise ValueError(f"inplace=True needs a C-contiguous {target_name} on the GPU")
+        return target
+    if out is None:
+        return None
+    if isinstance(out, np.ndarray) or not is_foreign(out) or not _on_cuda(out):
+        raise ValueError(f"out is a {type(out).__name__} on the CPU but x is on a CUDA "
+                         f"device: pass out on x's device")
+    o = _parse_gpu(out, "out", call.stream)
+    _same_device(call, o, "out")
+    if o.dt != x.dt:
+        raise ValueError(f"out has dtype {_DT_NAMES[o.dt]}; expected {_DT_NAMES[x.dt]}, "
+                         f"the dtype of x")
+    if o.shape != x.shape:
+        raise ValueError(f"out has shape {o.shape}; expected {x.shape}, the shape of x")
+    if o.readonly:
+        raise ValueError("out is read-only")
+    if not o.contiguous:
+        raise ValueError("out must be C-contiguous on the GPU")
+    for a, name in reads:
+        if _overlap(o, a) == "partial":
+            raise ValueError(
+                f"out overlaps {name} partially; pass the same array for an in-place "
+                f"result, or an array that shares no memory with {name}")
+    return o
+
+
+def _result(dest, made):
+    return dest.obj if dest is not None else made.obj
+
+
+# --- the family ------------------------------------------------------------------------
+
+def _gpu_x(x, stream):
+    a = _parse_gpu(x, "x", None if stream is None else _stream_handle(stream))
+    call = _Call(a, stream)
+    call.order_operand(a)
+    return call, a
+
+
+def unary_forward(op, params, x, out, inplace, stream):
+    """y = f(x) for op (src/ops.h); see fastact._api for the semantics."""
+    if not _on_cuda(x):
+        _no_stream(stream)
+        xv = _cpu_view(x, "x")
+        outv = _cpu_operand(out, "out")
+        return _cpu_call(_cpu.unary_forward, x, [(xv, x), (outv, out)],
+                         (op, params, xv, outv, inplace))
+    call, a = _gpu_x(x, stream)
+    dest = _destination(call, out, inplace, a, "x", a, [(a, "x")])
+    if dest is not None:
+        call.order_operand(dest)
+    src = _contiguous(call, a, "x")
+    target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
+    p0, p1, p2 = (float(v) for v in params)
+    call.before_launch()
+    call.cuda.unary_forward(call.device, op, a.dt, p0, p1, p2, src.ptr, target.ptr,
+                            a.size, call.stream)
+    call.after_launch()
+    return _result(dest, target)
+
+
+def unary_backward(op, params, grad_output, x, out, inplace, stream):
+    """grad_input = grad_output * f'(x) for op (ELU_OUTPUT: x is the output)."""
+    if not _on_cuda(x):
+        _no_stream(stream)
+        xv = _cpu_view(x, "x")
+        gv = _cpu_operand(grad_output, "grad_output")
+        outv = _cpu_operand(out, "out")
+        return _cpu_call(_cpu.unary_backward, x,
+                         [(gv, grad_output), (outv, out), (xv, x)],
+                         (op, params, gv, xv, outv, inplace))
+    call, a = _gpu_x(x, stream)
+    g = _gpu_operand(call, grad_output, "grad_output", a)
+    call.order_operand(g)
+    dest = _destination(call, out, inplace, g, "grad_output", a,
+                        [(g, "grad_output"), (a, "x")])
+    if dest is not None:
+        call.order_operand(dest)
+    xs, gs = _contiguous(call, a, "x"), _contiguous(call, g, "grad_output")
+    target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
+    p0, p1, p2 = (float(v) for v in params)
+    call.before_launch()
+    call.cuda.unary_backward(call.device, op, a.dt, p0, p1, p2, gs.ptr, xs.ptr,
+                             target.ptr, a.size, call.stream)
+    call.after_launch()
+    return _result(dest, target)
+
+
+# --- PReLU ------------------------------------------------------------------------------
+
+class _TorchNamespace:
+    """What _layout.expand_slopes needs of an array module, for torch."""
+
+    @staticmethod
+    def broadcast_to(a, shape):
+        import torch
+        return torch.broadcast_to(a, shape)
+
+    @staticmethod
+    def ascontiguousarray(a):
+        return a.contiguous()
+
+
+class _SlopeArgs:
+    """The slopes as the launcher takes them: a device pointer, a host buffer
+    (copied to the device in stream order), or one shared value."""
+    __slots__ = ("ptr", "on_host", "shared", "plan", "keep", "lib", "device_array")
+
+
+def _is_number(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_))
+
+
+def _check_slope_dtype(dtype_name, kind, x):
+    if kind != "f" and dtype_name != "bfloat16":
+        raise TypeError(f"slopes has dtype {dtype_name}; expected a float or an array of "
+                        f"floats (cast to x's dtype, {_DT_NAMES[x.dt]})")
+
+
+def _gpu_slopes(call, slopes, x, channel_axis):
+    """The slope vector for x (a CUDA array), without reading device memory on
+    the host."""
+    compute = np.float64 if x.dt == _DT_F64 else np.float32
+    s = _SlopeArgs()
+    s.ptr, s.on_host, s.shared, s.keep, s.lib, s.device_array = 0, False, 0.0, None, None, None
+    if _is_number(slopes):
+        s.plan = prelu_plan(x.shape, (), channel_axis)
+        s.shared = float(slopes)
+        return s
+    if is_foreign(slopes) and _on_cuda(slopes):
+        d = _parse_gpu(slopes, "slopes", call.stream)
+        _same_device(call, d, "slopes")
+        call.order_operand(d)
+        s.plan = plan = prelu_plan(x.shape, d.shape, channel_axis)
+        s.lib = d.lib
+        want = _DT_F64 if compute is np.float64 else _DT_F32
+        if d.dt == want and d.contiguous and (not plan.span or plan.span == plan.span_slopes):
+            s.ptr, s.keep = d.ptr, d
+            return s
+        if d.lib == "torch":
+            import torch
+            call.used("torch")
+            t = d.obj.to(dtype=torch.float64 if want == _DT_F64 else torch.float32)
+            vec = expand_slopes(t, plan, _TorchNamespace) if plan.span else t.reshape(-1)
+            s.keep = _parse_torch(vec.contiguous(), "slopes")
+        elif d.lib == "cupy":
+            import cupy
+            call.used("cupy")
+            with cupy.cuda.Device(call.device):
+                t = cupy.asarray(d.obj).astype(compute)
+                vec = expand_slopes(t, plan, cupy) if plan.span else t.reshape(-1)
+                s.keep = _parse_cai(cupy.ascontiguousarray(vec), "slopes")
+            s.keep.stream = None
+        else:
+            raise TypeError(
+                f"slopes: fastact converts CUDA slopes with torch or CuPy only; pass "
+                f"C-contiguous {_DT_NAMES[want]} slopes of one value per channel")
+        s.ptr = s.keep.ptr
+        return s
+    # host slopes (numpy, a list, a CPU tensor): copied to the device with the call
+    if is_foreign(slopes):
+        slopes = _cpu_view(slopes, "slopes")
+    arr = np.asarray(slopes)
+    _check_slope_dtype(arr.dtype.name, arr.dtype.kind, x)
+    s.plan = plan = prelu_plan(x.shape, arr.shape, channel_axis)
+    vec = np.ascontiguousarray(expand_slopes(arr.astype(compute), plan, np), dtype=compute)
+    if plan.channels == 1:
+        s.shared = float(vec[0])
+        return s
+    s.ptr, s.on_host, s.keep = vec.ctypes.data, True, vec
+    return s
+
+
+def _slopes_apart(sl, dest):
+    """The kernels read the slopes while writing dest: they must not overlap."""
+    if isinstance(sl.keep, _Gpu) and _overlap(sl.keep, dest) is not None:
+        raise ValueError("slopes lie inside the output; pass slopes that share no "
+                         "memory with it")
+
+
+def prelu_forward(x, slopes, out, inplace, channel_axis, stream):
+    """y = x > 0 ? x : slope * x; see fastact.prelu."""
+    if not _on_cuda(x):
+        _no_stream(stream)
+        xv = _cpu_view(x, "x")
+        outv = _cpu_operand(out, "out")
+        sv = _cpu_operand(slopes, "slopes")
+        return _cpu_call(_cpu.prelu_forward, x, [(xv, x), (outv, out)],
+                         (xv, sv, outv, inplace, channel_axis))
+    call, a = _gpu_x(x, stream)
+    sl = _gpu_slopes(call, slopes, a, channel_axis)
+    dest = _destination(call, out, inplace, a, "x", a, [(a, "x")])
+    if dest is not None:
+        call.order_operand(dest)
+        _slopes_apart(sl, dest)
+    src = _contiguous(call, a, "x")
+    target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
+    p = sl.plan
+    call.before_launch()
+    call.cuda.prelu_forward(call.device, a.dt, src.ptr, sl.ptr, sl.on_host, sl.shared,
+                            target.ptr, p.outer, p.channels, p.inner, call.stream)
+    call.after_launch()
+    return _result(dest, target)
+
+
+def prelu_backward(grad_output, x, slopes, out, inplace, divide_by_slopes, channel_axis,
+                   stream):
+    """(grad_input, grad_slopes); see fastact.prelu_backward."""
+    if not _on_cuda(x):
+        _no_stream(stream)
+        xv = _cpu_view(x, "x")
+        gv = _cpu_operand(grad_output, "grad_output")
+        outv = _cpu_operand(out, "out")
+        sv = _cpu_operand(slopes, "slopes")
+        return _cpu_call(_cpu.prelu_backward, x,
+                         [(gv, grad_output), (outv, out), (xv, x)],
+                         (gv, xv, sv, outv, inplace, divide_by_slopes, channel_axis))
+    call, a = _gpu_x(x, stream)
+    g = _gpu_operand(call, grad_output, "grad_output", a)
+    call.order_operand(g)
+    sl = _gpu_slopes(call, slopes, a, channel_axis)
+    reads = [(g, "grad_output"), (a, "x")]
+    dest = _destination(call, out, inplace, g, "grad_output", a, reads)
+    if dest is not None:
+        call.order_operand(dest)
+        _slopes_apart(sl, dest)
+    xs, gs = _contiguous(call, a, "x"), _contiguous(call, g, "grad_output")
+    target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
+    p = sl.plan
+    # grad_slopes: x's dtype, float32 for float16/bfloat16 (summed in float64)
+    grad_dt = _DT_F64 if a.dt == _DT_F64 else _DT_F32
+    broadcast = bool(p.span) and p.span != p.span_slopes
+    lib_holder = a if a.lib in ("torch", "cupy", "numba") else _any_gpu_library(a)
+    if broadcast:
+        if lib_holder.lib not in ("torch", "cupy"):
+            raise TypeError("slopes that broadcast over part of x need torch or CuPy "
+                            "arrays on the GPU")
+        vec = _empty_like(call, lib_holder, (p.channels,), _DT_F64)
+    else:
+        vec = _empty_like(call, lib_holder, p.slopes_shape, grad_dt)
+    call.before_launch()
+    call.cuda.prelu_backward(call.device, a.dt, gs.ptr, xs.ptr, sl.ptr, sl.on_host,
+                             sl.shared, target.ptr, vec.ptr,
+                             _DT_F64 if broadcast else grad_dt, bool(divide_by_slopes),
+                             p.outer, p.channels, p.inner, call.stream)
+    if broadcast:
+        # sum over the broadcast dims with the library, on its stream, after us
+        lib_stream = call.lib_stream(vec.lib)
+        call.cuda.stream_wait(call.device, lib_stream, call.stream)
+        grad = reduce_grad(vec.obj, p)
+        if vec.lib == "torch":
+            import torch
+            grad = grad.to(torch.float64 if grad_dt == _DT_F64 else torch.float32)
+        else:
+            grad = grad.astype(_np_dtype(grad_dt))
+        call.lib_streams.discard(lib_stream)
+        call.cuda.stream_wait(call.device, call.stream, lib_stream)
+    else:
+        grad = vec.obj
+    call.after_launch()
+    return _result(dest, target), grad
+
+
+def _any_gpu_library(a):
+    """For arrays of a library fastact cannot allocate with: the first of
+    torch, CuPy and Numba that is installed (grad_slopes needs a home)."""
+    for lib in ("torch", "cupy", "numba"):
+        try:
+            __import__(lib)
+        except ImportError:
+            continue
+        holder = _Gpu()
+        holder.obj, holder.lib = a.obj, lib
+        return holder
+    raise TypeError(f"fastact cannot allocate grad_slopes for a {type(a.obj).__name__}: "
+                    f"it needs torch, CuPy or Numba installed")

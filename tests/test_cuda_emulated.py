@@ -1,0 +1,234 @@
+"""The CUDA kernels' own source, compiled for the host with a small emulation
+of CUDA (tools/cuda_emulation.h: each block's threads are real threads that
+meet at __syncthreads), checked against the float64 oracles.
+
+This runs without a GPU: it checks the indexing, the vector and scalar paths,
+the channel tracking of every layout, the two-stage reduction and its fixed
+order, and the launch arithmetic.  Speed, the memory model and the real
+float16/bfloat16 intrinsics are tests/test_cuda.py's, on a GPU.
+"""
+import ctypes
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from fastact import _layout, _reference
+
+from helpers import assert_grad_slopes_close, random_slopes, random_x
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CXX = shutil.which("g++") or shutil.which("c++")
+pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the emulation")
+
+try:
+    import ml_dtypes
+    BF16 = np.dtype(ml_dtypes.bfloat16)
+except ImportError:
+    BF16 = None
+
+DT = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2}
+if BF16 is not None:
+    DT[BF16] = 3
+DTYPES = list(DT)
+OP_LEAKY_RELU, OP_RELU, OP_RELU_PLAIN, OP_ELU, OP_SQUARE, OP_ELU_OUTPUT = range(6)
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("emu") / "libfastact_cuda_emu.so")
+    cmd = [CXX, "-std=c++20", "-O1", "-shared", "-fPIC", "-ffp-contract=off",
+           "-DFASTACT_CUDA_EMULATE", "-include", os.path.join(ROOT, "tools", "cuda_emulation.h"),
+           "-x", "c++", os.path.join(ROOT, "src", "cuda", "fastact_cuda.cu"), "-o", out,
+           "-pthread"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0 and "_Float16" in result.stderr:
+        pytest.skip("this C++ compiler has no _Float16")
+    assert result.returncode == 0, result.stderr
+    so = ctypes.CDLL(out)
+    i64, ptr, dbl, i = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double, ctypes.c_int
+    so.fa_cuda_unary_forward.argtypes = [i, i, i, ptr, ptr, ptr, i64, ctypes.c_size_t]
+    so.fa_cuda_unary_backward.argtypes = [i, i, i, ptr, ptr, ptr, ptr, i64, ctypes.c_size_t]
+    so.fa_cuda_prelu_forward.argtypes = [i, i, ptr, ptr, i, dbl, ptr, i64, i64, i64,
+                                         ctypes.c_size_t]
+    so.fa_cuda_prelu_backward.argtypes = [i, i, ptr, ptr, ptr, i, dbl, ptr, ptr, i, i,
+                                          i64, i64, i64, ctypes.c_size_t]
+    return so
+
+
+def _p(a):
+    return ctypes.c_void_p(a.ctypes.data if a is not None and a.size else 0)
+
+
+def _poison(shape, dtype, misalign):
+    """An output buffer filled with 0x7F bytes, 16-byte aligned or misaligned
+    by one element (to reach the scalar paths)."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    raw = np.full((n + 32) * dtype.itemsize, 0x7F, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 16 + (dtype.itemsize if misalign else 0)
+    return raw[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def _placed(a, misalign):
+    b = _poison(a.shape, a.dtype, misalign)
+    b[...] = a
+    return b
+
+
+def _data(rng, shape, dtype, misalign=False):
+    x = random_x(rng, shape, np.float32)
+    return _placed(x.astype(dtype), misalign)
+
+
+def _compute_params(dtype, params):
+    """Parameters as the kernels hold them: float32 except for float64."""
+    return tuple(params) if dtype == np.float64 else tuple(float(np.float32(p)) for p in params)
+
+
+def _eps(dtype):
+    if BF16 is not None and np.dtype(dtype) == BF16:
+        return 2.0 ** -7
+    return float(np.finfo(dtype).eps)
+
+
+def _close(got, want, dtype):
+    """got (a kernel's output) against the oracle rounded once to dtype: within
+    a few ulp (the emulation's exp/expm1 are the host's), NaN where it is NaN,
+    and every element written (no 0x7F poison left)."""
+    poison = np.frombuffer(b"\x7f" * np.dtype(dtype).itemsize, dtype)[0]
+    assert not (np.asarray(got).view(np.uint8).reshape(-1, np.dtype(dtype).itemsize)
+                == np.uint8(0x7F)).all(axis=1).any() or poison in np.asarray(want, dtype), \
+        "an element was not written"
+    got = np.asarray(got).astype(np.float64)
+    want = np.asarray(want, dtype).astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=4 * _eps(dtype), atol=0, equal_nan=True)
+
+
+FAMILY = [
+    (OP_LEAKY_RELU, (0.2, 0, 0), lambda x, p: _reference.leaky_relu(x, p[0]),
+     lambda g, x, p: _reference.leaky_relu_backward(g, x, p[0])),
+    (OP_RELU, (0.1, 1.5, -0.25), lambda x, p: _reference.relu(x, *p),
+     lambda g, x, p: _reference.relu_backward(g, x, *p)),
+    (OP_RELU, (0.0, float("inf"), 0.5), lambda x, p: _reference.relu(x, *p),
+     lambda g, x, p: _reference.relu_backward(g, x, *p)),
+    (OP_RELU_PLAIN, (0, 0, 0), lambda x, p: _reference.relu(x),
+     lambda g, x, p: _reference.relu_backward(g, x)),
+    (OP_ELU, (1.3, 0, 0), lambda x, p: _reference.elu(x, p[0]),
+     lambda g, x, p: _reference.elu_backward(g, x, p[0])),
+    (OP_SQUARE, (0, 0, 0), lambda x, p: _reference.square(x),
+     lambda g, x, p: _reference.square_backward(g, x)),
+    (OP_ELU_OUTPUT, (0.7, 0, 0), None,
+     lambda g, y, p: _reference.elu_backward_from_output(g, y, p[0])),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("misalign", [False, True])
+@pytest.mark.parametrize("n", [0, 1, 7, 1000, 4099])
+def test_family(lib, rng, dtype, misalign, n):
+    for op, params, fwd, bwd in FAMILY:
+        cp = _compute_params(dtype, params)
+        x = _data(rng, (n,), dtype, misalign)
+        g = _data(rng, (n,), dtype)
+        pv = (ctypes.c_double * 3)(*params)
+        if fwd is not None:
+            y = _poison((n,), dtype, False)
+            assert lib.fa_cuda_unary_forward(0, op, DT[np.dtype(dtype)], pv, _p(x), _p(y), n, 0) == 0
+            _close(y, fwd(x, cp), dtype)
+        gi = _poison((n,), dtype, misalign)
+        assert lib.fa_cuda_unary_backward(0, op, DT[np.dtype(dtype)], pv, _p(g), _p(x), _p(gi), n, 0) == 0
+        _close(gi, bwd(g, x, cp), dtype)
+        # in place
+        xi = x.copy() if not misalign else _placed(x, True)
+        if fwd is not None:
+            assert lib.fa_cuda_unary_forward(0, op, DT[np.dtype(dtype)], pv, _p(xi), _p(xi), n, 0) == 0
+            _close(xi, fwd(x, cp), dtype)
+
+
+LAYOUTS = [
+    # (x shape, slopes shape or "number", channel_axis)
+    ((3, 4, 5, 6), (4,), 1),          # NCHW, short rows: column strategy
+    ((2, 3, 33, 31), (3,), 1),        # NCHW, rows >= 512 elements, odd length
+    ((1, 2, 130, 130), (2,), 1),      # rows longer than one 16384-element chunk
+    ((4, 5, 6, 7), (7,), -1),         # NHWC: inner == 1
+    ((8, 9, 3, 8), (8,), -1),         # NHWC with a vector-friendly channel count
+    ((5, 120), (120,), 1),            # (N, C)
+    ((2, 3, 4, 5), (3, 1, 1), 1),     # Keras-style slopes, broadcast
+    ((2, 3, 4, 5), (1, 4, 5), 1),     # shared over channels, per position
+    ((2, 3, 4, 5), (3, 4, 1), 1),
+    ((7, 3000), "number", 1),         # shared
+    ((0, 3, 4), (3,), 1),             # empty
+    ((2, 3, 0), (3,), 1),
+]
+
+
+def _slopes(rng, spec, dtype):
+    if spec == "number":
+        return 0.37
+    return random_slopes(rng, int(np.prod(spec)), np.float64).reshape(spec)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("misalign", [False, True])
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda l: f"{l[0]}-{l[1]}-{l[2]}")
+def test_prelu(lib, rng, dtype, misalign, layout):
+    shape, spec, axis = layout
+    dt = DT[np.dtype(dtype)]
+    compute = np.float64 if dtype == np.float64 else np.float32
+    slopes = _slopes(rng, spec, dtype)
+    s_arr = np.asarray(slopes, compute)                 # rounded as the kernels hold them
+    plan = _layout.prelu_plan(shape, s_arr.shape, axis)
+    vec = np.ascontiguousarray(_layout.expand_slopes(s_arr, plan), dtype=compute)
+    shared = plan.channels == 1
+    sp = ctypes.c_void_p(0) if shared else _p(vec)
+    shared_value = float(vec[0]) if shared else 0.0
+    x = _data(rng, shape, dtype, misalign)
+    g = _data(rng, shape, dtype, misalign)
+
+    y = _poison(shape, dtype, misalign)
+    assert lib.fa_cuda_prelu_forward(0, dt, _p(x), sp, 1, shared_value, _p(y), plan.outer,
+                                     plan.channels, plan.inner, 0) == 0
+    _close(y, _reference.prelu(x, s_arr, axis), dtype)
+
+    gdt = np.float64 if dtype == np.float64 else np.float32
+    want_gi, want_gs = _reference.prelu_backward(g, x, s_arr, axis)
+    results = []
+    for _ in range(2):
+        gi = _poison(shape, dtype, misalign)
+        gvec = np.full(plan.channels, np.nan, gdt)
+        assert lib.fa_cuda_prelu_backward(0, dt, _p(g), _p(x), sp, 1, shared_value, _p(gi),
+                                          _p(gvec), 0 if gdt == np.float32 else 1, 0,
+                                          plan.outer, plan.channels, plan.inner, 0) == 0
+        _close(gi, want_gi, dtype)
+        gs = _layout.reduce_grad(gvec.astype(np.float64), plan)
+        assert_grad_slopes_close(gs, want_gs, g, x, gdt)
+        results.append(gvec)
+    # fixed summation order: bitwise the same
+    assert results[0].tobytes() == results[1].tobytes()
+
+    # in place (grad_input into grad_output), divided by the slopes
+    gi = g.copy() if not misalign else _placed(g, True)
+    gvec = np.full(plan.channels, np.nan, gdt)
+    assert lib.fa_cuda_prelu_backward(0, dt, _p(gi), _p(x), sp, 1, shared_value, _p(gi),
+                                      _p(gvec), 0 if gdt == np.float32 else 1, 1,
+                                      plan.outer, plan.channels, plan.inner, 0) == 0
+    _close(gi, want_gi, dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = results[0].astype(np.float64) / vec.astype(np.float64)
+    np.testing.assert_allclose(gvec.astype(np.float64), direct,
+                               rtol=4 * _eps(gdt), equal_nan=True)
+
+
+def test_nan_makes_its_channel_nan(lib):
+    x = np.array([[[1.0, -2.0], [np.nan, -1.0]]], np.float32)      # (1, 2, 2)
+    g = np.ones_like(x)
+    s = np.array([0.5, 0.25], np.float32)
+    gi = np.empty_like(x)
+    gs = np.empty(2, np.float32)
+    assert lib.fa_cuda_prelu_backward(0, 0, _p(g), _p(x), _p(s), 1, 0.0, _p(gi), _p(gs), 0, 0,
+                                      1, 2, 2, 0) == 0
+    assert gs[0] == -2.0 and np.isnan(gs[1])
+    np.testing.assert_array_equal(gi, [[[1.0, 0.5], [0.25, 0.25]]])
