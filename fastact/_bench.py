@@ -1,4 +1,5 @@
-"""`python -m fastact bench`: fastact against memory ceilings, numpy and PyTorch.
+"""`python -m fastact bench`: fastact against memory ceilings, numpy and PyTorch
+(and, where a GPU is usable, the GPU rows of fastact._bench_cuda).
 
 Everything is measured in one run on one machine, and the figures that count
 are ratios between rows of the same run: absolute speeds on a shared machine
@@ -19,7 +20,7 @@ import time
 
 import numpy as np
 
-from . import _api, _cpu
+from . import _api, _bench_cuda, _cpu
 from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
@@ -294,4 +295,6 @@ def run(threads=None, quick=False, out=sys.stdout):
             row += (f" {line['fwd_new/torch']:11.1f} {line['inplace/torch_leaky_']:24.2f} "
                     f"{line['bwd_new/torch']:11.1f}")
         print(row, file=out)
+    print(file=out)
+    _bench_cuda.run(out, quick)       # prints why it is skipped without a usable GPU
     return summary
