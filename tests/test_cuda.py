@@ -9,8 +9,8 @@ from fastact import _device, _reference
 
 from helpers import assert_grad_slopes_close, random_slopes, random_x
 
-pytestmark = pytest.mark.skipif(not _device.cuda_available(),
-                                reason=f"no usable GPU: {_device.cuda_status()}")
+if not _device.cuda_available():
+    pytest.skip(f"no usable GPU: {_device.cuda_status()}", allow_module_level=True)
 
 try:
     import torch
