@@ -36,10 +36,11 @@ typedef struct {
     double (*bwd_run)(const void *g, const void *x, const void *slope, void *gi,
                       int64_t n, int streaming);
     double (*bwd_run_inplace)(void *g, const void *x, const void *slope, int64_t n);
+    /* rows contiguous rows of w elements; acc and slopes: w values */
     void (*bwd_vec)(const void *g, const void *x, const void *slopes, void *gi,
-                    double *acc, int64_t n);
+                    double *acc, int64_t w, int64_t rows);
     void (*bwd_vec_inplace)(void *g, const void *x, const void *slopes,
-                            double *acc, int64_t n);
+                            double *acc, int64_t w, int64_t rows);
     /* sv[k * inner + i] = slopes[k] for k < nchan, i < inner */
     void (*expand_slopes)(const void *slopes, int64_t nchan, int64_t inner, void *sv);
     /* memory ceilings for the benchmark */

@@ -191,32 +191,40 @@ static double FA_NAME(bwd_run_inplace)(void *gv, const void *xv,
     return fa_sum_lanes(acc);
 }
 
+/* rows rows of w contiguous elements, element j of a row with slope
+ * slopes[j] and its slope term added to acc[j]: the w sums stay in L1 (the
+ * tile of a channels-last array is many short rows) */
 static void FA_NAME(bwd_vec)(const void *gv, const void *xv, const void *slopesv,
-                             void *giv, double *restrict acc, int64_t n)
+                             void *giv, double *restrict acc, int64_t w,
+                             int64_t rows)
 {
-    const FA_T *restrict g = (const FA_T *)gv;
-    const FA_T *restrict x = (const FA_T *)xv;
     const FA_C *restrict s = (const FA_C *)slopesv;
-    FA_T *restrict gi = (FA_T *)giv;
-    for (int64_t i = 0; i < n; i++) {
-        const FA_C a = s[i];
-        gi[i] = FA_DPRELU(x[i], g[i], a);
-        acc[i] += FA_SLOPE_TERM(x[i], g[i]);
+    for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
+        const FA_T *restrict g = (const FA_T *)gv + r * w;
+        const FA_T *restrict x = (const FA_T *)xv + r * w;
+        FA_T *restrict gi = (FA_T *)giv + r * w;
+        for (int64_t i = 0; i < w; i++) {
+            const FA_C a = s[i];
+            gi[i] = FA_DPRELU(x[i], g[i], a);
+            acc[i] += FA_SLOPE_TERM(x[i], g[i]);
+        }
     }
 }
 
 static void FA_NAME(bwd_vec_inplace)(void *gv, const void *xv,
                                      const void *slopesv, double *restrict acc,
-                                     int64_t n)
+                                     int64_t w, int64_t rows)
 {
-    FA_T *restrict g = (FA_T *)gv;
-    const FA_T *restrict x = (const FA_T *)xv;
     const FA_C *restrict s = (const FA_C *)slopesv;
-    for (int64_t i = 0; i < n; i++) {
-        const FA_T ge = g[i];
-        const FA_C a = s[i];
-        acc[i] += FA_SLOPE_TERM(x[i], ge);
-        g[i] = FA_DPRELU(x[i], ge, a);
+    for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
+        FA_T *restrict g = (FA_T *)gv + r * w;
+        const FA_T *restrict x = (const FA_T *)xv + r * w;
+        for (int64_t i = 0; i < w; i++) {
+            const FA_T ge = g[i];
+            const FA_C a = s[i];
+            acc[i] += FA_SLOPE_TERM(x[i], ge);
+            g[i] = FA_DPRELU(x[i], ge, a);
+        }
     }
 }
 

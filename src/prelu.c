@@ -10,9 +10,11 @@
  *    shared slope on a tiny array): item = a block of rows times a run of
  *    whole channels, with the slopes expanded once per item into a vector
  *    along the contiguous axis.  When a tile spans whole rows (all channels),
- *    the vector repeats the row's slopes so that one kernel call covers
- *    several rows: channels-last arrays with few channels would otherwise
- *    pay a call per row of C elements.
+ *    one kernel call covers many rows, so that channels-last arrays with few
+ *    channels do not pay a call per row of C elements: the forward repeats
+ *    the row's slopes along a vector of FA_TILE_W elements, the backward
+ *    along FA_BWD_W and loops over such groups of rows inside the kernel, so
+ *    that its per-position float64 sums stay few and in L1.
  * The backward writes one float64 partial sum per item (plane) or per
  * (row block, channel) (tile) and adds them in a fixed order, so the slope
  * gradient is bitwise the same whatever the number of threads.
@@ -29,6 +31,8 @@
 #define FA_ITEM ((int64_t)16384)
 #define FA_PLANE_MIN 64
 #define FA_TILE_W 1024
+/* the backward's rows per call span at least this many elements */
+#define FA_BWD_W 256
 /* partial sums up to this many live on the stack: no malloc for small calls */
 #define FA_STACK_PARTIALS 256
 
@@ -90,13 +94,14 @@ static inline void tile_item(const prelu_job *job, int64_t j, int64_t *c0,
 }
 
 /* Expands the slopes of channels [c0, c0 + nch) into sv along the contiguous
- * axis, repeated for as many whole rows as fit when the tile spans every
- * channel; returns the number of rows sv covers. */
-static int64_t tile_slopes(const prelu_job *job, int64_t c0, int64_t nch, char *sv)
+ * axis, repeated for as many whole rows as fit in width elements when the
+ * tile spans every channel; returns the number of rows sv covers. */
+static int64_t tile_slopes(const prelu_job *job, int64_t c0, int64_t nch,
+                           int64_t width, char *sv)
 {
     const fa_kernels *k = job->k;
     const int64_t w = nch * job->inner;
-    const int64_t reps = nch == job->channels ? FA_TILE_W / w : 1;
+    const int64_t reps = nch == job->channels && width > w ? width / w : 1;
     k->expand_slopes(job->slopes + c0 * k->csize, nch, job->inner, sv);
     for (int64_t rep = 1; rep < reps; rep++) {
         memcpy(sv + rep * w * k->csize, sv, (size_t)w * k->csize);
@@ -128,7 +133,7 @@ static void forward_items(void *ctx, int64_t begin, int64_t end)
         tile_item(job, j, &c0, &nch, &r0, &r1);
         FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
         const int64_t w = nch * job->inner;
-        const int64_t reps = tile_slopes(job, c0, nch, sv);
+        const int64_t reps = tile_slopes(job, c0, nch, FA_TILE_W, sv);
         for (int64_t r = r0; r < r1; r += reps) {
             const int64_t off = (r * job->channels + c0) * job->inner;
             const int64_t len = (r1 - r < reps ? r1 - r : reps) * w;
@@ -169,17 +174,39 @@ static void backward_items(void *ctx, int64_t begin, int64_t end)
         FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
         double acc[FA_TILE_W];
         const int64_t w = nch * job->inner;
-        const int64_t reps = tile_slopes(job, c0, nch, sv);
-        memset(acc, 0, (size_t)(reps * w) * sizeof(double));
-        for (int64_t r = r0; r < r1; r += reps) {
-            const int64_t off = (r * job->channels + c0) * job->inner;
-            const int64_t len = (r1 - r < reps ? r1 - r : reps) * w;
+        /* whole rows (all channels) are contiguous: one call covers groups
+         * of reps rows (at least FA_BWD_W elements wide, so short rows do not
+         * make short loops), looping over the groups inside the kernel, so
+         * that the reps * w float64 sums stay few and in L1 */
+        const int64_t reps = tile_slopes(job, c0, nch, FA_BWD_W, sv);
+        const int64_t wr = reps * w;
+        memset(acc, 0, (size_t)wr * sizeof(double));
+        if (reps > 1 || nch == job->channels) {
+            const int64_t groups = (r1 - r0) / reps;
+            const int64_t off = (r0 * job->channels + c0) * job->inner;
+            const int64_t rest = off + groups * wr;     /* then r1 - r0 - groups * reps rows */
+            const int64_t nrest = (r1 - r0 - groups * reps) * w;
             if (inplace) {
-                k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, len);
+                k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, wr, groups);
+                k->bwd_vec_inplace(job->y + rest * es, job->x + rest * es, sv, acc, nrest, 1);
             }
             else {
-                k->bwd_vec(job->g + off * es, job->x + off * es, sv,
-                           job->y + off * es, acc, len);
+                k->bwd_vec(job->g + off * es, job->x + off * es, sv, job->y + off * es,
+                           acc, wr, groups);
+                k->bwd_vec(job->g + rest * es, job->x + rest * es, sv, job->y + rest * es,
+                           acc, nrest, 1);
+            }
+        }
+        else {
+            for (int64_t r = r0; r < r1; r++) {
+                const int64_t off = (r * job->channels + c0) * job->inner;
+                if (inplace) {
+                    k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, w, 1);
+                }
+                else {
+                    k->bwd_vec(job->g + off * es, job->x + off * es, sv,
+                               job->y + off * es, acc, w, 1);
+                }
             }
         }
         double *out = job->partial + (j / job->ncolt) * job->channels + c0;
