@@ -212,13 +212,17 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
             t.add(f"torch F.{tname}", b8, getattr(F, tname), xt)
         t.add("fastact leaky_relu (new output)", b8, _api.leaky_relu, x)
 
-    # PReLU channels-last against channels-first, same data size
+    # PReLU channels-last against channels-first, same data, each layout with
+    # arrays of its own (arrays shared with the other rows would stay in cache
+    # and flatter their layout)
     slopes = rng.uniform(0.05, 0.5, shape[1]).astype(np.float32)
+    nchw, gnchw = x.copy(), g.copy()
     nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     gnhwc = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
-    t.add("prelu NCHW out=", b8, prelu, x, slopes, out=y)
+    t.add("prelu NCHW out=", b8, prelu, nchw, slopes, out=np.ones_like(nchw))
     t.add("prelu NHWC out=", b8, prelu, nhwc, slopes, out=np.ones_like(nhwc), channel_axis=-1)
-    t.add("prelu_backward NCHW out=", b12, prelu_backward, g, x, slopes, out=y)
+    t.add("prelu_backward NCHW out=", b12, prelu_backward, gnchw, nchw, slopes,
+          out=np.ones_like(nchw))
     t.add("prelu_backward NHWC out=", b12, prelu_backward, gnhwc, nhwc, slopes,
           out=np.ones_like(nhwc), channel_axis=-1)
 
