@@ -44,6 +44,7 @@ GCC_LIKE_FLAGS = [
     "-ffp-contract=off",
     "-fno-thread-jumps",
     "-fno-tree-loop-distribute-patterns",
+    "-fno-math-errno",
 ]
 
 OPENMP_PROBE = textwrap.dedent(

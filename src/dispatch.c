@@ -33,7 +33,7 @@ static int cpu_has(int isa)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
     if (isa == FA_ISA_AVX512F) {
-        return __builtin_cpu_supports("avx512f");
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
     }
 #endif
     return 0;

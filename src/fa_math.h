@@ -5,12 +5,13 @@
  *
  * Both reduce x = k ln2 + r with |r| <= ln2 / 2 and use
  *   expm1(x) = 2^k expm1(r) - (1 - 2^k),   exp(x) = 2^k expm1(r) + 2^k,
- * where 1 - 2^k is exact and no cancellation occurs for x <= 0.  NaN gives
- * NaN (callers select it away anyway).
+ * where no cancellation occurs for x <= 0.  NaN gives NaN (callers select it
+ * away anyway).
  */
 #ifndef FASTACT_MATH_H
 #define FASTACT_MATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -53,34 +54,55 @@ static inline double fa_exp_nonpos(double x)
 }
 
 /*
- * expm1 of a float x <= 0, as a double within ~2e-9 relative of the exact
- * value: enough for ELU's float32 result, alpha * expm1(x) rounded once, to
- * stay within one ulp of the exact value rounded (the error is far below the
- * half ulp, 3e-8, that rounding allows).  Cheaper than the double version: k
- * and 2^k come from float arithmetic, only r = x - k ln2 and the final
- * combination are double, and the series beyond r (r^2 (1/2 + r/6 + ...),
- * at most 0.07 for |r| <= ln2 / 2) is summed in float with Estrin's scheme,
- * which float's 16 lanes per vector do twice as fast and whose short
- * dependency chains keep the units busy.  x below -87 is clamped: 2^k stays
- * a normal float, and expm1 rounds to -1 there anyway.
+ * alpha * expm1(x) for a float x < 0, rounded once to float and within one
+ * ulp of the exact value rounded, in float arithmetic with fused
+ * multiply-adds (fmaf: one instruction where the ISA has FMA, the C
+ * library's exact software version elsewhere, so every ISA gives the same
+ * bits).  With x = k ln2 + r, |r| <= ln2 / 2:
+ *   - k and 2^k come from a rounding trick; r = x - k ln2_hi is exact (an FMA
+ *     of float ln2), and r_lo = -k ln2_lo carries the rest of ln2;
+ *   - expm1(r + r_lo) = r + u with u = r^2 q(r) + r_lo (1 + r), q the Taylor
+ *     series (1/2 + r/6 + ... + r^6/8!, Estrin's scheme): u is at most 0.07,
+ *     so its few roundings cost under a third of an ulp of the result;
+ *   - alpha expm1(x) = alpha (2^k r - (1 - 2^k)) + alpha 2^k u, with
+ *     2^k r - (1 - 2^k) split exactly into hi + lo (a Fast2Sum; 1 - 2^k's own
+ *     rounding for k < -24 goes into lo too), so that only the small tail is
+ *     rounded before the final fmaf(alpha, hi, alpha * tail).
+ * Checked against the exact value on every negative float32 for several
+ * alphas (tests/test_family.py checks samples).  x below -87 is clamped
+ * (2^k stays a normal float; the result is -alpha there).
  */
-static inline double fa_expm1_nonpos_f(float x)
+static inline float fa_scaled_expm1_f(float x, float alpha)
 {
-    x = x < -87.0f ? -87.0f : x;
-    const float t = x * 1.44269504f + 0x1.8p23f;     /* rounds x / ln2 to k */
+    const float ln2_hi = 0x1.62e430p-1f, ln2_lo = -0x1.05c610p-29f;
+    /* the lanes of x >= 0, computed and then not selected, are clamped too:
+     * positive k make subnormals, which cost a microcode assist each */
+    x = x < -87.0f ? -87.0f : (x > 0.0f ? 0.0f : x);
+    const float t = fmaf(x, 0x1.715476p+0f, 0x1.8p23f);    /* rounds x / ln2 to k */
     const float k = t - 0x1.8p23f;
     uint32_t bits;
     memcpy(&bits, &t, sizeof bits);
-    bits = (bits + 127) << 23;                       /* k sits in the low bits */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    const double r = (double)x - (double)k * 0x1.62e42fefa39efp-1;
-    const float rf = (float)r, r2 = rf * rf, r4 = r2 * r2;
-    const float q = ((1.0f / 2 + rf * (1.0f / 6)) + r2 * (1.0f / 24 + rf * (1.0f / 120)))
-                    + r4 * ((1.0f / 720 + rf * (1.0f / 5040)) + r2 * (1.0f / 40320));
-    const double p = r + (double)(r2 * q);           /* expm1(r) */
-    const double s = (double)scale;
-    return s * p - (1.0 - s);   /* a subtraction keeps expm1(-0.0) == -0.0 */
+    bits = (bits + 127) << 23;                               /* k sits in the low bits */
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    const float r = fmaf(k, -ln2_hi, x);
+    const float r_lo = k * -ln2_lo;
+    const float r2 = r * r, r4 = r2 * r2;
+    const float q = fmaf(r4, fmaf(r2, 1.0f / 40320, fmaf(r, 1.0f / 5040, 1.0f / 720)),
+                         fmaf(r2, fmaf(r, 1.0f / 120, 1.0f / 24), fmaf(r, 1.0f / 6, 0.5f)));
+    const float u = fmaf(r2, q, fmaf(r_lo, r, r_lo));
+    const float c = 1.0f - s;                                /* 1 - 2^k, rounded for k < -24 */
+    const float c_err = (1.0f - c) - s;                      /* exactly (1 - 2^k) - c, negated */
+    const float a = s * r;
+    const float hi = a - c;
+    const float lo = a - (hi + c);                           /* hi + lo == a - c exactly */
+    const float tail = fmaf(s, u, lo - c_err);
+    const float y = fmaf(alpha, hi, alpha * tail);
+    /* alpha * hi where that is what the exact value rounds to but the sum
+     * says otherwise: an infinite alpha (a float64 parameter past float32's
+     * range) makes alpha * tail inf - inf, and alpha == 0 gives -0.0 (the
+     * sign of alpha times a negative) where tail's zero would make +0.0 */
+    return alpha - alpha != 0 || y == 0 ? alpha * hi : y;
 }
 
 #endif

@@ -9,14 +9,16 @@
  * includes this file, and gets the static table FA_NAME(table).  Slopes and
  * parameters are held in FA_C.
  *
- * Plain C loops the compiler vectorises.  Three build flags make that
+ * Plain C loops the compiler vectorises.  Four build flags make that
  * possible without changing results: -fno-trapping-math lets `x > 0 ? x :
  * a * x` compute a * x on every lane (NaN, inf and signed zeros behave the
  * same), -ffp-contract=off keeps a * b + c from becoming an FMA, so every
- * ISA rounds the same way, and -fno-thread-jumps stops gcc from splitting
- * the in-place loops on x > 0 into a path whose store it then drops (a
- * conditional store SSE2 cannot vectorise).  tools/check_vectorization.py
- * checks that every loop here is vectorised for every ISA.
+ * ISA rounds the same way (FMAs are written as fmaf where wanted: exact
+ * everywhere), -fno-thread-jumps stops gcc from splitting the in-place loops
+ * on x > 0 into a path whose store it then drops (a conditional store SSE2
+ * cannot vectorise), and -fno-math-errno lets fmaf become an instruction
+ * (fastact never reads errno).  tools/check_vectorization.py checks that
+ * every loop here is vectorised for every ISA.
  */
 #include <math.h>
 
@@ -304,16 +306,16 @@ static void FA_NAME(add)(const void *av, const void *bv, void *zv, int64_t n,
 /* --- the family's elementwise ops (src/ops.h) ------------------------------
  *
  * One loop per op, chosen outside the loop; in-place versions have a single
- * pointer to the array they rewrite.  ELU's exponentials for a float compute
- * type: fa_math.h's vectorisable expm1 (float and double mixed, accurate to
- * ~2e-9) and exp (double), the result rounded once; for float64, libm's
- * expm1/exp (scalar), which keep float64 within an ulp.
+ * pointer to the array they rewrite.  ELU for a float compute type:
+ * fa_math.h's vectorisable alpha * expm1 (float with FMA, within an ulp) and
+ * exp (double, the gradient rounded once); for float64, libm's expm1/exp
+ * (scalar), which keep float64 within an ulp.
  */
 #if FA_C_IS_DOUBLE
-#define FA_EXPM1(v) expm1(v)
+#define FA_SCALED_EXPM1(v, a) ((a) * expm1(v))
 #define FA_EXP(v) exp(v)
 #else
-#define FA_EXPM1(v) fa_expm1_nonpos_f(v)
+#define FA_SCALED_EXPM1(v, a) fa_scaled_expm1_f(v, a)
 #define FA_EXP(v) fa_exp_nonpos((double)(v))
 #endif
 
@@ -356,12 +358,12 @@ static inline void FA_NAME(unary_fwd_block)(int op, const double *p, const FA_T 
 #if FA_C_IS_DOUBLE
         for (int64_t i = 0; i < n; i++) { /* scalar: libm's exp, expm1 */
             const FA_C v = FA_LOAD(x[i]);
-            y[i] = FA_STORE((FA_C)FA_ELU_F(v, alpha, FA_EXPM1));
+            y[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
         }
 #else
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: fmaf is a library call without FMA */
             const FA_C v = FA_LOAD(x[i]);
-            y[i] = FA_STORE((FA_C)FA_ELU_F(v, alpha, FA_EXPM1));
+            y[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
         }
 #endif
         break;
@@ -402,12 +404,12 @@ static inline void FA_NAME(unary_fwd_inplace_block)(int op, const double *p, FA_
 #if FA_C_IS_DOUBLE
         for (int64_t i = 0; i < n; i++) { /* scalar: libm's exp, expm1 */
             const FA_C v = FA_LOAD(xy[i]);
-            xy[i] = FA_STORE((FA_C)FA_ELU_F(v, alpha, FA_EXPM1));
+            xy[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
         }
 #else
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: fmaf is a library call without FMA */
             const FA_C v = FA_LOAD(xy[i]);
-            xy[i] = FA_STORE((FA_C)FA_ELU_F(v, alpha, FA_EXPM1));
+            xy[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
         }
 #endif
         break;
@@ -456,7 +458,7 @@ static inline void FA_NAME(unary_bwd_block)(int op, const double *p, const FA_T 
             gi[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
         }
 #else
-        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: SSE2 has no mix of two widenings */
+        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: gcc 12 leaves the two float-to-double widenings scalar for SSE2 */
             const FA_C gv = FA_LOAD(g[i]);
             const FA_C v = FA_LOAD(x[i]);
             gi[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
@@ -516,7 +518,7 @@ static inline void FA_NAME(unary_bwd_inplace_block)(int op, const double *p, FA_
             g[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
         }
 #else
-        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: SSE2 has no mix of two widenings */
+        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: gcc 12 leaves the two float-to-double widenings scalar for SSE2 */
             const FA_C gv = FA_LOAD(g[i]);
             const FA_C v = FA_LOAD(x[i]);
             g[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
@@ -623,6 +625,6 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_BLOCK
 #undef FA_STREAM_LEN
 #undef FA_GRAIN
-#undef FA_EXPM1
+#undef FA_SCALED_EXPM1
 #undef FA_EXP
 #undef FA_UNARY_PARAMS

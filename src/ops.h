@@ -86,10 +86,11 @@ typedef struct {
 #define FA_RELU_PLAIN_B(g, x) ((x) <= 0 ? 0 : (g))
 
 /* elu: x <= 0 ? alpha * expm1(x) : x; gradient alpha * exp(x) there (torch).
- * At x = +-0, alpha * expm1(x) is alpha * x, written so that the sign of
+ * scaled_expm1_(x, alpha) is alpha * expm1(x) for x < 0 (the function decides
+ * how it rounds); at x = +-0 the value is alpha * x, so that the sign of
  * zero does not depend on how expm1 treats -0.0. */
-#define FA_ELU_F(x, alpha, expm1_) \
-    ((x) < 0 ? (alpha) * expm1_(x) : ((x) > 0 ? (x) : (alpha) * (x)))
+#define FA_ELU_F(x, alpha, scaled_expm1_) \
+    ((x) < 0 ? scaled_expm1_(x, alpha) : ((x) > 0 ? (x) : (alpha) * (x)))
 #define FA_ELU_B(g, x, alpha, exp_) ((x) <= 0 ? (g) * ((alpha) * exp_(x)) : (g))
 #define FA_ELU_OUTPUT_B(g, y, alpha) ((y) <= 0 ? (g) * ((y) + (alpha)) : (g))
 

@@ -316,3 +316,14 @@ def test_elu_half_precision_every_value(dtype, alpha):
     gi = F.unary_backward(F.OP_ELU, (alpha, 0.0, 0.0), g, x, None, False)
     want = _reference.elu_backward(g.astype(np.float64), x.astype(np.float64), a)
     assert_within_ulp(gi, want.astype(dtype), 1)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.3, 2.5, 1e-3, 7.0])
+def test_elu_float32_within_one_ulp_sampled(alpha):
+    """Every 4099th negative float32 (520 thousand values, subnormals to
+    -inf): ELU within 1 ulp of the oracle rounded to float32."""
+    x = np.arange(0x80000001, 0xFF800001, 4099, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    a = float(np.float32(alpha))
+    y = F.unary_forward(F.OP_ELU, (alpha, 0.0, 0.0), x, None, False)
+    want = _reference.elu(x.astype(np.float64), a).astype(np.float32)
+    assert_within_ulp(y, want, 1)

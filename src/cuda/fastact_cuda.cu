@@ -195,8 +195,8 @@ struct Width {
 /* the family (src/ops.h)                                                    */
 /* ------------------------------------------------------------------------ */
 
-__device__ __forceinline__ float fa_expm1(float v) { return expm1f(v); }
-__device__ __forceinline__ double fa_expm1(double v) { return expm1(v); }
+__device__ __forceinline__ float fa_scaled_expm1(float v, float a) { return a * expm1f(v); }
+__device__ __forceinline__ double fa_scaled_expm1(double v, double a) { return a * expm1(v); }
 __device__ __forceinline__ float fa_exp(float v) { return expf(v); }
 __device__ __forceinline__ double fa_exp(double v) { return exp(v); }
 
@@ -210,7 +210,7 @@ __device__ __forceinline__ C op_forward(C x, C p0, C p1, C p2)
     else if constexpr (OP == FA_OP_RELU_PLAIN)
         return FA_RELU_PLAIN_F(x);
     else if constexpr (OP == FA_OP_ELU)
-        return FA_ELU_F(x, p0, fa_expm1);
+        return FA_ELU_F(x, p0, fa_scaled_expm1);
     else
         return FA_SQUARE_F(x);
 }
