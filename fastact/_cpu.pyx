@@ -84,6 +84,11 @@ OP_RELU_PLAIN = FA_OP_RELU_PLAIN
 OP_ELU = FA_OP_ELU
 OP_SQUARE = FA_OP_SQUARE
 OP_ELU_OUTPUT = FA_OP_ELU_OUTPUT
+# the kernels' dtype codes (src/ops.h), shared with the GPU glue
+DT_F32 = FA_DT_F32
+DT_F64 = FA_DT_F64
+DT_F16 = FA_DT_F16
+DT_BF16 = FA_DT_BF16
 
 
 # --- argument checks ---------------------------------------------------------

@@ -9,10 +9,6 @@ carrying the CUDA runtime's message.
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_SetName
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t, uintptr_t
 
-cdef extern from "ops.h":
-    int FA_OP_LEAKY_RELU, FA_OP_RELU, FA_OP_RELU_PLAIN, FA_OP_ELU, FA_OP_SQUARE
-    int FA_OP_ELU_OUTPUT, FA_DT_F32, FA_DT_F64, FA_DT_F16, FA_DT_BF16
-
 cdef extern from "fastact_cuda.h" nogil:
     const char *fa_cuda_error_message()
     int fa_cuda_device_count(int *count)
@@ -37,16 +33,6 @@ cdef extern from "fastact_cuda.h" nogil:
                                int divide_by_slopes, int64_t outer,
                                int64_t channels, int64_t inner, uintptr_t stream)
 
-OP_LEAKY_RELU = FA_OP_LEAKY_RELU
-OP_RELU = FA_OP_RELU
-OP_RELU_PLAIN = FA_OP_RELU_PLAIN
-OP_ELU = FA_OP_ELU
-OP_SQUARE = FA_OP_SQUARE
-OP_ELU_OUTPUT = FA_OP_ELU_OUTPUT
-DT_F32 = FA_DT_F32
-DT_F64 = FA_DT_F64
-DT_F16 = FA_DT_F16
-DT_BF16 = FA_DT_BF16
 
 
 cdef int _check(int rc) except -1:

@@ -24,7 +24,7 @@ import numpy as np
 from . import _cpu
 from ._layout import expand_slopes, prelu_plan, reduce_grad
 
-_DT_F32, _DT_F64, _DT_F16, _DT_BF16 = 0, 1, 2, 3
+_DT_F32, _DT_F64, _DT_F16, _DT_BF16 = _cpu.DT_F32, _cpu.DT_F64, _cpu.DT_F16, _cpu.DT_BF16
 _DT_NAMES = {_DT_F32: "float32", _DT_F64: "float64", _DT_F16: "float16",
              _DT_BF16: "bfloat16"}
 _ITEMSIZE = {_DT_F32: 4, _DT_F64: 8, _DT_F16: 2, _DT_BF16: 2}

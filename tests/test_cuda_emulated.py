@@ -15,7 +15,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from fastact import _layout, _reference
+from fastact import _cpu, _layout, _reference
 
 from helpers import assert_grad_slopes_close, random_slopes, random_x
 
@@ -29,11 +29,13 @@ try:
 except ImportError:
     BF16 = None
 
-DT = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2}
+DT = {np.dtype(np.float32): _cpu.DT_F32, np.dtype(np.float64): _cpu.DT_F64,
+      np.dtype(np.float16): _cpu.DT_F16}
 if BF16 is not None:
-    DT[BF16] = 3
+    DT[BF16] = _cpu.DT_BF16
 DTYPES = list(DT)
-OP_LEAKY_RELU, OP_RELU, OP_RELU_PLAIN, OP_ELU, OP_SQUARE, OP_ELU_OUTPUT = range(6)
+OP_LEAKY_RELU, OP_RELU, OP_RELU_PLAIN = _cpu.OP_LEAKY_RELU, _cpu.OP_RELU, _cpu.OP_RELU_PLAIN
+OP_ELU, OP_SQUARE, OP_ELU_OUTPUT = _cpu.OP_ELU, _cpu.OP_SQUARE, _cpu.OP_ELU_OUTPUT
 
 
 @pytest.fixture(scope="module")
