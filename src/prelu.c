@@ -147,6 +147,21 @@ static void forward_items(void *ctx, int64_t begin, int64_t end)
     }
 }
 
+/* bwd_vec over rows contiguous rows of w elements from element off, into
+ * grad_output itself when in place */
+static void tile_rows_backward(const prelu_job *job, int64_t off, int64_t w,
+                               int64_t rows, const char *sv, double *acc)
+{
+    const size_t es = job->k->elsize;
+    if (job->y == job->g) {
+        job->k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, w, rows);
+    }
+    else {
+        job->k->bwd_vec(job->g + off * es, job->x + off * es, sv, job->y + off * es,
+                        acc, w, rows);
+    }
+}
+
 static void backward_items(void *ctx, int64_t begin, int64_t end)
 {
     const prelu_job *job = (const prelu_job *)ctx;
@@ -181,32 +196,16 @@ static void backward_items(void *ctx, int64_t begin, int64_t end)
         const int64_t reps = tile_slopes(job, c0, nch, FA_BWD_W, sv);
         const int64_t wr = reps * w;
         memset(acc, 0, (size_t)wr * sizeof(double));
-        if (reps > 1 || nch == job->channels) {
+        if (nch == job->channels) {           /* always so when reps > 1 */
             const int64_t groups = (r1 - r0) / reps;
             const int64_t off = (r0 * job->channels + c0) * job->inner;
-            const int64_t rest = off + groups * wr;     /* then r1 - r0 - groups * reps rows */
-            const int64_t nrest = (r1 - r0 - groups * reps) * w;
-            if (inplace) {
-                k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, wr, groups);
-                k->bwd_vec_inplace(job->y + rest * es, job->x + rest * es, sv, acc, nrest, 1);
-            }
-            else {
-                k->bwd_vec(job->g + off * es, job->x + off * es, sv, job->y + off * es,
-                           acc, wr, groups);
-                k->bwd_vec(job->g + rest * es, job->x + rest * es, sv, job->y + rest * es,
-                           acc, nrest, 1);
-            }
+            tile_rows_backward(job, off, wr, groups, sv, acc);
+            /* the rows left over, fewer than reps */
+            tile_rows_backward(job, off + groups * wr, (r1 - r0 - groups * reps) * w, 1, sv, acc);
         }
         else {
             for (int64_t r = r0; r < r1; r++) {
-                const int64_t off = (r * job->channels + c0) * job->inner;
-                if (inplace) {
-                    k->bwd_vec_inplace(job->y + off * es, job->x + off * es, sv, acc, w, 1);
-                }
-                else {
-                    k->bwd_vec(job->g + off * es, job->x + off * es, sv,
-                               job->y + off * es, acc, w, 1);
-                }
+                tile_rows_backward(job, (r * job->channels + c0) * job->inner, w, 1, sv, acc);
             }
         }
         double *out = job->partial + (j / job->ncolt) * job->channels + c0;
