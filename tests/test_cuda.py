@@ -48,7 +48,7 @@ def _oracle_rounded(a, dtype):
 
 FAMILY = [
     ("leaky_relu", (0.2,), lambda x: _reference.leaky_relu(x, float(np.float32(0.2)))),
-    ("relu", (0.1, 1.5, -0.25), None),
+    ("relu", (0.1, 1.5, 0.25), None),
     ("relu6", (), _reference.relu6),
     ("thresholded_relu", (0.5,), lambda x: _reference.thresholded_relu(x, 0.5)),
     ("elu", (1.3,), None),

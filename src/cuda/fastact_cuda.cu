@@ -34,7 +34,14 @@
 #include "fastact_cuda.h"
 
 #define FA_THREADS 256          /* threads per block, a power of two */
+#ifndef FA_UNROLL
+/* Vectors each thread loads before it stores any: one 16-byte load per
+ * thread in flight is not enough to saturate HBM. */
+#define FA_UNROLL 4
+#endif
+#ifndef FA_ROW_CHUNK
 #define FA_ROW_CHUNK 16384      /* elements per work item of the row strategy */
+#endif
 #define FA_ROW_MIN_INNER 512    /* rows at least this long use the row strategy */
 #define FA_COL_TARGET_GROUPS 2048
 #define FA_MAX_WORKSPACE_DOUBLES (1 << 24)
@@ -232,6 +239,12 @@ __device__ __forceinline__ C op_backward(C g, C x, C p0, C p1, C p2)
         return FA_SQUARE_B(g, x);
 }
 
+/*
+ * The grid-stride loops below take FA_UNROLL vectors per thread per turn,
+ * i, i + step, ... (so a warp's accesses stay coalesced), loading them all
+ * before computing and storing any.  Loads and stores of one turn touch the
+ * same elements only, so in place (x == y) is safe.
+ */
 template <typename Tr, int OP, bool VEC>
 __global__ void __launch_bounds__(FA_THREADS)
 unary_forward_kernel(const typename Tr::S *x, typename Tr::S *y, int64_t n,
@@ -242,13 +255,21 @@ unary_forward_kernel(const typename Tr::S *x, typename Tr::S *y, int64_t n,
     const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t step = (int64_t)gridDim.x * blockDim.x;
     const int64_t nv = n / V;
-    for (int64_t i = start; i < nv; i += step) {
-        Pack<S, V> p;
-        load_pack<S, V>(p, x + i * V);
+    for (int64_t i = start; i < nv; i += FA_UNROLL * step) {
+        Pack<S, V> p[FA_UNROLL];
 #pragma unroll
-        for (int k = 0; k < V; k++)
-            p.s[k] = Tr::store(op_forward<OP>(Tr::load(p.s[k]), p0, p1, p2));
-        store_pack<S, V>(y + i * V, p);
+        for (int u = 0; u < FA_UNROLL; u++)
+            if (i + u * step < nv)
+                load_pack<S, V>(p[u], x + (i + u * step) * V);
+#pragma unroll
+        for (int u = 0; u < FA_UNROLL; u++) {
+            if (i + u * step < nv) {
+#pragma unroll
+                for (int k = 0; k < V; k++)
+                    p[u].s[k] = Tr::store(op_forward<OP>(Tr::load(p[u].s[k]), p0, p1, p2));
+                store_pack<S, V>(y + (i + u * step) * V, p[u]);
+            }
+        }
     }
     for (int64_t i = nv * V + start; i < n; i += step)
         y[i] = Tr::store(op_forward<OP>(Tr::load(x[i]), p0, p1, p2));
@@ -265,15 +286,25 @@ unary_backward_kernel(const typename Tr::S *g, const typename Tr::S *x,
     const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t step = (int64_t)gridDim.x * blockDim.x;
     const int64_t nv = n / V;
-    for (int64_t i = start; i < nv; i += step) {
-        Pack<S, V> pg, px;
-        load_pack<S, V>(pg, g + i * V);
-        load_pack<S, V>(px, x + i * V);
+    for (int64_t i = start; i < nv; i += FA_UNROLL * step) {
+        Pack<S, V> pg[FA_UNROLL], px[FA_UNROLL];
 #pragma unroll
-        for (int k = 0; k < V; k++)
-            pg.s[k] = Tr::store(op_backward<OP>(Tr::load(pg.s[k]), Tr::load(px.s[k]),
-                                                p0, p1, p2));
-        store_pack<S, V>(gi + i * V, pg);
+        for (int u = 0; u < FA_UNROLL; u++) {
+            if (i + u * step < nv) {
+                load_pack<S, V>(pg[u], g + (i + u * step) * V);
+                load_pack<S, V>(px[u], x + (i + u * step) * V);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < FA_UNROLL; u++) {
+            if (i + u * step < nv) {
+#pragma unroll
+                for (int k = 0; k < V; k++)
+                    pg[u].s[k] = Tr::store(op_backward<OP>(Tr::load(pg[u].s[k]),
+                                                           Tr::load(px[u].s[k]), p0, p1, p2));
+                store_pack<S, V>(gi + (i + u * step) * V, pg[u]);
+            }
+        }
     }
     for (int64_t i = nv * V + start; i < n; i += step)
         gi[i] = Tr::store(op_backward<OP>(Tr::load(g[i]), Tr::load(x[i]), p0, p1, p2));
@@ -414,29 +445,38 @@ prelu_forward_kernel(const typename Tr::S *x, typename Tr::S *y,
         const int64_t stride = step * V;
         const int64_t dr = stride % inner;
         const int64_t dc = (stride / inner) % channels;
-        for (int64_t i = start; i < nv; i += step) {
-            Pack<S, V> p;
-            load_pack<S, V>(p, x + i * V);
-            int64_t rr = r, cc = c;
+        for (int64_t i0 = start; i0 < nv; i0 += FA_UNROLL * step) {
+            Pack<S, V> p[FA_UNROLL];
 #pragma unroll
-            for (int k = 0; k < V; k++) {
-                const C s = slopes ? slopes[cc] : shared;
-                p.s[k] = Tr::store(FA_LEAKY_F(Tr::load(p.s[k]), s));
-                if (++rr == inner) {
-                    rr = 0;
-                    if (++cc == channels)
-                        cc = 0;
+            for (int u = 0; u < FA_UNROLL; u++)
+                if (i0 + u * step < nv)
+                    load_pack<S, V>(p[u], x + (i0 + u * step) * V);
+#pragma unroll
+            for (int u = 0; u < FA_UNROLL; u++) {
+                const int64_t i = i0 + u * step;
+                if (i >= nv)
+                    break;
+                int64_t rr = r, cc = c;
+#pragma unroll
+                for (int k = 0; k < V; k++) {
+                    const C s = slopes ? slopes[cc] : shared;
+                    p[u].s[k] = Tr::store(FA_LEAKY_F(Tr::load(p[u].s[k]), s));
+                    if (++rr == inner) {
+                        rr = 0;
+                        if (++cc == channels)
+                            cc = 0;
+                    }
                 }
+                store_pack<S, V>(y + i * V, p[u]);
+                r += dr;
+                c += dc;
+                if (r >= inner) {
+                    r -= inner;
+                    c += 1;
+                }
+                if (c >= channels)
+                    c -= channels;
             }
-            store_pack<S, V>(y + i * V, p);
-            r += dr;
-            c += dc;
-            if (r >= inner) {
-                r -= inner;
-                c += 1;
-            }
-            if (c >= channels)
-                c -= channels;
         }
     }
     for (int64_t e = nv * V + start; e < n; e += step) {
@@ -584,16 +624,26 @@ prelu_backward_rows(const typename Tr::S *g, const typename Tr::S *x,
         }
         for (int64_t e = begin + t; e < vbegin; e += blockDim.x)
             gi[e] = prelu_backward_one<Tr>(g[e], x[e], s, acc);
-#pragma unroll 4
-        for (int64_t k = t; k < nvec; k += blockDim.x) {
-            const int64_t e = vbegin + k * V;
-            Pack<S, V> pg, px;
-            load_pack<S, V>(pg, g + e);
-            load_pack<S, V>(px, x + e);
+        for (int64_t k0 = t; k0 < nvec; k0 += FA_UNROLL * blockDim.x) {
+            Pack<S, V> pg[FA_UNROLL], px[FA_UNROLL];
 #pragma unroll
-            for (int l = 0; l < V; l++)
-                pg.s[l] = prelu_backward_one<Tr>(pg.s[l], px.s[l], s, acc);
-            store_pack<S, V>(gi + e, pg);
+            for (int u = 0; u < FA_UNROLL; u++) {
+                const int64_t k = k0 + u * blockDim.x;
+                if (k < nvec) {
+                    load_pack<S, V>(pg[u], g + vbegin + k * V);
+                    load_pack<S, V>(px[u], x + vbegin + k * V);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < FA_UNROLL; u++) {
+                const int64_t k = k0 + u * blockDim.x;
+                if (k < nvec) {
+#pragma unroll
+                    for (int l = 0; l < V; l++)
+                        pg[u].s[l] = prelu_backward_one<Tr>(pg[u].s[l], px[u].s[l], s, acc);
+                    store_pack<S, V>(gi + vbegin + k * V, pg[u]);
+                }
+            }
         }
         for (int64_t e = vbegin + nvec * V + t; e < end; e += blockDim.x)
             gi[e] = prelu_backward_one<Tr>(g[e], x[e], s, acc);
