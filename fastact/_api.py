@@ -775,7 +775,9 @@ def show_config(file=None):
 
     Version, OpenMP, thread count and CPU limit, the SIMD level chosen at run
     time, whether a fork switched this process to serial, and whether the
-    CUDA part was built.  ``fastact.config()`` returns the same as a dict.
+    CUDA part was built and can use a GPU (which starts the CUDA driver: see
+    `fastact.cuda_available`).  ``fastact.config()`` returns the same as a
+    dict.
     """
     from ._version import __version__
 

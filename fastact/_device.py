@@ -63,6 +63,10 @@ def cuda_status():
     "not built" (fastact was installed without its CUDA part; "not built
     (...)" when the module is there but fails to load), "no CUDA driver", "driver too old
     for the CUDA runtime (...)", "no CUDA device", or "available: <GPU>".
+
+    Where the CUDA part is built, the first call starts the CUDA driver (as
+    ``torch.cuda.is_available()`` does), and a child forked after that cannot
+    use CUDA: a process that forks GPU workers should ask in the workers.
     """
     global _status
     if _status is None:
@@ -102,7 +106,8 @@ def _version(v):
 
 
 def cuda_available():
-    """True when fastact's CUDA module is built and sees a usable GPU."""
+    """True when fastact's CUDA module is built and sees a usable GPU (see
+    `cuda_status` about forking after asking)."""
     return cuda_status().startswith("available")
 
 
