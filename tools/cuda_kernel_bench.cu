@@ -98,7 +98,7 @@ int main()
     printf("  %-22s %8.0f GB/s\n", "copy (ceiling)", 8.0 * n / copy / 1e6);
     printf("  %-22s %8.0f GB/s\n", "a + b (ceiling)", 12.0 * n / add / 1e6);
     for (const Row &r : rows)
-        printf("  %-22s %8.0f GB/s  %.3f of the %s\n", r.name, r.bytes * (double)n / r.ms / 1e6,
-               r.ceiling / r.ms, r.ceiling == copy ? "copy" : "a + b");
+        printf("  %-22s %8.0f GB/s  %.3f of %s\n", r.name, r.bytes * (double)n / r.ms / 1e6,
+               r.ceiling / r.ms, r.ceiling == copy ? "the copy" : "a + b");
     return 0;
 }
