@@ -54,7 +54,8 @@ static inline double fa_exp_nonpos(double x)
 }
 
 /*
- * alpha * expm1(x) for a float x < 0, rounded once to float and within one
+ * alpha * expm1(x) for a float x < 0 and a finite, nonzero alpha (see
+ * fa_alpha_is_ordinary_f), rounded once to float and within one
  * ulp of the exact value rounded, in float arithmetic with fused
  * multiply-adds (fmaf: one instruction where the ISA has FMA, the C
  * library's exact software version elsewhere, so every ISA gives the same
@@ -69,15 +70,17 @@ static inline double fa_exp_nonpos(double x)
  *     rounding for k < -24 goes into lo too), so that only the small tail is
  *     rounded before the final fmaf(alpha, hi, alpha * tail).
  * Checked against the exact value on every negative float32 for several
- * alphas (tests/test_family.py checks samples).  x below -87 is clamped
- * (2^k stays a normal float; the result is -alpha there).
+ * alphas (tests/test_family.py checks samples).  x below -80 is clamped
+ * (2^k and its products stay normal floats; the result is -alpha there).
  */
 static inline float fa_scaled_expm1_f(float x, float alpha)
 {
     const float ln2_hi = 0x1.62e430p-1f, ln2_lo = -0x1.05c610p-29f;
-    /* the lanes of x >= 0, computed and then not selected, are clamped too:
-     * positive k make subnormals, which cost a microcode assist each */
-    x = x < -87.0f ? -87.0f : (x > 0.0f ? 0.0f : x);
+    /* subnormals cost a microcode assist each: positive k would make them
+     * in the lanes of x >= 0 (and NaN), computed and then not selected, and
+     * so would the products of 2^k below x = -80 */
+    x = x < -80.0f ? -80.0f : x;
+    x = x < 0.0f ? x : 0.0f;
     const float t = fmaf(x, 0x1.715476p+0f, 0x1.8p23f);    /* rounds x / ln2 to k */
     const float k = t - 0x1.8p23f;
     uint32_t bits;
@@ -97,12 +100,25 @@ static inline float fa_scaled_expm1_f(float x, float alpha)
     const float hi = a - c;
     const float lo = a - (hi + c);                           /* hi + lo == a - c exactly */
     const float tail = fmaf(s, u, lo - c_err);
-    const float y = fmaf(alpha, hi, alpha * tail);
-    /* alpha * hi where that is what the exact value rounds to but the sum
-     * says otherwise: an infinite alpha (a float64 parameter past float32's
-     * range) makes alpha * tail inf - inf, and alpha == 0 gives -0.0 (the
-     * sign of alpha times a negative) where tail's zero would make +0.0 */
-    return alpha - alpha != 0 || y == 0 ? alpha * hi : y;
+    return fmaf(alpha, hi, alpha * tail);
+}
+
+/*
+ * The alphas fa_scaled_expm1_f does not take: 0, infinite (a float64
+ * parameter past float32's range) or NaN.  There the sum above would say
+ * inf - inf or +0.0, while the product alpha * expm1(x), expm1(x) in
+ * [-1, 0), is exactly alpha * -1 as IEEE signs it.  The kernels test alpha
+ * once per call, outside their loops.
+ */
+static inline int fa_alpha_is_ordinary_f(float alpha)
+{
+    return alpha - alpha == 0 && alpha != 0;
+}
+
+static inline float fa_scaled_expm1_special_f(float x, float alpha)
+{
+    (void)x;
+    return -alpha;
 }
 
 #endif

@@ -361,6 +361,13 @@ static inline void FA_NAME(unary_fwd_block)(int op, const double *p, const FA_T 
             y[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
         }
 #else
+        if (!fa_alpha_is_ordinary_f(p0)) {
+            for (int64_t i = 0; i < n; i++) {
+                const FA_C v = FA_LOAD(x[i]);
+                y[i] = FA_STORE(FA_ELU_F(v, p0, fa_scaled_expm1_special_f));
+            }
+            break;
+        }
         for (int64_t i = 0; i < n; i++) { /* scalar on baseline: fmaf is a library call without FMA */
             const FA_C v = FA_LOAD(x[i]);
             y[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
@@ -407,6 +414,13 @@ static inline void FA_NAME(unary_fwd_inplace_block)(int op, const double *p, FA_
             xy[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
         }
 #else
+        if (!fa_alpha_is_ordinary_f(p0)) {
+            for (int64_t i = 0; i < n; i++) {
+                const FA_C v = FA_LOAD(xy[i]);
+                xy[i] = FA_STORE(FA_ELU_F(v, p0, fa_scaled_expm1_special_f));
+            }
+            break;
+        }
         for (int64_t i = 0; i < n; i++) { /* scalar on baseline: fmaf is a library call without FMA */
             const FA_C v = FA_LOAD(xy[i]);
             xy[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));

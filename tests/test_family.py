@@ -163,6 +163,25 @@ def test_forward(rng, case, dtype, n):
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("alpha", [0.0, -0.0, 1e300, -1e300, 1e-300])
+def test_elu_alpha_zero_or_past_the_compute_type(rng, dtype, alpha):
+    """alpha 0, or one that the float32 compute type makes infinite or 0: the
+    kernels take a path of their own there, which must still give the
+    product alpha * expm1(x) with IEEE's signs, infinities and NaNs."""
+    with np.errstate(over="ignore", invalid="ignore"):      # inf * 0, as intended
+        p = _params_in((alpha, 0.0, 0.0), dtype)
+        x = _data(rng, 4099, dtype, [0.0])
+        want = _expected(_reference.elu(x.astype(np.float64), p[0]), dtype)
+    ordinary = p[0] != 0 and np.isfinite(p[0])
+    for got in (F.unary_forward(F.OP_ELU, (alpha, 0.0, 0.0), x, None, False),
+                F.unary_forward(F.OP_ELU, (alpha, 0.0, 0.0), x.copy(), None, True)):
+        if ordinary:            # float64 keeps 1e300 and 1e-300
+            assert_within_ulp(got, want, 1)
+        else:
+            assert_same(got, want)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 @pytest.mark.parametrize("n", [1, 37, 100_003])
 def test_backward(rng, case, dtype, n):
