@@ -55,33 +55,36 @@ static inline double fa_exp_nonpos(double x)
 
 /*
  * alpha * expm1(x) for a float x < 0 and a finite, nonzero alpha (see
- * fa_alpha_is_ordinary_f), rounded once to float and within one
- * ulp of the exact value rounded, in float arithmetic with fused
- * multiply-adds (fmaf: one instruction where the ISA has FMA, the C
- * library's exact software version elsewhere, so every ISA gives the same
- * bits).  With x = k ln2 + r, |r| <= ln2 / 2:
- *   - k and 2^k come from a rounding trick; r = x - k ln2_hi is exact (an FMA
- *     of float ln2), and r_lo = -k ln2_lo carries the rest of ln2;
- *   - expm1(r + r_lo) = r + u with u = r^2 q(r) + r_lo (1 + r), q the Taylor
- *     series (1/2 + r/6 + ... + r^6/8!, Estrin's scheme): u is at most 0.07,
- *     so its few roundings cost under a third of an ulp of the result;
+ * fa_alpha_is_ordinary_f), rounded once to float and within one ulp of the
+ * exact value rounded, in float arithmetic with fused multiply-adds (fmaf:
+ * one instruction where the ISA has FMA, the C library's exact software
+ * version elsewhere, so every ISA gives the same bits).  With x = k ln2 + r:
+ *   - x is clamped to [-17.4, 0]: below -17.4, e^x < 2^-25 and alpha
+ *     expm1(x) rounds to -alpha, which the clamped value gives too;
+ *   - k = round(x * 45/32) by a rounding trick, 45/32 a little below 1/ln2
+ *     so that k >= -24 on the clamped range: then 1 - 2^k is exact.  r lies
+ *     in [-0.356 - 0.018 |k|, 0.356 - 0.018 |k|];
+ *   - r = x - k ln2_hi is exact (an FMA of float ln2), and r_lo = -k ln2_lo
+ *     carries the rest of ln2;
+ *   - expm1(r + r_lo) = r + u with u = r^2 q(r) + r_lo (1 + r), q a degree-5
+ *     polynomial fitted to (e^r - 1 - r) / r^2 on [-0.43, 0.36] (relative
+ *     error 2^-27, float coefficients; Horner's scheme): u is at most 0.09,
+ *     and 2^k scales its few roundings down with the result;
  *   - alpha expm1(x) = alpha (2^k r - (1 - 2^k)) + alpha 2^k u, with
- *     2^k r - (1 - 2^k) split exactly into hi + lo (a Fast2Sum; 1 - 2^k's own
- *     rounding for k < -24 goes into lo too), so that only the small tail is
- *     rounded before the final fmaf(alpha, hi, alpha * tail).
+ *     2^k r - (1 - 2^k) split exactly into hi + lo (a Fast2Sum: |1 - 2^k| is
+ *     the larger or 0), so that only the small tail is rounded before the
+ *     final fmaf(alpha, hi, alpha * tail).
  * Checked against the exact value on every negative float32 for several
- * alphas (tests/test_family.py checks samples).  x below -80 is clamped
- * (2^k and its products stay normal floats; the result is -alpha there).
+ * alphas (tests/test_family.py checks samples).  The clamps also keep every
+ * intermediate a normal float: subnormals cost a microcode assist each.
  */
 static inline float fa_scaled_expm1_f(float x, float alpha)
 {
     const float ln2_hi = 0x1.62e430p-1f, ln2_lo = -0x1.05c610p-29f;
-    /* subnormals cost a microcode assist each: positive k would make them
-     * in the lanes of x >= 0 (and NaN), computed and then not selected, and
-     * so would the products of 2^k below x = -80 */
-    x = x < -80.0f ? -80.0f : x;
+    /* the lanes of x >= 0 and NaN, computed and then not selected, take 0 */
+    x = x < -17.4f ? -17.4f : x;
     x = x < 0.0f ? x : 0.0f;
-    const float t = fmaf(x, 0x1.715476p+0f, 0x1.8p23f);    /* rounds x / ln2 to k */
+    const float t = fmaf(x, 1.40625f, 0x1.8p23f);          /* rounds x * 45/32 to k */
     const float k = t - 0x1.8p23f;
     uint32_t bits;
     memcpy(&bits, &t, sizeof bits);
@@ -90,16 +93,15 @@ static inline float fa_scaled_expm1_f(float x, float alpha)
     memcpy(&s, &bits, sizeof s);
     const float r = fmaf(k, -ln2_hi, x);
     const float r_lo = k * -ln2_lo;
-    const float r2 = r * r, r4 = r2 * r2;
-    const float q = fmaf(r4, fmaf(r2, 1.0f / 40320, fmaf(r, 1.0f / 5040, 1.0f / 720)),
-                         fmaf(r2, fmaf(r, 1.0f / 120, 1.0f / 24), fmaf(r, 1.0f / 6, 0.5f)));
-    const float u = fmaf(r2, q, fmaf(r_lo, r, r_lo));
-    const float c = 1.0f - s;                                /* 1 - 2^k, rounded for k < -24 */
-    const float c_err = (1.0f - c) - s;                      /* exactly (1 - 2^k) - c, negated */
+    const float q = fmaf(r, fmaf(r, fmaf(r, fmaf(r, fmaf(r, 0x1.94f4p-13f, 0x1.6d5626p-10f),
+                                                  0x1.11183p-7f), 0x1.5554e8p-5f),
+                                 0x1.555552p-3f), 0.5f);
+    const float u = fmaf(r * r, q, fmaf(r_lo, r, r_lo));
+    const float c = 1.0f - s;                                /* exact: k >= -24 */
     const float a = s * r;
     const float hi = a - c;
     const float lo = a - (hi + c);                           /* hi + lo == a - c exactly */
-    const float tail = fmaf(s, u, lo - c_err);
+    const float tail = fmaf(s, u, lo);
     return fmaf(alpha, hi, alpha * tail);
 }
 
