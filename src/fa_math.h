@@ -81,9 +81,10 @@ static inline double fa_exp_nonpos(double x)
 static inline float fa_scaled_expm1_f(float x, float alpha)
 {
     const float ln2_hi = 0x1.62e430p-1f, ln2_lo = -0x1.05c610p-29f;
-    /* the lanes of x >= 0 and NaN, computed and then not selected, take 0 */
-    x = x < -17.4f ? -17.4f : x;
+    /* the lanes of x >= 0 and NaN, computed and then not selected, take
+     * -17.4 too (with this order, compilers merge the two selects) */
     x = x < 0.0f ? x : 0.0f;
+    x = x < -17.4f ? -17.4f : x;
     const float t = fmaf(x, 1.40625f, 0x1.8p23f);          /* rounds x * 45/32 to k */
     const float k = t - 0x1.8p23f;
     uint32_t bits;

@@ -90,7 +90,7 @@ typedef struct {
  * how it rounds); at x = +-0 the value is alpha * x, so that the sign of
  * zero does not depend on how expm1 treats -0.0. */
 #define FA_ELU_F(x, alpha, scaled_expm1_) \
-    ((x) < 0 ? scaled_expm1_(x, alpha) : ((x) > 0 ? (x) : (alpha) * (x)))
+    ((x) > 0 ? (x) : ((x) < 0 ? scaled_expm1_(x, alpha) : (alpha) * (x)))
 #define FA_ELU_B(g, x, alpha, exp_) ((x) <= 0 ? (g) * ((alpha) * exp_(x)) : (g))
 #define FA_ELU_OUTPUT_B(g, y, alpha) ((y) <= 0 ? (g) * ((y) + (alpha)) : (g))
 
