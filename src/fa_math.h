@@ -64,12 +64,13 @@ static inline double fa_exp_nonpos(double x)
  *   - k = round(x * 45/32) by a rounding trick, 45/32 a little below 1/ln2
  *     so that k >= -24 on the clamped range: then 1 - 2^k is exact.  r lies
  *     in [-0.356 - 0.018 |k|, 0.356 - 0.018 |k|];
- *   - r = x - k ln2_hi is exact (an FMA of float ln2), and r_lo = -k ln2_lo
- *     carries the rest of ln2;
- *   - expm1(r + r_lo) = r + u with u = r^2 q(r) + r_lo (1 + r), q a degree-5
- *     polynomial fitted to (e^r - 1 - r) / r^2 on [-0.43, 0.36] (relative
- *     error 2^-27, float coefficients; Horner's scheme): u is at most 0.09,
- *     and 2^k scales its few roundings down with the result;
+ *   - r = x - k ln2_f is exact (an FMA of ln2 rounded to float).  ln2's
+ *     remaining 2^-29 is left out: it would move the result by under 0.05
+ *     ulp (2^k e^r |k| 2^-29, largest at k = -1);
+ *   - expm1(r) = r + u with u = r^2 q(r), q a degree-5 polynomial fitted to
+ *     (e^r - 1 - r) / r^2 on [-0.43, 0.36] (relative error 2^-27, float
+ *     coefficients; Horner's scheme): u is at most 0.09, and 2^k scales its
+ *     few roundings down with the result;
  *   - alpha expm1(x) = alpha (2^k r - (1 - 2^k)) + alpha 2^k u, with
  *     2^k r - (1 - 2^k) split exactly into hi + lo (a Fast2Sum: |1 - 2^k| is
  *     the larger or 0), so that only the small tail is rounded before the
@@ -80,7 +81,7 @@ static inline double fa_exp_nonpos(double x)
  */
 static inline float fa_scaled_expm1_f(float x, float alpha)
 {
-    const float ln2_hi = 0x1.62e430p-1f, ln2_lo = -0x1.05c610p-29f;
+    const float ln2_f = 0x1.62e430p-1f;
     /* the lanes of x >= 0 and NaN, computed and then not selected, take
      * -17.4 too (with this order, compilers merge the two selects) */
     x = x < 0.0f ? x : 0.0f;
@@ -92,12 +93,11 @@ static inline float fa_scaled_expm1_f(float x, float alpha)
     bits = (bits + 127) << 23;                               /* k sits in the low bits */
     float s;
     memcpy(&s, &bits, sizeof s);
-    const float r = fmaf(k, -ln2_hi, x);
-    const float r_lo = k * -ln2_lo;
+    const float r = fmaf(k, -ln2_f, x);
     const float q = fmaf(r, fmaf(r, fmaf(r, fmaf(r, fmaf(r, 0x1.94f4p-13f, 0x1.6d5626p-10f),
                                                   0x1.11183p-7f), 0x1.5554e8p-5f),
                                  0x1.555552p-3f), 0.5f);
-    const float u = fmaf(r * r, q, fmaf(r_lo, r, r_lo));
+    const float u = (r * r) * q;
     const float c = 1.0f - s;                                /* exact: k >= -24 */
     const float a = s * r;
     const float hi = a - c;
