@@ -32,7 +32,7 @@
 #define FA_PLANE_MIN 64
 #define FA_TILE_W 1024
 /* the backward's rows per call span at least this many elements */
-#define FA_BWD_W 256
+#define FA_BWD_W 64
 /* partial sums up to this many live on the stack: no malloc for small calls */
 #define FA_STACK_PARTIALS 256
 
