@@ -290,8 +290,11 @@ def run(threads=None, quick=False, out=sys.stdout):
     rounds, batch_seconds = (3, 0.005) if quick else (9, 0.04)
     summary = [_bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds)
                for shape in (QUICK_SHAPES if quick else SHAPES)]
+    # more rounds for the family: its rows are compared with each other (NHWC
+    # against NCHW), and with 9 rounds a busy neighbour moved single medians
+    # by up to 30%
     _bench_family(QUICK_FAMILY_SHAPE if quick else FAMILY_SHAPE, threads, torch, F, rng, out,
-                  rounds, batch_seconds)
+                  rounds if quick else 2 * rounds + 1, batch_seconds)
 
     print("\nratios (same run; ceilings: copy, rmw, r2w1 as above; "
           "'x torch' = torch time / fastact time)", file=out)
