@@ -1,9 +1,10 @@
 /*
  * exp and expm1 of x <= 0, branch-free so that loops calling them vectorise
  * (libm's are scalar calls), for ELU on float compute types, whose result is
- * then rounded once to float.
+ * then rounded once to float: exp in double for the gradient, alpha * expm1
+ * in float for the forward.
  *
- * Both reduce x = k ln2 + r with |r| <= ln2 / 2 and use
+ * Both reduce x = k ln2 + r (each with its own range for r) and use
  *   expm1(x) = 2^k expm1(r) - (1 - 2^k),   exp(x) = 2^k expm1(r) + 2^k,
  * where no cancellation occurs for x <= 0.  NaN gives NaN (callers select it
  * away anyway).
@@ -76,7 +77,7 @@ static inline double fa_exp_nonpos(double x)
  *     the larger or 0), so that only the small tail is rounded before the
  *     final fmaf(alpha, hi, alpha * tail).
  * Checked against the exact value on every negative float32 for several
- * alphas (tests/test_family.py checks samples).  The clamps also keep every
+ * alphas by tools/elu_accuracy.c (tests/test_family.py checks samples).  The clamps also keep every
  * intermediate a normal float: subnormals cost a microcode assist each.
  */
 static inline float fa_scaled_expm1_f(float x, float alpha)

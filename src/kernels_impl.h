@@ -320,7 +320,7 @@ static void FA_NAME(add)(const void *av, const void *bv, void *zv, int64_t n,
 #endif
 
 /* the op's parameters in the compute type; ELU's alpha also in double, so
- * that alpha * expm1(x) is rounded once.  Loops load their operands into
+ * that its gradient g * (alpha * exp(x)) is rounded once.  Loops load their operands into
  * locals first: a load inside a select would be a conditional load, which
  * only some ISAs can vectorise. */
 #define FA_UNARY_PARAMS                     \
@@ -558,7 +558,7 @@ static inline void FA_NAME(unary_bwd_inplace_block)(int op, const double *p, FA_
     }
 }
 
-/* Compute-bound ops (ELU: about 40 instructions per vector) consume their
+/* Compute-bound ops (ELU: over 30 instructions per vector) consume their
  * input too slowly for the hardware prefetchers to run ahead of them from
  * memory: ELU took twice as long per element on arrays past the cache.  On
  * such arrays (those that get streaming stores) they fetch FA_AHEAD elements
