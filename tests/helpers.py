@@ -36,6 +36,45 @@ def ulp_distance(a, b):
         return np.where(i < 0, np.iinfo(signed).min - i, i)
 
     return np.abs(ordered(a) - ordered(b))
+
+
+def rounded_like_kernels(value64, dtype):
+    """A float64 oracle's values as the kernels round them: to the compute
+    type (float32 for float16/bfloat16), then to dtype.  Rounding twice is
+    the documented contract, and it is not the same as rounding once: a
+    float32 product that lands exactly halfway between two float16 values
+    rounds to even, where the exact product was just past the halfway point
+    (g = 5.87e-05 times 0.1f: 98.500001 float16 subnormal steps, 98.5 in
+    float32, then 98 steps; rounded once from float64, 99)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(value64).astype(compute_dtype(dtype)).astype(dtype)
+
+
+def assert_same(got, want):
+    """Bitwise equal (signed zeros included), NaN where NaN."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    gn = np.isnan(got.astype(np.float64))
+    wn = np.isnan(want.astype(np.float64))
+    bad = (gn != wn) | (~gn & (as_bits(got) != as_bits(want)))
+    assert not bad.any(), (f"{bad.sum()} elements differ, e.g. got "
+                           f"{got[bad][:5]} want {want[bad][:5]}")
+
+
+def assert_within_ulp(got, want, ulps):
+    """At most `ulps` units in the last place of the dtype apart, NaN where
+    NaN.  Counting in ulps (not relative error) holds the same bound for
+    subnormal results, where one step is a large relative change."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    gn = np.isnan(got.astype(np.float64))
+    wn = np.isnan(want.astype(np.float64))
+    assert (gn == wn).all(), f"NaN in {int((gn != wn).sum())} places where the oracle has none (or the reverse)"
+    d = ulp_distance(got[~gn], want[~gn])
+    if d.size and d.max() > ulps:
+        i = int(np.argmax(d))
+        raise AssertionError(f"{d.max()} ulp apart (at most {ulps} allowed): got "
+                             f"{got[~gn][i]!r}, want {want[~gn][i]!r}")
 # slopes that break the max(x, a * x) shortcut, plus the ordinary ones
 SPECIAL_SLOPES = [0.0, -0.5, -2.0, 1.0, 1.205321, 3.5, 0.25, 0.01]
 
@@ -96,3 +135,32 @@ def poisoned_like(a):
     dtype = np.dtype(a.dtype)
     poison = np.frombuffer(b"\x7f" * dtype.itemsize, dtype=dtype)[0]
     return np.full(a.shape, poison, dtype=dtype)
+
+
+def _float_facts(dtype):
+    """(eps, smallest subnormal) of a float dtype given as a dtype or a name."""
+    name = str(np.dtype(dtype) if not isinstance(dtype, str) else dtype)
+    if name == "bfloat16":
+        return 2.0 ** -7, 2.0 ** -133
+    fin = np.finfo(np.dtype(name))
+    return float(fin.eps), float(fin.smallest_subnormal)
+
+
+def assert_close_in_ulps(got, want, dtype, ulps):
+    """got and want hold values of `dtype` (as any float arrays): at most
+    `ulps` units in the last place of dtype apart, measured at want's
+    magnitude (the ulp of a subnormal is the smallest subnormal), NaN where
+    NaN, infinities equal.  For results on devices whose arrays numpy cannot
+    view in their own dtype."""
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    assert got.shape == want.shape
+    eps, tiny = _float_facts(dtype)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        magnitude = np.where(np.isfinite(want) & (want != 0),
+                             2.0 ** np.floor(np.log2(np.abs(want))), 0.0)
+        ulp = np.maximum(eps * magnitude, tiny)
+        gn, wn = np.isnan(got), np.isnan(want)
+        ok = (gn & wn) | (got == want) | (np.abs(got - want) <= ulps * ulp)
+    assert ok.all(), (f"{int((~ok).sum())} elements more than {ulps} ulp apart, e.g. got "
+                      f"{got[~ok][:5]} want {want[~ok][:5]}")

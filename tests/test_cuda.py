@@ -7,7 +7,7 @@ import pytest
 import fastact
 from fastact import _device, _reference
 
-from helpers import assert_grad_slopes_close, random_slopes, random_x
+from helpers import assert_close_in_ulps, assert_grad_slopes_close, random_slopes, random_x
 
 if not _device.cuda_available():
     pytest.skip(f"no usable GPU: {_device.cuda_status()}", allow_module_level=True)
@@ -28,11 +28,6 @@ needs_cupy = pytest.mark.skipif(not HAVE_CUPY, reason="CuPy is not installed")
 DTYPES = ["float32", "float64", "float16", "bfloat16"]
 
 
-def _eps(dtype):
-    return {"float32": 2.0 ** -23, "float64": 2.0 ** -52, "float16": 2.0 ** -10,
-            "bfloat16": 2.0 ** -7}[dtype]
-
-
 def _t(a, dtype):
     return torch.from_numpy(np.asarray(a, np.float64)).to(getattr(torch, dtype)).cuda()
 
@@ -43,7 +38,18 @@ def _np(t):
 
 
 def _oracle_rounded(a, dtype):
-    return _np(_t(a, dtype))
+    """The float64 oracle rounded as the kernels round: to the compute type
+    (float32 for the half types), then to dtype."""
+    compute = np.float64 if dtype == "float64" else np.float32
+    with np.errstate(over="ignore"):
+        a = torch.from_numpy(np.asarray(a, np.float64).astype(compute))
+    return a.to(getattr(torch, dtype)).double().numpy()
+
+
+def _close(got, want, dtype):
+    """Within 4 ulp of dtype (counted in ulps, so that subnormal half results
+    are held to the same bound as normal ones), NaN where NaN."""
+    assert_close_in_ulps(got, want, dtype, 4)
 
 
 FAMILY = [
@@ -68,15 +74,13 @@ def test_family_torch_against_cpu_and_oracle(rng, dtype, name, args, _):
     assert isinstance(y, torch.Tensor) and y.is_cuda and y.dtype == x.dtype
     cp = tuple(float(np.float32(a)) for a in args) if dtype != "float64" else args
     ref = getattr(_reference, name)(_np(x), *cp)
-    np.testing.assert_allclose(_np(y), _oracle_rounded(ref, dtype), rtol=4 * _eps(dtype),
-                               equal_nan=True)
+    _close(_np(y), _oracle_rounded(ref, dtype), dtype)
     # the CPU kernels on the same data
     cpu = fwd(x.cpu(), *args)
-    np.testing.assert_allclose(_np(y), _np(cpu.cuda()), rtol=4 * _eps(dtype), equal_nan=True)
+    _close(_np(y), _np(cpu.cuda()), dtype)
     gi = bwd(g, x, *args)
     refg = getattr(_reference, name + "_backward")(_np(g), _np(x), *cp)
-    np.testing.assert_allclose(_np(gi), _oracle_rounded(refg, dtype), rtol=4 * _eps(dtype),
-                               equal_nan=True)
+    _close(_np(gi), _oracle_rounded(refg, dtype), dtype)
 
 
 @needs_torch
@@ -96,11 +100,10 @@ def test_prelu_torch(rng, dtype, shape, slopes_shape, axis):
             s = s.astype(np.float32).astype(np.float64)
         slopes = s
     y = fastact.prelu(x, slopes, channel_axis=axis)
-    np.testing.assert_allclose(_np(y), _oracle_rounded(_reference.prelu(_np(x), s, axis), dtype),
-                               rtol=4 * _eps(dtype), equal_nan=True)
+    _close(_np(y), _oracle_rounded(_reference.prelu(_np(x), s, axis), dtype), dtype)
     gi, gs = fastact.prelu_backward(g, x, slopes, channel_axis=axis)
     want_gi, want_gs = _reference.prelu_backward(_np(g), _np(x), s, axis)
-    np.testing.assert_allclose(_np(gi), _oracle_rounded(want_gi, dtype), rtol=4 * _eps(dtype))
+    _close(_np(gi), _oracle_rounded(want_gi, dtype), dtype)
     gdt = np.float64 if dtype == "float64" else np.float32
     assert gs.dtype == (torch.float64 if dtype == "float64" else torch.float32)
     assert_grad_slopes_close(_np(gs), want_gs, _np(g), _np(x), gdt)
@@ -179,7 +182,7 @@ def test_cupy(rng, dtype):
     assert isinstance(y, cupy.ndarray) and y.dtype == x.dtype
     cs = s.astype(np.float64)
     want = _reference.prelu(cupy.asnumpy(x), cs).astype(dtype).astype(np.float64)
-    np.testing.assert_allclose(cupy.asnumpy(y).astype(np.float64), want, rtol=4 * _eps(dtype))
+    _close(cupy.asnumpy(y).astype(np.float64), want, dtype)
     g = cupy.asarray(random_x(rng, (3, 4, 50), np.float64).astype(dtype))
     gi, gs = fastact.prelu_backward(g, x, cupy.asarray(s))
     assert isinstance(gi, cupy.ndarray) and isinstance(gs, cupy.ndarray)

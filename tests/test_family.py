@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from fastact import _cpu, _reference
-from helpers import ALL_DTYPES, as_bits, compute_dtype, poisoned_like, ulp_distance
+from helpers import (ALL_DTYPES, assert_same, assert_within_ulp, compute_dtype, poisoned_like,
+                     rounded_like_kernels)
 
 F = _cpu
 INF = float("inf")
@@ -95,26 +96,7 @@ def _data(rng, n, dtype, kinks):
 
 def _expected(value64, dtype):
     """The oracle rounded to the compute type, then to the dtype."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.asarray(value64).astype(compute_dtype(dtype)).astype(dtype)
-
-
-def assert_same(got, want):
-    """Bitwise equal (signed zeros included), NaN where NaN."""
-    assert got.dtype == want.dtype and got.shape == want.shape
-    gn = np.isnan(got.astype(np.float64))
-    wn = np.isnan(want.astype(np.float64))
-    bad = (gn != wn) | (~gn & (as_bits(got) != as_bits(want)))
-    assert not bad.any(), (f"{bad.sum()} elements differ, e.g. got "
-                           f"{got[bad][:5]} want {want[bad][:5]}")
-
-
-def assert_within_ulp(got, want, ulps):
-    gn = np.isnan(got.astype(np.float64))
-    wn = np.isnan(want.astype(np.float64))
-    assert (gn == wn).all()
-    d = ulp_distance(got[~gn], want[~gn])
-    assert d.size == 0 or d.max() <= ulps, f"{d.max()} ulp apart"
+    return rounded_like_kernels(value64, dtype)
 
 
 def _two_roundings(op, params):
