@@ -60,19 +60,28 @@ cdef int64_t GIL_RELEASE_MIN = 8192
 
 from ._layout import expand_slopes, prelu_plan, reduce_grad
 
-try:
-    import ml_dtypes
-    _BF16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:                 # optional: bfloat16 needs ml_dtypes
-    _BF16 = None
-cdef int _BF16_NUM = -1 if _BF16 is None else _BF16.num
+from ._dtypes import SUPPORTED_NAMES, loaded_bfloat16
 
-SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.float16)) + (
-    () if _BF16 is None else (_BF16,))
-_SUPPORTED = "float32, float64, float16 and bfloat16 (with ml_dtypes installed)"
-# per dtype code (FA_DT_*): the array dtype, and the compute dtype that holds
-# slopes (float16 and bfloat16 are computed in float32)
-_NATIVE = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), _BF16)
+# bfloat16 is ml_dtypes's, a numpy type number known only once ml_dtypes is
+# imported (fastact never imports it just to recognise an array: an array of
+# it implies the import).  -1 until then.
+cdef int _BF16_NUM = -1
+
+
+cdef int _bf16_num():
+    global _BF16_NUM
+    if _BF16_NUM < 0:
+        d = loaded_bfloat16()
+        if d is not None:
+            _BF16_NUM = d.num
+    return _BF16_NUM
+
+
+_SUPPORTED = SUPPORTED_NAMES + " (bfloat16 with ml_dtypes installed)"
+# per dtype code (FA_DT_*): the array dtype (bfloat16's from ml_dtypes, looked
+# up when needed), and the compute dtype that holds slopes (float16 and
+# bfloat16 are computed in float32)
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
 _COMPUTE = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float32),
             np.dtype(np.float32))
 cdef int[4] _COMPUTE_NUM = [cnp.NPY_FLOAT32, cnp.NPY_FLOAT64, cnp.NPY_FLOAT32,
@@ -112,13 +121,14 @@ cdef int _dtype_code(cnp.ndarray a, str name) except -1:
         return FA_DT_F64
     if t == cnp.NPY_FLOAT16:
         return FA_DT_F16
-    if t == _BF16_NUM:
+    if t == _bf16_num():
         return FA_DT_BF16
     raise TypeError(f"{name} has dtype {a.dtype}; fastact supports {_SUPPORTED}")
 
 
 cdef inline object _native_dtype(cnp.ndarray a):
-    return _NATIVE[_dtype_code(a, "array")]
+    cdef int code = _dtype_code(a, "array")
+    return _NATIVE[code] if code != FA_DT_BF16 else loaded_bfloat16()
 
 
 cdef cnp.ndarray _fresh_copy(cnp.ndarray a):
@@ -242,7 +252,7 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
         _simple_layout(x, False, 1, layout)
         return arr
     arr = slopes if isinstance(slopes, np.ndarray) else np.asarray(slopes)
-    if arr.dtype.kind != "f" and arr.dtype != _BF16:
+    if arr.dtype.kind != "f" and cnp.PyArray_TYPE(arr) != _bf16_num():
         raise TypeError(
             f"slopes has dtype {arr.dtype}; expected a float or an array of "
             f"floats (cast to {_COMPUTE[code]}, the compute type of x's {x.dtype})")
@@ -553,6 +563,16 @@ def set_num_threads(n):
     if n < 1:
         raise ValueError(f"n must be a positive int or None, got {n}")
     fa_set_num_threads(min(n, 1 << 16))
+    if n > 1 and not fa_have_openmp():
+        warnings.warn(f"set_num_threads({n}) has no effect: this fastact was built without "
+                      f"OpenMP, so every call runs on one thread", RuntimeWarning, stacklevel=3)
+    elif n > 1 and fa_forked_serial():
+        warnings.warn(
+            f"set_num_threads({n}) has no effect in this process: it was forked after its "
+            f"parent ran a fastact thread team, and OpenMP cannot start threads in such a "
+            f"child, so fastact runs serially here. To keep threads in forked workers, make "
+            f"no multi-threaded fastact call in the parent before forking (or start workers "
+            f"with the 'spawn' or 'forkserver' method)", RuntimeWarning, stacklevel=3)
 
 
 def get_num_threads():

@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 
-from . import _api, _cpu
+from . import _api, _dtypes
 from ._api import (elu, elu_backward, leaky_relu, leaky_relu_backward, prelu,
                    prelu_backward, relu, relu6, relu6_backward, relu_backward, square,
                    square_backward, thresholded_relu, thresholded_relu_backward)
@@ -20,23 +20,18 @@ from ._api import (elu, elu_backward, leaky_relu, leaky_relu_backward, prelu,
 __all__ = ["Activation", "LeakyReLU", "ReLU", "ReLU6", "ThresholdedReLU", "ELU",
            "Square", "PReLU", "Custom"]
 
-_DTYPES = tuple(np.dtype(d) for d in _cpu.SUPPORTED_DTYPES)
-_DTYPE_NAMES = ", ".join(d.name for d in _DTYPES[:-1]) + " or " + _DTYPES[-1].name
+_DTYPE_NAMES = "float32, float64, float16 or bfloat16"
 
 
 def _dtype(dtype, name="dtype"):
     """A supported float dtype from a numpy dtype, a type or a name ('bfloat16')."""
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        return _dtypes.bfloat16(f"{name}={dtype!r}")
     try:
         d = np.dtype(dtype)
     except TypeError:
         d = None
-        if dtype == "bfloat16":
-            try:
-                import ml_dtypes
-                d = np.dtype(ml_dtypes.bfloat16)
-            except ImportError:
-                pass
-    if d is None or d not in _DTYPES:
+    if d is None or not _dtypes.is_supported(d):
         raise TypeError(f"{name} must be {_DTYPE_NAMES}, got {dtype!r}")
     return d
 
@@ -56,8 +51,7 @@ def _low_precision_type(a):
     for numpy arrays and for GPU arrays whose dtype prints as 'float16' etc."""
     name = str(getattr(a, "dtype", ""))
     if name.endswith("bfloat16"):
-        import ml_dtypes
-        return ml_dtypes.bfloat16
+        return _dtypes.bfloat16(f"a {name} array").type
     if name.endswith("float16"):
         return np.float16
     return None
@@ -634,7 +628,7 @@ class Custom(Activation):
                             f"{name} must be a numpy array, got {type(a).__name__}")
         _api._no_stream(stream)
         a = _api._as_array(a, name, inplace)
-        if a.dtype not in _DTYPES:
+        if not _dtypes.is_supported(a.dtype):
             raise TypeError(f"{name} has dtype {a.dtype}; fastact supports {_DTYPE_NAMES}")
         return a
 

@@ -263,9 +263,18 @@ def test_fork_after_team_child_runs_serially_and_correctly():
             assert cfg["forked_serial"] is team, cfg
             if team:
                 assert fastact.get_num_threads() == 1 and cfg["num_threads"] == 1, cfg
-                fastact.set_num_threads(2)           # serial whatever is set
+                import warnings
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    fastact.set_num_threads(2)       # serial whatever is set, and said so
+                assert [str(w.message) for w in caught if w.category is RuntimeWarning
+                        and "set_num_threads(2) has no effect" in str(w.message)
+                        and "forked" in str(w.message)], [str(w.message) for w in caught]
                 assert fastact.get_num_threads() == 1
-                fastact.set_num_threads(None)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    fastact.set_num_threads(1)       # takes effect: no warning
+                    fastact.set_num_threads(None)
             for dtype in (np.float32, np.float64):
                 check_big(10, dtype=dtype)
                 check_big(11, dtype=dtype, shared=True)
