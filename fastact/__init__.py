@@ -14,7 +14,12 @@ array([-0.5,  3. ])
 array([-1.,  3.])
 """
 from ._version import __version__
-from ._api import (
+from ._source_tree import check_built as _check_built
+
+_check_built()
+del _check_built
+
+from ._api import (  # noqa: E402 - after the check that explains a missing build
     config,
     elu,
     elu_backward,

@@ -782,23 +782,46 @@ def show_config(file=None):
     from ._version import __version__
 
     info = config()
+    bf16 = "yes" if info["bfloat16"] else "no"
+    cuda_usable = "yes" if info["cuda_usable"] else "no"
+    cuda_why = info["cuda"]
+    if cuda_why == "not built":
+        cuda_why = ("the CUDA part was not built: reinstall with nvcc on PATH or CUDA_HOME "
+                    "set, and FASTACT_CUDA=1 to make a failed CUDA build an error")
     lines = [
         f"fastact {__version__}",
+        f"  imported from:      {info['location']}",
+        f"  Python:             {info['python']}",
+        f"  numpy:              {info['numpy']}",
+        f"  bfloat16 usable:    {bf16} ({info['bfloat16_detail']})",
         f"  OpenMP:             {'yes' if info['openmp'] else 'no (serial build)'}",
         f"  threads:            {info['num_threads']} (CPUs available: {info['cpu_limit']})",
         f"  forked, now serial: {'yes' if info['forked_serial'] else 'no'}",
         f"  SIMD level:         {info['isa']} (best here: {info['isa_best']}; "
         f"supported: {', '.join(info['isa_supported'])})",
         f"  streaming stores:   for outputs of {info['streaming_threshold_bytes'] >> 20} MiB or more",
-        f"  CUDA:               {info['cuda']}",
+        f"  CUDA usable:        {cuda_usable} ({cuda_why})",
     ]
     print("\n".join(lines), file=file)
 
 
 def config():
-    """fastact's configuration as a dict (what show_config prints)."""
+    """fastact's configuration as a dict (what show_config prints).
+
+    Finding out whether bfloat16 is usable imports ml_dtypes, and whether a
+    GPU is usable starts the CUDA driver (where the CUDA part is built)."""
+    import os
+    import platform
+
+    from . import _dtypes
+
     info = _cpu.config()
+    info["location"] = os.path.dirname(os.path.abspath(__file__))
+    info["python"] = f"{platform.python_version()} ({platform.python_implementation()})"
+    info["numpy"] = np.__version__
+    info["bfloat16"], info["bfloat16_detail"] = _dtypes.bfloat16_status()
     status = _device.cuda_status()
     info["cuda"] = status
     info["cuda_built"] = not status.startswith("not built")
+    info["cuda_usable"] = _device.cuda_available()
     return info

@@ -19,9 +19,11 @@ allocates or copies, the two are ordered with events on the device.
 
 Tensors that require grad are refused (autograd integration is separate).
 """
+import importlib.util
+
 import numpy as np
 
-from . import _cpu
+from . import _cpu, _dtypes
 from ._layout import expand_slopes, prelu_plan, reduce_grad
 
 _DT_F32, _DT_F64, _DT_F16, _DT_BF16 = _cpu.DT_F32, _cpu.DT_F64, _cpu.DT_F16, _cpu.DT_BF16
@@ -78,7 +80,7 @@ def _compute_status():
     cuda = _load_cuda()
     if cuda is None:
         exc = _cuda_import_error
-        if isinstance(exc, ModuleNotFoundError) and exc.name in ("fastact._cuda", None):
+        if importlib.util.find_spec(__package__ + "._cuda") is None:
             return "not built"
         return f"not built (fastact._cuda failed to load: {exc})"
     rc, count, message = cuda.device_count()
@@ -181,9 +183,9 @@ def _cpu_view(obj, name):
     _refuse_grad(obj, name)
     if _is_torch(obj):
         if _torch_bf16(obj):
-            import ml_dtypes
             import torch
-            return obj.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+            bf16 = _dtypes.bfloat16(f"{name} is a torch.bfloat16 tensor")
+            return obj.view(torch.int16).numpy().view(bf16)
         return obj.numpy()
     try:
         return np.from_dlpack(obj)
@@ -487,8 +489,7 @@ def _empty_like(call, like, shape, dt):
 
 def _np_dtype(dt):
     if dt == _DT_BF16:
-        import ml_dtypes
-        return np.dtype(ml_dtypes.bfloat16)
+        return _dtypes.bfloat16("a bfloat16 result")
     return np.dtype(_DT_NAMES[dt])
 
 
