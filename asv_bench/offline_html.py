@@ -6,6 +6,10 @@ the same libraries from the npm registry (`npm pack`), copies them into
 <html>/vendor/ and points the pages at them.  Run after `asv publish`:
 
     python offline_html.py [html]
+
+Needs npm (it comes with Node.js; tested with Node.js 20.20 and npm 11.19)
+and access to the npm registry, or a mirror of it set in npm's config, on
+the machine that runs it; the pages it writes need neither.
 """
 import pathlib
 import re
@@ -32,6 +36,12 @@ FILES = {
 
 def main(html="html"):
     html = pathlib.Path(html)
+    if not html.is_dir():
+        sys.exit(f"offline_html.py: no {html}/ directory; run `asv publish` first")
+    if shutil.which("npm") is None:
+        sys.exit("offline_html.py: npm not found on PATH; it fetches the pages' "
+                 "JavaScript and CSS with `npm pack`, so install Node.js (which "
+                 "includes npm) and rerun")
     vendor = html / "vendor"
     vendor.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

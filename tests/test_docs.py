@@ -1,5 +1,7 @@
 """The examples in the docstrings and the README run and print what they say."""
+import contextlib
 import doctest
+import io
 import pathlib
 import re
 
@@ -32,3 +34,16 @@ def test_readme_python_examples():
         test = parser.get_doctest(block, {"np": np, "fastact": fastact}, f"README[{i}]", str(README), 0)
         runner.run(test)
     assert runner.failures == 0
+
+
+def test_readme_plain_python_blocks_run():
+    """Every ```python block of the README without >>> prompts (the versions
+    to paste) runs without error."""
+    if not README.exists():
+        pytest.skip("README.md not found beside the tests")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+              if ">>>" not in b]
+    assert blocks, "the README has no plain examples"
+    for i, block in enumerate(blocks):
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(block, f"README plain block {i}", "exec"), {})
