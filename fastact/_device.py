@@ -22,6 +22,8 @@ Tensors that require grad are refused (autograd integration is separate).
 import numpy as np
 
 from . import _cpu
+from ._checks import finite as _finite, is_number as _is_number, no_stream as _no_stream
+from ._checks import slopes_array as _check_slopes_array
 from ._layout import expand_slopes, prelu_plan, reduce_grad
 
 _DT_F32, _DT_F64, _DT_F16, _DT_BF16 = _cpu.DT_F32, _cpu.DT_F64, _cpu.DT_F16, _cpu.DT_BF16
@@ -218,11 +220,6 @@ def _wrap_like(like, arr):
         except Exception:  # noqa: BLE001 - a producer that cannot take it back
             return arr
     return arr
-
-
-def _no_stream(stream):
-    if stream is not None:
-        raise ValueError("stream= applies to CUDA arrays only; x is on the CPU")
 
 
 def _cpu_call(fn, like, outputs, args):
@@ -610,17 +607,6 @@ class _SlopeArgs:
     __slots__ = ("ptr", "on_host", "shared", "plan", "keep", "lib", "device_array")
 
 
-def _is_number(v):
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
-        v, (bool, np.bool_))
-
-
-def _check_slope_dtype(dtype_name, kind, x):
-    if kind != "f" and dtype_name != "bfloat16":
-        raise TypeError(f"slopes has dtype {dtype_name}; expected a float or an array of "
-                        f"floats (cast to x's dtype, {_DT_NAMES[x.dt]})")
-
-
 def _gpu_slopes(call, slopes, x, channel_axis):
     """The slope vector for x (a CUDA array), without reading device memory on
     the host."""
@@ -628,8 +614,8 @@ def _gpu_slopes(call, slopes, x, channel_axis):
     s = _SlopeArgs()
     s.ptr, s.on_host, s.shared, s.keep, s.lib, s.device_array = 0, False, 0.0, None, None, None
     if _is_number(slopes):
+        s.shared = _finite(slopes, "slopes")
         s.plan = prelu_plan(x.shape, (), channel_axis)
-        s.shared = float(slopes)
         return s
     if is_foreign(slopes) and _on_cuda(slopes):
         d = _parse_gpu(slopes, "slopes", call.stream)
@@ -665,7 +651,7 @@ def _gpu_slopes(call, slopes, x, channel_axis):
     if is_foreign(slopes):
         slopes = _cpu_view(slopes, "slopes")
     arr = np.asarray(slopes)
-    _check_slope_dtype(arr.dtype.name, arr.dtype.kind, x)
+    _check_slopes_array(arr)
     s.plan = plan = prelu_plan(x.shape, arr.shape, channel_axis)
     vec = np.ascontiguousarray(expand_slopes(arr.astype(compute), plan, np), dtype=compute)
     if plan.channels == 1:

@@ -247,3 +247,29 @@ def test_torch_slopes_on_the_cpu_with_cuda_x_are_copied(fake_gpu):
     fastact.prelu(x, torch.tensor([1.0, 2.0, 3.0]), out=FakeCudaArray(np.zeros((2, 3, 4))))
     args = fake_gpu.calls[-1][1]
     assert args[4] is True or args[4] == 1        # slopes from host memory
+
+
+def test_cai_slopes_and_channel_axis_checked_before_launch(fake_gpu):
+    """The GPU path checks slopes and channel_axis by the CPU's rules (one
+    place): finite numbers and host arrays, integer channel_axis; an array of
+    one value of any shape is shared."""
+    x = FakeCudaArray(np.zeros((2, 3), np.float32))
+    out = FakeCudaArray(np.zeros((2, 3), np.float32))
+    for bad, exc, match in [(float("nan"), ValueError, "slopes is NaN"),
+                            (np.inf, ValueError, "slopes must be finite"),
+                            (10 ** 400, ValueError, "slopes must be finite, got an int"),
+                            (np.array([0.5, np.inf, 1.0]), ValueError,
+                             "slopes must be finite, got inf at index 1"),
+                            (np.array([1, 2, 3]), TypeError, "slopes has dtype int64"),
+                            (True, TypeError, "slopes must be a real number")]:
+        with pytest.raises(exc, match=match):
+            fastact.prelu(x, bad, out=out)
+        with pytest.raises(exc, match=match):
+            fastact.prelu_backward(FakeCudaArray(np.zeros((2, 3), np.float32)), x, bad, out=out)
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError, match="channel_axis must be an int"):
+            fastact.prelu(x, 0.5, out=out, channel_axis=bad)
+    assert not fake_gpu.calls
+    fastact.prelu(x, np.full((1, 1, 1), 0.75, np.float32), out=out, channel_axis=np.int64(-1))
+    args = fake_gpu.calls[-1][1]
+    assert args[5] == 0.75 and args[7:10] == (1, 1, 6)        # shared, by value
