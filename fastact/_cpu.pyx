@@ -584,14 +584,22 @@ def get_num_threads():
 ISA_NAMES = tuple(fa_isa_name(i).decode() for i in range(FA_ISA_COUNT))
 
 
+def _isa_problem(name):
+    """Why ISA `name` cannot be used here, or None when it can."""
+    if name not in ISA_NAMES:
+        return f"unknown (expected one of {', '.join(ISA_NAMES)})"
+    if not fa_isa_supported(ISA_NAMES.index(name)):
+        return (f"not supported by this CPU or build (supported: "
+                f"{', '.join(supported_isas())})")
+    return None
+
+
 def set_isa(name):
     """Use the kernels compiled for ISA `name` (one of ISA_NAMES) from now on.
     ValueError when this CPU or build does not support it."""
-    if name not in ISA_NAMES:
-        raise ValueError(f"unknown ISA {name!r}; expected one of {', '.join(ISA_NAMES)}")
-    if fa_set_isa(ISA_NAMES.index(name)) != 0:
-        raise ValueError(f"ISA {name!r} is not supported by this CPU or build; "
-                         f"supported: {', '.join(supported_isas())}")
+    problem = _isa_problem(name)
+    if problem is not None or fa_set_isa(ISA_NAMES.index(name)) != 0:
+        raise ValueError(f"ISA {name!r} is {problem or 'not supported here'}")
 
 
 def set_streaming_threshold(nbytes):
@@ -626,11 +634,12 @@ def _isa_from_environment():
     requested = os.environ.get("FASTACT_ISA", "").strip().lower()
     if requested in ("", "auto", "best"):
         return
-    try:
+    problem = _isa_problem(requested)
+    if problem is None:
         set_isa(requested)
-    except ValueError as exc:
-        warnings.warn(f"FASTACT_ISA={requested!r} ignored: {exc}; using {get_isa()}",
-                      RuntimeWarning, stacklevel=2)
+        return
+    warnings.warn(f"FASTACT_ISA={requested!r} ignored: the ISA is {problem}; using "
+                  f"{get_isa()}", RuntimeWarning, stacklevel=2)
 
 
 fa_init()

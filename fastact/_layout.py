@@ -57,8 +57,8 @@ def prelu_plan(x_shape, slopes_shape, channel_axis=1):
     if ndim < 2 or len(slopes_shape) > len(feature):
         raise ValueError(
             f"slopes has shape {slopes_shape}, which does not broadcast to x.shape[1:] "
-            f"= {feature}: expected one value, one per channel, or a shape that "
-            f"broadcasts to {feature}")
+            f"= {feature}: pass one value, one per channel, or slopes of a shape that "
+            f"does")
     padded = (1,) * (len(feature) - len(slopes_shape)) + slopes_shape
     for s, d in zip(padded, feature):
         if s != 1 and s != d:
