@@ -3,10 +3,11 @@
 Every function takes numpy arrays (run by the CPU kernels) or, when fastact's
 CUDA part is built, GPU arrays (CuPy arrays, torch CUDA tensors: anything with
 ``__cuda_array_interface__`` or ``__dlpack__``), returned as the same type.
-Parameters are checked here, the same way for every device: they must be real
-numbers (TypeError naming the parameter otherwise) and not NaN; relu rejects
-negative max_value, negative_slope and threshold with ValueError, as Keras
-does.
+Parameters are checked here, the same way for every device, by the rules of
+fastact._checks: they must be real numbers (Python or numpy scalars, bfloat16
+included; TypeError naming the parameter otherwise) and not NaN, and all but
+max_value finite; relu rejects negative max_value, negative_slope and
+threshold with ValueError, as Keras does.
 
 The family, forward ``y = f(x)`` and backward ``grad_input = grad_output *
 f'(x)``, where f' is the derivative of the branch f takes at x (the lower
@@ -34,11 +35,11 @@ tested (the slope for prelu and leaky_relu) and 1 for relu and elu (which test
 This is right for every slope, including slopes > 1, 0 and negative ones; the
 shortcut max(x, slope * x) is not, and fastact never uses it.
 """
-import numbers
-
 import numpy as np
 
 from . import _cpu, _device
+from ._checks import channel_axis as _channel_axis, finite as _finite, no_stream as _no_stream
+from ._checks import real as _real
 
 __all__ = [
     "prelu", "prelu_backward",
@@ -67,6 +68,9 @@ _OP_ELU = _cpu.OP_ELU
 _OP_SQUARE = _cpu.OP_SQUARE
 _OP_ELU_OUTPUT = _cpu.OP_ELU_OUTPUT
 _NO_PARAMS = (0.0, 0.0, 0.0)
+# channel_axis's valid values: CPython keeps one object for each small int, so
+# an identity test passes them (True, 1.0 and numpy integers go to the check)
+_ONE, _MINUS_ONE = 1, -1
 _RELU6_PARAMS = (0.0, 6.0, 0.0)
 
 
@@ -80,40 +84,6 @@ def _as_array(a, name, writable):
         raise TypeError(f"inplace=True needs {name} to be a numpy.ndarray, "
                         f"got {type(a).__name__}")
     return np.asarray(a)
-
-
-def _no_stream(stream):
-    """stream= orders work on a GPU; with numpy arrays it is a mistake to pass one."""
-    if stream is not None:
-        raise ValueError(
-            f"stream={stream!r} is for GPU arrays (CuPy arrays, torch CUDA tensors); "
-            f"with numpy arrays pass stream=None")
-
-
-def _real(value, name):
-    """value as a Python float: a real number that is not NaN."""
-    if type(value) is float:
-        v = value
-    elif isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    elif isinstance(value, numbers.Real) or (
-            isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu"):
-        v = float(value)
-    else:
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if v != v:
-        raise ValueError(f"{name} is NaN; expected a real number")
-    return v
-
-
-def _finite(value, name):
-    """value as a finite Python float (TypeError / ValueError naming it)."""
-    if type(value) is float and value - value == 0.0:    # the common case, quickly
-        return value
-    v = _real(value, name)
-    if v - v != 0.0:
-        raise ValueError(f"{name} must be finite, got {v}")
-    return v
 
 
 def _relu_op(negative_slope, max_value, threshold):
@@ -140,15 +110,6 @@ def _theta_params(theta):
     if th < 0:
         raise ValueError(f"theta must be >= 0 (as in Keras's ThresholdedReLU), got {th}")
     return (0.0, _inf, th)
-
-
-def _channel_axis(channel_axis):
-    """Only reached when channel_axis != 1 (the default's check is one comparison)."""
-    if (isinstance(channel_axis, (bool, np.bool_))
-            or not isinstance(channel_axis, (int, np.integer)) or channel_axis != -1):
-        raise ValueError(f"channel_axis must be 1 (channels first, NCHW) or -1 "
-                         f"(channels last, NHWC), got {channel_axis!r}")
-    return -1
 
 
 # --- dispatch ------------------------------------------------------------------
@@ -206,12 +167,14 @@ def prelu(x, slopes, *, channel_axis=1, out=None, inplace=False, stream=None):
         or (N, *spatial, C) with ``channel_axis=-1`` (NHWC).  With a shared
         slope, any shape.
     slopes : float or array_like
-        A Python number or any array of one value: shared by every element.
-        A 1-D array of C values: one per channel (on ``channel_axis``).  An
-        array of 2 or more dims: broadcast against ``x.shape[1:]`` (numpy's
-        rules, aligned on the right), e.g. (C, 1, 1) for NCHW, (H, W, C) for
-        a slope per position and channel.  Other float dtypes are cast to x's
-        dtype.
+        A number (Python, numpy or bfloat16) or an array of one value (of any
+        shape): shared by every element.  A 1-D array of C values: one per
+        channel (on ``channel_axis``).  An array of 2 or more dims:
+        broadcast against ``x.shape[1:]`` (numpy's rules, aligned on the
+        right), e.g. (C, 1, 1) for NCHW, (H, W, C) for a slope per position
+        and channel.  Arrays must have a float dtype; other float dtypes are
+        cast to x's dtype.  Every slope must be finite (ValueError; slopes
+        already on a GPU are not scanned, which would wait for the device).
     channel_axis : {1, -1}, default 1
         Where 1-D per-channel slopes apply: axis 1 (channels first) or the
         last axis (channels last).
@@ -254,12 +217,12 @@ def prelu(x, slopes, *, channel_axis=1, out=None, inplace=False, stream=None):
     array([[[-1. , -0.5],
             [ 4. , -1. ]]])
     """
+    if channel_axis is not _ONE and channel_axis is not _MINUS_ONE:
+        channel_axis = _channel_axis(channel_axis)
     if type(x) is _ndarray and stream is None:
         if channel_axis != 1:
-            return _prelu_forward(x, slopes, out, inplace, _channel_axis(channel_axis))
+            return _prelu_forward(x, slopes, out, inplace, channel_axis)
         return _prelu_forward(x, slopes, out, inplace)
-    if channel_axis != 1:
-        channel_axis = _channel_axis(channel_axis)
     if _is_foreign(x):
         return _device.prelu_forward(x, slopes, out, inplace, channel_axis, stream)
     _no_stream(stream)
@@ -281,8 +244,8 @@ def prelu_backward(grad_output, x, slopes, *, channel_axis=1, out=None, inplace=
     channel_axis : {1, -1}, default 1
         As for :func:`prelu`.
     out : ndarray, optional
-        Receives grad_input (x's shape and dtype).  It may be grad_output
-        itself; any other overlap with grad_output or x is an error.
+        Receives grad_input (x's shape and dtype).  It may be grad_output or
+        x itself; any other overlap with either is an error.
     inplace : bool, default False
         Write grad_input into grad_output.
     stream : optional
@@ -294,7 +257,7 @@ def prelu_backward(grad_output, x, slopes, *, channel_axis=1, out=None, inplace=
     grad_input : ndarray
         ``grad_output where x > 0, else slope * grad_output``.
     grad_slopes : ndarray
-        A new array with the shape of ``slopes`` (0-d for a Python number):
+        A new array with the shape of ``slopes`` (0-d for a number):
         ``sum of x * grad_output where not (x > 0)`` over the elements each
         slope applies to.  A NaN in x makes its slope's gradient NaN.  Of x's
         dtype for float32 and float64, float32 for float16 and bfloat16.
@@ -316,13 +279,12 @@ def prelu_backward(grad_output, x, slopes, *, channel_axis=1, out=None, inplace=
     >>> gs
     array(-2.)
     """
+    if channel_axis is not _ONE and channel_axis is not _MINUS_ONE:
+        channel_axis = _channel_axis(channel_axis)
     if type(x) is _ndarray and type(grad_output) is _ndarray and stream is None:
         if channel_axis != 1:
-            return _prelu_backward(grad_output, x, slopes, out, inplace, False,
-                                   _channel_axis(channel_axis))
+            return _prelu_backward(grad_output, x, slopes, out, inplace, False, channel_axis)
         return _prelu_backward(grad_output, x, slopes, out, inplace)
-    if channel_axis != 1:
-        channel_axis = _channel_axis(channel_axis)
     if _is_foreign(x) or _is_foreign(grad_output):
         return _device.prelu_backward(grad_output, x, slopes, out, inplace, False,
                                       channel_axis, stream)
@@ -395,8 +357,8 @@ def leaky_relu_backward(grad_output, x, negative_slope=0.01, *, out=None, inplac
     negative_slope : float, default 0.01
         As for :func:`leaky_relu`.
     out : ndarray, optional
-        Receives grad_input; it may be grad_output (any other overlap with
-        grad_output or x is an error).
+        Receives grad_input; it may be grad_output or x itself (any other
+        overlap with either is an error).
     inplace : bool, default False
         Write grad_input into grad_output.
     stream : optional
@@ -519,8 +481,8 @@ def relu_backward(grad_output, x, negative_slope=0.0, max_value=None, threshold=
     negative_slope, max_value, threshold
         As for :func:`relu`.
     out : ndarray, optional
-        Receives grad_input; it may be grad_output (any other overlap with
-        grad_output or x is an error).
+        Receives grad_input; it may be grad_output or x itself (any other
+        overlap with either is an error).
     inplace : bool, default False
         Write grad_input into grad_output.
     stream : optional

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 cimport numpy as cnp
+from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 
 cnp.import_array()
@@ -57,7 +58,11 @@ cdef extern from "fastact.h" nogil:
 # Releasing and retaking the GIL costs about 0.1 us: more than a small call's
 # whole kernel.  Smaller calls keep it (numpy draws the same line).
 cdef int64_t GIL_RELEASE_MIN = 8192
+# channel_axis's valid values, as objects: an identity test passes them (see _api)
+cdef object _ONE = 1, _MINUS_ONE = -1
 
+from ._checks import channel_axis as _channel_axis, finite as _finite, is_number as _is_number
+from ._checks import slopes_array as _check_slopes_array
 from ._layout import expand_slopes, prelu_plan, reduce_grad
 
 from ._dtypes import SUPPORTED_NAMES, loaded_bfloat16
@@ -231,6 +236,8 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
     cdef cnp.npy_intp n
     cdef int axis, d, ndim = cnp.PyArray_NDIM(x)
     cdef int ct = _COMPUTE_NUM[code]
+    cdef double v
+    cdef bint number = False
     simple[0] = True
     # fast path, the common case: a 1-D array of the compute dtype, ready
     # for the kernels, shared or one value per channel
@@ -240,26 +247,45 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
                 and _kernel_ready(arr) and (channel_axis == 1 or channel_axis == -1)):
             n = cnp.PyArray_DIMS(arr)[0]
             axis = 1 if channel_axis == 1 else ndim - 1
-            if n == 1 or (ndim >= 2 and n == cnp.PyArray_DIMS(x)[axis]):
+            if (n == 1 or (ndim >= 2 and n == cnp.PyArray_DIMS(x)[axis])) and _all_finite(arr):
                 _simple_layout(x, n != 1, axis, layout)
                 return arr
-    if isinstance(slopes, (float, int)) and not isinstance(slopes, bool):
+    elif type(slopes) is float and isfinite(<double>slopes):    # the common case, quickly
+        v = <double>slopes
+        number = True
+    elif _is_number(slopes):
+        v = _finite(slopes, "slopes")
+        number = True
+    if number:
         arr = cnp.PyArray_EMPTY(1, [1], ct, 0)
         if ct == cnp.NPY_FLOAT32:
-            (<float *>cnp.PyArray_DATA(arr))[0] = <float><double>slopes
+            (<float *>cnp.PyArray_DATA(arr))[0] = <float>v
         else:
-            (<double *>cnp.PyArray_DATA(arr))[0] = <double>slopes
+            (<double *>cnp.PyArray_DATA(arr))[0] = v
         _simple_layout(x, False, 1, layout)
         return arr
     arr = slopes if isinstance(slopes, np.ndarray) else np.asarray(slopes)
-    if arr.dtype.kind != "f" and cnp.PyArray_TYPE(arr) != _bf16_num():
-        raise TypeError(
-            f"slopes has dtype {arr.dtype}; expected a float or an array of "
-            f"floats (cast to {_COMPUTE[code]}, the compute type of x's {x.dtype})")
+    _check_slopes_array(arr)
     plan = prelu_plan(_shape(x), _shape(arr), channel_axis)
     layout[0], layout[1], layout[2] = plan.outer, plan.channels, plan.inner
     simple[0] = len(plan.span) <= 1 and plan.span_slopes == plan.span
     return expand_slopes(np.asarray(arr, dtype=_COMPUTE[code]), plan)
+
+
+cdef bint _all_finite(cnp.ndarray v):
+    """v: a contiguous float32 or float64 vector (the fast path's slopes)."""
+    cdef cnp.npy_intp i, n = cnp.PyArray_SIZE(v)
+    cdef const float *f = <const float *>cnp.PyArray_DATA(v)
+    cdef const double *d = <const double *>cnp.PyArray_DATA(v)
+    if cnp.PyArray_TYPE(v) == cnp.NPY_FLOAT32:
+        for i in range(n):
+            if not isfinite(f[i]):
+                return False
+    else:
+        for i in range(n):
+            if not isfinite(d[i]):
+                return False
+    return True
 
 
 cdef inline void _simple_layout(cnp.ndarray x, bint per_channel, int axis,
@@ -282,8 +308,10 @@ cdef inline void _simple_layout(cnp.ndarray x, bint per_channel, int axis,
 
 
 cdef tuple _grad_slopes_shape(object slopes):
-    """grad_slopes has the shape of slopes; 0-d for a Python number."""
-    if isinstance(slopes, (float, int)):
+    """grad_slopes has the shape of slopes; 0-d for a number."""
+    if type(slopes) is np.ndarray:
+        return _shape(<cnp.ndarray>slopes)
+    if _is_number(slopes):
         return ()
     return np.shape(slopes)
 
@@ -348,21 +376,14 @@ cdef inline object _finish(cnp.ndarray dest, cnp.ndarray target):
     return dest
 
 
-cdef int _check_channel_axis(object channel_axis) except -1:
-    if channel_axis is None or isinstance(channel_axis, bool) or channel_axis not in (1, -1):
-        raise ValueError(
-            f"channel_axis must be 1 (NCHW) or -1 (NHWC), got {channel_axis!r}")
-    return 0
-
-
 # --- PReLU --------------------------------------------------------------------
 
 def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace,
                   object channel_axis=1):
     """See fastact.prelu."""
     cdef int code = _dtype_code(x, "x")
-    if channel_axis != 1:
-        _check_channel_axis(channel_axis)
+    if channel_axis is not _ONE and channel_axis is not _MINUS_ONE:
+        channel_axis = _channel_axis(channel_axis)
     cdef int64_t[3] layout
     cdef bint simple
     cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple)
@@ -407,8 +428,8 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     in-place forward with slopes > 0; the slope gradient is divided by them."""
     cdef int code = _dtype_code(x, "x")
     _check_grad_output(grad_output, x)
-    if channel_axis != 1:
-        _check_channel_axis(channel_axis)
+    if channel_axis is not _ONE and channel_axis is not _MINUS_ONE:
+        channel_axis = _channel_axis(channel_axis)
     cdef int64_t[3] layout
     cdef bint simple
     cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple)
@@ -583,14 +604,22 @@ def get_num_threads():
 ISA_NAMES = tuple(fa_isa_name(i).decode() for i in range(FA_ISA_COUNT))
 
 
+def _isa_problem(name):
+    """Why ISA `name` cannot be used here, or None when it can."""
+    if name not in ISA_NAMES:
+        return f"unknown (expected one of {', '.join(ISA_NAMES)})"
+    if not fa_isa_supported(ISA_NAMES.index(name)):
+        return (f"not supported by this CPU or build (supported: "
+                f"{', '.join(supported_isas())})")
+    return None
+
+
 def set_isa(name):
     """Use the kernels compiled for ISA `name` (one of ISA_NAMES) from now on.
     ValueError when this CPU or build does not support it."""
-    if name not in ISA_NAMES:
-        raise ValueError(f"unknown ISA {name!r}; expected one of {', '.join(ISA_NAMES)}")
-    if fa_set_isa(ISA_NAMES.index(name)) != 0:
-        raise ValueError(f"ISA {name!r} is not supported by this CPU or build; "
-                         f"supported: {', '.join(supported_isas())}")
+    problem = _isa_problem(name)
+    if problem is not None or fa_set_isa(ISA_NAMES.index(name)) != 0:
+        raise ValueError(f"ISA {name!r} is {problem or 'not supported here'}")
 
 
 def set_streaming_threshold(nbytes):
@@ -625,11 +654,12 @@ def _isa_from_environment():
     requested = os.environ.get("FASTACT_ISA", "").strip().lower()
     if requested in ("", "auto", "best"):
         return
-    try:
+    problem = _isa_problem(requested)
+    if problem is None:
         set_isa(requested)
-    except ValueError as exc:
-        warnings.warn(f"FASTACT_ISA={requested!r} ignored: {exc}; using {get_isa()}",
-                      RuntimeWarning, stacklevel=2)
+        return
+    warnings.warn(f"FASTACT_ISA={requested!r} ignored: the ISA is {problem}; using "
+                  f"{get_isa()}", RuntimeWarning, stacklevel=2)
 
 
 fa_init()

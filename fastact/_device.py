@@ -17,13 +17,17 @@ kernels are queued on that stream and nothing waits on the host.  When that
 stream is not the current stream of the library whose arrays fastact
 allocates or copies, the two are ordered with events on the device.
 
-Tensors that require grad are refused (autograd integration is separate).
+Tensors that require grad are refused (autograd integration is separate),
+as are torch tensors whose memory does not hold their values as they are
+(sparse, nested, mkldnn, quantized, lazily negated): TypeError.
 """
 import importlib.util
 
 import numpy as np
 
 from . import _cpu, _dtypes
+from ._checks import finite as _finite, is_number as _is_number, no_stream as _no_stream
+from ._checks import slopes_array as _check_slopes_array
 from ._layout import expand_slopes, prelu_plan, reduce_grad
 
 _DT_F32, _DT_F64, _DT_F16, _DT_BF16 = _cpu.DT_F32, _cpu.DT_F64, _cpu.DT_F16, _cpu.DT_BF16
@@ -141,13 +145,43 @@ def _refuse_grad(obj, name):
             f"with fastact's backward functions)")
 
 
-def _on_cuda(obj):
+_torch_dts = None
+
+
+def _check_tensor(obj, name):
+    """What fastact needs of another library's array besides its place: no
+    autograd and, for a torch tensor (on any device), a dense one of a
+    supported dtype without torch's lazy negation bit, whose memory holds its
+    values as they are.  Returns a torch tensor's dtype code (FA_DT_*)."""
+    global _torch_dts
+    _refuse_grad(obj, name)
+    if not _is_torch(obj):
+        return None
+    import torch
+    if obj.is_nested or obj.layout != torch.strided:
+        kind = "nested" if obj.is_nested else str(obj.layout).replace("torch.", "").lstrip("_")
+        raise TypeError(f"{name} is a {kind} torch tensor; fastact needs dense (strided) "
+                        f"tensors" + ("" if obj.is_nested else f": pass {name}.to_dense()"))
+    if _torch_dts is None:
+        _torch_dts = {torch.float32: _DT_F32, torch.float64: _DT_F64,
+                      torch.float16: _DT_F16, torch.bfloat16: _DT_BF16}
+    dt = _torch_dts.get(obj.dtype)
+    if dt is None:      # complex (conjugate bit or not), integer, quantized, ...
+        raise TypeError(f"{name} has dtype {obj.dtype}; fastact supports {_SUPPORTED}")
+    if obj.is_neg():
+        raise TypeError(f"{name} has torch's negative bit set (its memory holds "
+                        f"-{name}); pass {name}.resolve_neg()")
+    return dt
+
+
+def _on_cuda(obj, name="x"):
     """True for a CUDA array, False for a CPU one; TypeError otherwise."""
     if _is_torch(obj):
         kind = obj.device.type
         if kind in ("cuda", "cpu"):
             return kind == "cuda"
-        raise TypeError(f"fastact cannot use a torch tensor on device {obj.device}")
+        raise TypeError(f"{name} is a torch tensor on device {obj.device}; fastact takes "
+                        f"CPU and CUDA tensors")
     t = type(obj)
     if hasattr(t, "__cuda_array_interface__"):
         try:
@@ -161,12 +195,12 @@ def _on_cuda(obj):
             return True
         if kind in (1, 3):                          # kDLCPU, kDLCUDAHost
             return False
-        raise TypeError(f"fastact cannot use {type(obj).__name__} on DLPack device "
-                        f"type {kind}; it supports CPU and CUDA arrays")
+        raise TypeError(f"{name} is a {type(obj).__name__} on DLPack device type "
+                        f"{kind}; fastact takes CPU and CUDA arrays")
     if hasattr(t, "__dlpack__"):
         return False
-    raise TypeError(f"fastact cannot use {type(obj).__name__}: expected a numpy "
-                    f"array, a CUDA array or a DLPack producer")
+    raise TypeError(f"{name} is a {type(obj).__name__}; fastact takes numpy arrays, "
+                    f"CUDA arrays and DLPack producers")
 
 
 # --- CPU producers: numpy views, the CPU kernels, the producer's type back ----------
@@ -180,7 +214,7 @@ def _cpu_view(obj, name):
     """obj as a numpy array sharing its memory."""
     if isinstance(obj, np.ndarray):
         return obj
-    _refuse_grad(obj, name)
+    _check_tensor(obj, name)
     if _is_torch(obj):
         if _torch_bf16(obj):
             import torch
@@ -199,7 +233,7 @@ def _cpu_operand(obj, name):
     if obj is None or isinstance(obj, np.ndarray):
         return obj
     if is_foreign(obj):
-        if _on_cuda(obj):
+        if _on_cuda(obj, name):
             raise ValueError(f"{name} is on a CUDA device but x is on the CPU: pass "
                              f"arrays on one device")
         return _cpu_view(obj, name)
@@ -220,11 +254,6 @@ def _wrap_like(like, arr):
         except Exception:  # noqa: BLE001 - a producer that cannot take it back
             return arr
     return arr
-
-
-def _no_stream(stream):
-    if stream is not None:
-        raise ValueError("stream= applies to CUDA arrays only; x is on the CPU")
 
 
 def _cpu_call(fn, like, outputs, args):
@@ -268,13 +297,8 @@ def _c_contiguous(shape, strides, itemsize):
 
 def _parse_torch(t, name):
     import torch
-    _refuse_grad(t, name)
     a = _Gpu()
-    dts = {torch.float32: _DT_F32, torch.float64: _DT_F64, torch.float16: _DT_F16,
-           torch.bfloat16: _DT_BF16}
-    if t.dtype not in dts:
-        raise TypeError(f"{name} has dtype {t.dtype}; fastact supports {_SUPPORTED}")
-    a.obj, a.lib, a.dt = t, "torch", dts[t.dtype]
+    a.obj, a.lib, a.dt = t, "torch", _check_tensor(t, name)
     a.ptr, a.shape, a.size = t.data_ptr(), tuple(t.shape), t.numel()
     a.device = t.device.index if t.device.index is not None else torch.cuda.current_device()
     a.stream, a.readonly, a.keep = None, False, None
@@ -436,7 +460,7 @@ def _contiguous(call, a, name):
 
 def _gpu_operand(call, obj, name, x):
     """A second input (grad_output): a CUDA array on x's device, x's dtype and shape."""
-    if not is_foreign(obj) or not _on_cuda(obj):
+    if not is_foreign(obj) or not _on_cuda(obj, name):
         raise ValueError(f"{name} is on the CPU but x is on a CUDA device: pass arrays "
                          f"on one device")
     a = _parse_gpu(obj, name, call.stream)
@@ -506,8 +530,8 @@ def _destination(call, out, inplace, target, target_name, x, reads):
         return target
     if out is None:
         return None
-    if isinstance(out, np.ndarray) or not is_foreign(out) or not _on_cuda(out):
-        raise ValueError(f"out is a {type(out).__name__} on the CPU but x is on a CUDA "
+    if isinstance(out, np.ndarray) or not is_foreign(out) or not _on_cuda(out, "out"):
+        raise ValueError(f"out ({type(out).__name__}) is on the CPU but x is on a CUDA "
                          f"device: pass out on x's device")
     o = _parse_gpu(out, "out", call.stream)
     _same_device(call, o, "out")
@@ -611,17 +635,6 @@ class _SlopeArgs:
     __slots__ = ("ptr", "on_host", "shared", "plan", "keep", "lib", "device_array")
 
 
-def _is_number(v):
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
-        v, (bool, np.bool_))
-
-
-def _check_slope_dtype(dtype_name, kind, x):
-    if kind != "f" and dtype_name != "bfloat16":
-        raise TypeError(f"slopes has dtype {dtype_name}; expected a float or an array of "
-                        f"floats (cast to x's dtype, {_DT_NAMES[x.dt]})")
-
-
 def _gpu_slopes(call, slopes, x, channel_axis):
     """The slope vector for x (a CUDA array), without reading device memory on
     the host."""
@@ -629,10 +642,10 @@ def _gpu_slopes(call, slopes, x, channel_axis):
     s = _SlopeArgs()
     s.ptr, s.on_host, s.shared, s.keep, s.lib, s.device_array = 0, False, 0.0, None, None, None
     if _is_number(slopes):
+        s.shared = _finite(slopes, "slopes")
         s.plan = prelu_plan(x.shape, (), channel_axis)
-        s.shared = float(slopes)
         return s
-    if is_foreign(slopes) and _on_cuda(slopes):
+    if is_foreign(slopes) and _on_cuda(slopes, "slopes"):
         d = _parse_gpu(slopes, "slopes", call.stream)
         _same_device(call, d, "slopes")
         call.order_operand(d)
@@ -666,7 +679,7 @@ def _gpu_slopes(call, slopes, x, channel_axis):
     if is_foreign(slopes):
         slopes = _cpu_view(slopes, "slopes")
     arr = np.asarray(slopes)
-    _check_slope_dtype(arr.dtype.name, arr.dtype.kind, x)
+    _check_slopes_array(arr)
     s.plan = plan = prelu_plan(x.shape, arr.shape, channel_axis)
     vec = np.ascontiguousarray(expand_slopes(arr.astype(compute), plan, np), dtype=compute)
     if plan.channels == 1:

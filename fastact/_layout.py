@@ -3,7 +3,8 @@
 The kernels see x as contiguous (outer, channels, inner) blocks with one slope
 per channel.  Every slope shape fastact accepts maps onto that:
 
-- one value (a number, or any array of size 1): shared, (1, 1, x.size);
+- one value (a number, or an array of size 1 of any shape): shared,
+  (1, 1, x.size);
 - a 1-D array of C > 1 values: one per channel on ``channel_axis`` (1 for
   NCHW, -1 for NHWC), (prod(x.shape[:axis]), C, prod(x.shape[axis + 1:]));
 - an array of 2 or more dims: broadcast against x.shape[1:] (numpy's rules,
@@ -14,6 +15,8 @@ per channel.  Every slope shape fastact accepts maps onto that:
 """
 from collections import namedtuple
 from math import prod
+
+from ._checks import channel_axis as _channel_axis
 
 Plan = namedtuple("Plan", "outer channels inner span span_slopes slopes_shape")
 Plan.__doc__ = """x as (outer, channels, inner) blocks.
@@ -32,11 +35,8 @@ def prelu_plan(x_shape, slopes_shape, channel_axis=1):
     x_shape = tuple(x_shape)
     slopes_shape = tuple(slopes_shape)
     ndim = len(x_shape)
-    if channel_axis not in (1, -1):
-        raise ValueError(
-            f"channel_axis must be 1 (NCHW) or -1 (NHWC), got {channel_axis!r}")
-    size = prod(slopes_shape)
-    if size == 1 and len(slopes_shape) <= max(1, ndim - 1):
+    channel_axis = _channel_axis(channel_axis)
+    if prod(slopes_shape) == 1:
         return Plan(1, 1, prod(x_shape), (), (), slopes_shape)
     if len(slopes_shape) == 1:
         n = slopes_shape[0]
@@ -57,8 +57,8 @@ def prelu_plan(x_shape, slopes_shape, channel_axis=1):
     if ndim < 2 or len(slopes_shape) > len(feature):
         raise ValueError(
             f"slopes has shape {slopes_shape}, which does not broadcast to x.shape[1:] "
-            f"= {feature}: expected one value, one per channel, or a shape that "
-            f"broadcasts to {feature}")
+            f"= {feature}: pass one value, one per channel, or slopes of a shape that "
+            f"does")
     padded = (1,) * (len(feature) - len(slopes_shape)) + slopes_shape
     for s, d in zip(padded, feature):
         if s != 1 and s != d:

@@ -222,9 +222,10 @@ class ReLU(Activation):
     def __init__(self, negative_slope=0.0, max_value=None, threshold=0.0, *, inplace=False):
         super().__init__(inplace=inplace)
         _api._relu_op(negative_slope, max_value, threshold)     # validates
-        self.negative_slope = negative_slope
-        self.max_value = max_value
-        self.threshold = threshold
+        # kept as the Python floats the functions use (max_value: None or one)
+        self.negative_slope = _api._finite(negative_slope, "negative_slope")
+        self.max_value = None if max_value is None else _api._real(max_value, "max_value")
+        self.threshold = _api._finite(threshold, "threshold")
 
     def _params(self):
         return (self.negative_slope, self.max_value, self.threshold)
@@ -321,8 +322,7 @@ class ThresholdedReLU(Activation):
 
     def __init__(self, theta=1.0, *, inplace=False):
         super().__init__(inplace=inplace)
-        _api._theta_params(theta)       # validates
-        self.theta = theta
+        self.theta = _api._theta_params(theta)[2]       # validated, a Python float
 
     def _params(self):
         return (self.theta,)
@@ -487,8 +487,7 @@ class PReLU(Activation):
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) \
                 or channels < 1:
             raise ValueError(f"channels must be a positive int, got {channels!r}")
-        if channel_axis != 1:
-            channel_axis = _api._channel_axis(channel_axis)
+        channel_axis = _api._channel_axis(channel_axis)
         init = _api._finite(init, "init")
         if slopes_shape is not None:
             if shared or channels != 1:

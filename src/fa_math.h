@@ -19,27 +19,33 @@
 #define FA_LN2_HI 6.93147180369123816490e-01 /* fdlibm: 32 significant bits */
 #define FA_LN2_LO 1.90821492927058770002e-10
 #define FA_INV_LN2 1.44269504088896338700e+00
-#define FA_EXP_FLOOR -700.0
+#define FA_EXP_FLOOR -745.5 /* below -1075 ln2 = -745.133..., exp(x) rounds to 0 */
 #define FA_ROUND_MAGIC 0x1.8p52 /* adding it rounds to an integer, kept in the low bits */
 
 /*
  * In double, ~2e-14 relative from the exact value (for ELU's gradient, whose
  * product with two floats must be good to a half ulp of float): Cody and
  * Waite's two-part ln2, so k ln2 is exact, and expm1(r) by its Taylor series
- * to r^11 / 11!.  x below -700 is clamped (2^k stays a normal double;
- * exp(-700) times any product of two floats still rounds to 0 in float32)
- * and exp returns 0 there, so that exp(-inf) * inf is NaN as it should be.
+ * to r^11 / 11!.  exp is right down to its last subnormal: 2^k is built as
+ * 2^(k + 54), a normal double for every k >= -1076, and the result scaled by
+ * 2^-54 at the end (exact, or one rounding where the result is subnormal,
+ * below x = -708.4).  That matters where the gradient is inf * exp(x), which
+ * is inf for every x >= -745.13 (the float64 kernels and the oracle say so),
+ * not inf * 0.  Below FA_EXP_FLOOR, where exp(x) rounds to 0, the lanes
+ * compute exp(0) and select 0: no lane makes a subnormal there (each costs a
+ * microcode assist), and exp(-inf) * inf is NaN as it should be.  Lanes of
+ * x > 0 compute a value the callers select away (for x > 673 it can be
+ * subnormal: slow for such lanes, never wrong).
  */
 
-/* expm1(r) for the reduced argument; *scale = 2^k */
+/* expm1(r) for the reduced argument of x >= FA_EXP_FLOOR; *scale = 2^(k + 54) */
 static inline double fa_expm1_reduced(double x, double *scale)
 {
-    x = x < FA_EXP_FLOOR ? FA_EXP_FLOOR : x;
     const double t = x * FA_INV_LN2 + FA_ROUND_MAGIC;
     const double k = t - FA_ROUND_MAGIC;
     uint64_t bits;
     memcpy(&bits, &t, sizeof bits);
-    bits = (bits + 1023) << 52;          /* k sits in the low bits of t */
+    bits = (bits + 1023 + 54) << 52;     /* k sits in the low bits of t */
     memcpy(scale, &bits, sizeof bits);
     const double r = (x - k * FA_LN2_HI) - k * FA_LN2_LO;
     return r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120
@@ -49,9 +55,11 @@ static inline double fa_expm1_reduced(double x, double *scale)
 
 static inline double fa_exp_nonpos(double x)
 {
+    const int below = x < FA_EXP_FLOOR;
     double scale;
-    const double p = fa_expm1_reduced(x, &scale);
-    return x < FA_EXP_FLOOR ? 0.0 : scale * p + scale;
+    const double p = fa_expm1_reduced(below ? 0.0 : x, &scale);
+    const double e = (scale * p + scale) * 0x1p-54;
+    return below ? 0.0 : e;
 }
 
 /*

@@ -472,7 +472,7 @@ static inline void FA_NAME(unary_bwd_block)(int op, const double *p, const FA_T 
             gi[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
         }
 #else
-        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: gcc 12 leaves the two float-to-double widenings scalar for SSE2 */
+        for (int64_t i = 0; i < n; i++) {
             const FA_C gv = FA_LOAD(g[i]);
             const FA_C v = FA_LOAD(x[i]);
             gi[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
@@ -532,7 +532,7 @@ static inline void FA_NAME(unary_bwd_inplace_block)(int op, const double *p, FA_
             g[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
         }
 #else
-        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: gcc 12 leaves the two float-to-double widenings scalar for SSE2 */
+        for (int64_t i = 0; i < n; i++) {
             const FA_C gv = FA_LOAD(g[i]);
             const FA_C v = FA_LOAD(x[i]);
             g[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));

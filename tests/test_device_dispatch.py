@@ -105,6 +105,52 @@ def test_torch_cpu_refusals():
         fastact.relu(torch.ones(3, dtype=torch.int64))
 
 
+def _odd_tensors():
+    """torch tensors whose memory is not their values as they are: name -> maker."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # beta and prototype layouts
+        return {
+            "sparse_coo": lambda: torch.ones(2, 3, dtype=torch.bfloat16).to_sparse(),
+            "sparse float32": lambda: torch.ones(2, 3).to_sparse(),
+            "sparse_csr": lambda: torch.ones(2, 3).to_sparse_csr(),
+            "mkldnn": lambda: torch.ones(2, 3).to_mkldnn(),
+            "nested": lambda: torch.nested.nested_tensor([torch.ones(3), torch.ones(3)]),
+            "dtype torch.complex64": lambda: torch.ones(2, 3, dtype=torch.complex64).conj(),
+            "negative bit": lambda: torch.ones(2, 3, dtype=torch.complex64).conj().imag,
+            "dtype torch.quint8": lambda: torch.quantize_per_tensor(
+                torch.ones(2, 3), 0.1, 0, torch.quint8),
+        }
+
+
+@needs_torch
+@pytest.mark.parametrize("kind", ["sparse_coo", "sparse float32", "sparse_csr", "mkldnn",
+                                  "nested", "dtype torch.complex64", "negative bit",
+                                  "dtype torch.quint8"])
+def test_torch_tensors_fastact_cannot_read_are_type_errors(kind):
+    """Sparse, nested, mkldnn, quantized, complex (conjugate bit set or not)
+    and lazily negated tensors: a TypeError naming the argument, in every
+    role, and nothing written (torch's own NotImplementedError and
+    RuntimeError never reach the caller)."""
+    import warnings
+    make = _odd_tensors()[kind]
+    x, g = torch.ones(2, 3), torch.ones(2, 3)
+    word = kind.split()[0] if kind != "negative bit" else "negative bit"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        calls = {
+            "x": lambda t: fastact.relu(t),
+            "grad_output": lambda t: fastact.elu_backward(t, x),
+            "out": lambda t: fastact.leaky_relu(x, out=t),
+            "slopes": lambda t: fastact.prelu(x, t, inplace=True),
+        }
+        for name, call in calls.items():
+            t = make()
+            with pytest.raises(TypeError, match=f"{name} (is a |has ).*{word}"):
+                call(t)
+            np.testing.assert_array_equal(x.numpy(), np.ones((2, 3), np.float32))
+
+
 @needs_torch
 def test_torch_cpu_view_is_not_copied(rng):
     x = torch.from_numpy(random_x(rng, (4, 6), np.float32))
@@ -247,3 +293,29 @@ def test_torch_slopes_on_the_cpu_with_cuda_x_are_copied(fake_gpu):
     fastact.prelu(x, torch.tensor([1.0, 2.0, 3.0]), out=FakeCudaArray(np.zeros((2, 3, 4))))
     args = fake_gpu.calls[-1][1]
     assert args[4] is True or args[4] == 1        # slopes from host memory
+
+
+def test_cai_slopes_and_channel_axis_checked_before_launch(fake_gpu):
+    """The GPU path checks slopes and channel_axis by the CPU's rules (one
+    place): finite numbers and host arrays, integer channel_axis; an array of
+    one value of any shape is shared."""
+    x = FakeCudaArray(np.zeros((2, 3), np.float32))
+    out = FakeCudaArray(np.zeros((2, 3), np.float32))
+    for bad, exc, match in [(float("nan"), ValueError, "slopes is NaN"),
+                            (np.inf, ValueError, "slopes must be finite"),
+                            (10 ** 400, ValueError, "slopes must be finite, got an int"),
+                            (np.array([0.5, np.inf, 1.0]), ValueError,
+                             "slopes must be finite, got inf at index 1"),
+                            (np.array([1, 2, 3]), TypeError, "slopes has dtype int64"),
+                            (True, TypeError, "slopes must be a real number")]:
+        with pytest.raises(exc, match=match):
+            fastact.prelu(x, bad, out=out)
+        with pytest.raises(exc, match=match):
+            fastact.prelu_backward(FakeCudaArray(np.zeros((2, 3), np.float32)), x, bad, out=out)
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError, match="channel_axis must be an int"):
+            fastact.prelu(x, 0.5, out=out, channel_axis=bad)
+    assert not fake_gpu.calls
+    fastact.prelu(x, np.full((1, 1, 1), 0.75, np.float32), out=out, channel_axis=np.int64(-1))
+    args = fake_gpu.calls[-1][1]
+    assert args[5] == 0.75 and args[7:10] == (1, 1, 6)        # shared, by value

@@ -184,3 +184,88 @@ def test_out_may_be_x_or_grad_output(rng):
     gi, _ = fastact.prelu_backward(g2, x_before, slopes, out=g2)
     assert gi is g2
     np.testing.assert_array_equal(g2, expected_gi2)
+
+
+# --- slopes: one rule for numbers and arrays, whatever the path --------------------
+
+def _nonfinite_slopes(ml_dtypes):
+    """Slopes with a NaN or an infinity, as numbers and as arrays of every
+    form the kernels' fast and general paths take (x is (2, 3, 4, 5) float32)."""
+    out = [np.nan, np.inf, -np.inf, np.float32("nan"), np.array(np.inf),
+           np.array([np.nan], np.float32),                     # shared
+           np.array([0.5, np.inf, 0.25], np.float32),          # per channel: fast path
+           np.array([0.5, 0.5, -np.inf], np.float64),          # cast to float32
+           np.array([0.5, np.nan, 0.5], np.float32)[::-1],     # a view: copied
+           np.full((3, 1, 1), np.nan, np.float16),             # broadcast
+           [0.5, 0.5, float("inf")]]                           # a list
+    if ml_dtypes is not None:
+        out += [ml_dtypes.bfloat16("inf"), np.array([0.5, 0.5, np.nan], ml_dtypes.bfloat16)]
+    return out
+
+
+def test_slopes_must_be_finite(arrays):
+    """As leaky_relu's negative_slope and PReLU(init=): a NaN or infinite
+    slope is a ValueError, and nothing is written."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        ml_dtypes = None
+    x, g, _ = arrays
+    for bad in _nonfinite_slopes(ml_dtypes):
+        message = "slopes is NaN" if np.ndim(bad) == 0 and np.isnan(float(bad)) \
+            else "slopes must be finite, got -?(nan|inf)"
+        out = poisoned_like(x)
+        _expect(ValueError, message, lambda: fastact.prelu(x, bad, inplace=True), x)
+        _expect(ValueError, message, lambda: fastact.prelu(x, bad, out=out), x, out)
+        _expect(ValueError, message, lambda: fastact.prelu_backward(g, x, bad, inplace=True),
+                x, g)
+        _expect(ValueError, message, lambda: fastact.prelu_backward(g, x, bad, out=out),
+                x, g, out)
+    _expect(ValueError, r"slopes must be finite, got inf at index \(0, 2\)",
+            lambda: fastact.prelu(x, np.array([[0.5, 1.0, np.inf]]), inplace=True), x)
+    _expect(ValueError, "slopes must be finite, got an int of 1329 bits, past float64's range",
+            lambda: fastact.prelu(x, 10 ** 400, inplace=True), x)
+
+
+@pytest.mark.parametrize("xshape", [(6,), (2, 5), (2, 3, 4), (1, 2, 3, 4, 5)])
+@pytest.mark.parametrize("sshape", [(), (1,), (1, 1), (1, 1, 1, 1, 1, 1)])
+def test_any_array_of_one_value_is_shared(rng, xshape, sshape):
+    """An array of one value, of any shape (more dims than x's included), is
+    one slope for every element; grad_slopes has its shape."""
+    x = random_x(rng, xshape, np.float32)
+    g = rng.standard_normal(xshape).astype(np.float32)
+    s = np.float32(rng.uniform(-2, 2))
+    slopes = np.full(sshape, s, np.float32)
+    want = np.where(x > 0, x, s * x)                    # float32: one rounding
+    np.testing.assert_array_equal(fastact.prelu(x, slopes), want)
+    gi, gs = fastact.prelu_backward(g, x, slopes)
+    np.testing.assert_array_equal(gi, np.where(x > 0, g, s * g))
+    assert gs.shape == sshape and gs.dtype == np.float32
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    ref = np.sum(np.where(x64 > 0, 0.0, x64 * g64))
+    np.testing.assert_allclose(gs, np.full(sshape, ref), rtol=2e-7, atol=1e-12)
+    m = fastact.PReLU(slopes_shape=sshape or (1,), init=float(s))
+    np.testing.assert_array_equal(m(x), want)
+    m.backward(g)
+    assert m.grad_slopes.shape == (sshape or (1,))
+
+
+def test_number_slopes_of_any_type(arrays):
+    """Numbers of every kind are one shared slope, as the Python float of their
+    value (grad_slopes 0-d); bools and complex numbers are not slopes."""
+    x, g, _ = arrays
+    numbers = [2, np.int64(-3), np.float16(0.375), np.float64(1.25), np.longdouble(0.5)]
+    try:
+        import ml_dtypes
+        numbers.append(ml_dtypes.bfloat16(0.375))
+    except ImportError:
+        pass
+    for v in numbers:
+        s = np.float32(float(v))
+        np.testing.assert_array_equal(fastact.prelu(x, v), np.where(x > 0, x, s * x))
+        gi, gs = fastact.prelu_backward(g, x, v)
+        np.testing.assert_array_equal(gi, np.where(x > 0, g, s * g))
+        assert gs.shape == ()
+    for bad in (True, np.bool_(False), 1 + 2j, np.complex64(1)):
+        _expect(TypeError, "slopes must be a real number",
+                lambda: fastact.prelu(x, bad, inplace=True), x)

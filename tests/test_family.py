@@ -262,6 +262,75 @@ def test_every_isa_gives_bitwise_the_same(rng, dtype):
             assert_same(a, b)
 
 
+def _tail_of_exp(rng, dtype):
+    """Values of dtype in [-746, -700] (every one for float16 and bfloat16,
+    every 7th for float32, 20000 at random for float64), and the neighbours
+    of -1075 ln2 = -745.133..., below which exp(x) rounds to 0 in double."""
+    lo, hi = np.array([-746.0, -700.0], dtype=dtype)
+    if dtype.itemsize == 2:
+        every = np.arange(1 << 16, dtype=np.uint16).view(dtype)
+        with np.errstate(invalid="ignore"):
+            v = every.astype(np.float64)
+        return every[(v >= float(lo)) & (v <= float(hi))]
+    if dtype == np.float32:
+        x = np.arange(hi.view(np.int32), lo.view(np.int32) + 1, 7, dtype=np.int32).view(dtype)
+    else:
+        x = rng.uniform(float(lo), float(hi), 20_000)
+    near = [np.array(-1075 * np.log(2), dtype=dtype)]
+    for direction in (INF, -INF):
+        v = near[0]
+        for _ in range(3):
+            v = np.nextafter(v, np.array(direction, dtype))
+            near.append(v)
+    return np.concatenate([x, np.array(near, dtype=dtype)])
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+@pytest.mark.parametrize("alpha", [1.0, -2.5, 1e300, -1e300])
+def test_elu_backward_deep_in_the_tail_of_exp(rng, dtype, alpha):
+    """x in [-746, -700], where exp(x) in double is subnormal down to
+    -745.13 and 0 below: g * alpha * exp(x) is +-inf for an infinite g, or
+    for an alpha the float32 compute type makes infinite, NaN once exp(x) is
+    0, and a zero of the product's sign for finite g and alpha in the float
+    dtypes -- as the float64 oracle says, on every ISA, out of place, into
+    out= and in place.  (The vectorised exp used to return 0 below -700.)"""
+    dtype = np.dtype(dtype)
+    x = _tail_of_exp(rng, dtype)
+    x = x[rng.permutation(x.size)]
+    specials = np.array([INF, -INF, 0.0, -0.0, np.nan, 3e38, -3e38, 1.0], dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):     # 3e38 in float16; inf * 0
+        g = np.where(rng.random(x.size) < 0.5, rng.choice(specials, x.size),
+                     rng.standard_normal(x.size) * 1e3).astype(dtype)
+        p = _params_in((alpha, 0.0, 0.0), dtype)
+        want = _expected(_reference.elu_backward(g.astype(np.float64), x.astype(np.float64),
+                                                 p[0]), dtype)
+    check = assert_same if dtype != np.float64 else (lambda a, b: assert_within_ulp(a, b, 1))
+    assert np.isinf(want).any()                     # the data reach the cases
+    before = _cpu.get_isa()
+    try:
+        for isa in _cpu.supported_isas():
+            _cpu.set_isa(isa)
+            params = (alpha, 0.0, 0.0)
+            check(F.unary_backward(F.OP_ELU, params, g, x, None, False), want)
+            out = poisoned_like(x)
+            assert F.unary_backward(F.OP_ELU, params, g, x, out, False) is out
+            check(out, want)
+            gc = g.copy()
+            F.unary_backward(F.OP_ELU, params, gc, x, None, True)
+            check(gc, want)
+    finally:
+        _cpu.set_isa(before)
+
+
+def test_elu_backward_of_an_infinite_gradient_below_minus_700():
+    """The case that was found: inf, not NaN, as in float64."""
+    for dtype in ALL_DTYPES:
+        g = np.array([np.inf, -np.inf], dtype)
+        got = F.unary_backward(F.OP_ELU, (1.0, 0.0, 0.0), g, np.array([-720.0, -720.0], dtype),
+                               None, False)
+        assert_same(got, np.array([np.inf, -np.inf], dtype))
+
+
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 def test_views_and_byte_order(rng, dtype):
     x = _data(rng, 6000, dtype, [0.0]).reshape(60, 100)

@@ -239,6 +239,30 @@ def test_functions_against_oracle(rng, name, dtype, mode):
         np.testing.assert_array_equal(g, g0)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", list(OPS))
+def test_backward_out_may_be_x(rng, name, dtype):
+    """out=x in a backward: grad_input replaces x (read first), as out may be
+    grad_output; an out that overlaps x only partially is refused."""
+    _, bwd, params = OPS[name]
+    x = special_x(rng, dtype, params, name=name)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    want = expected(name, x, params, g)
+    g0, ulps = g.copy(), ULPS.get(name, 0) if params else 0
+    xs = x.copy()
+    assert bwd(g, xs, **params, out=xs) is xs
+    assert_matches(xs, want, ulps)
+    xs = x.copy()
+    view = xs[...]                                   # the same memory, another object
+    assert bwd(g, xs, **params, out=view) is view
+    assert_matches(xs, want, ulps)
+    np.testing.assert_array_equal(g, g0)
+    buf = np.concatenate([x.ravel(), x.ravel()[:1]])
+    shifted_x, shifted_out = buf[:-1].reshape(x.shape), buf[1:].reshape(x.shape)
+    _check_untouched(lambda: bwd(g, shifted_x, **params, out=shifted_out), ValueError,
+                     "out overlaps x partially", buf, g)
+
+
 @pytest.mark.parametrize("name", list(OPS))
 def test_array_likes_and_scalars(name):
     fn, bwd, params = OPS[name]
@@ -294,12 +318,22 @@ def test_prelu_takes_stream_and_channel_axis(rng):
     assert gs.shape == (4, 3)
     np.testing.assert_allclose(gs, _reference.prelu_backward(g, x, s2)[1], rtol=1e-5, atol=1e-5)
     x0 = x.copy()
-    for bad in (0, 2, -2, 3, "1", 1.5, None):
+    for bad in (0, 2, -2, 3, np.int64(2), np.array(0)):
         with pytest.raises(ValueError, match="channel_axis must be 1 .* or -1"):
             fastact.prelu(x, slopes, channel_axis=bad, inplace=True)
         with pytest.raises(ValueError, match="channel_axis must be 1 .* or -1"):
             fastact.prelu_backward(g, x, slopes, channel_axis=bad, inplace=True)
+    # integers only (operator.index's rule), and not bools: True is not 1
+    for bad in ("1", 1.5, None, True, False, np.True_, 1.0, -1.0, np.array([1]),
+                np.array(1.0)):
+        with pytest.raises(TypeError, match=r"channel_axis must be an int \(1 or -1\), got "):
+            fastact.prelu(x, slopes, channel_axis=bad, inplace=True)
+        with pytest.raises(TypeError, match=r"channel_axis must be an int \(1 or -1\), got "):
+            fastact.prelu_backward(g, x, slopes, channel_axis=bad, inplace=True)
     np.testing.assert_array_equal(x, x0)
+    want = _reference.prelu(x, slopes, channel_axis=-1).astype(np.float32)
+    for axis in (np.int64(-1), np.int8(-1), np.array(-1)):
+        np.testing.assert_array_equal(fastact.prelu(x, slopes, channel_axis=axis), want)
     with pytest.raises(ValueError, match="stream=.* is for GPU arrays"):
         fastact.prelu(x, slopes, channel_axis=-1, inplace=True, stream=7)
     np.testing.assert_array_equal(x, x0)
@@ -390,6 +424,63 @@ def test_any_finite_slope_and_alpha(xg):
         with np.errstate(over="ignore"):
             assert_matches(fastact.leaky_relu(x, v), expected("leaky_relu", x, {"negative_slope": p}))
             assert_matches(fastact.elu(x, v), expected("elu", x, {"alpha": p}), ULPS["elu"])
+
+
+def test_parameters_past_float64s_range(xg):
+    """An int (or Fraction) past float64's range is a real number that IEEE
+    rounding makes +-inf: a ValueError naming the parameter where it must be
+    finite (not Python's OverflowError), and no cap as max_value."""
+    from fractions import Fraction
+    x, g = xg
+    huge = 10 ** 400
+    for param, calls in _PARAM_CALLS.items():
+        if param == "max_value":
+            continue
+        for call in calls:
+            for v in (huge, -huge, Fraction(huge, 3), 10 ** 5000):
+                _check_untouched(lambda: call(x, g, v), ValueError,
+                                 f"{param} must be finite, got .*past float64's range", x, g)
+    np.testing.assert_array_equal(fastact.relu(x, 0.1, huge),
+                                  expected("relu", x, {"negative_slope": 0.1}))
+    for call in _PARAM_CALLS["max_value"]:
+        _check_untouched(lambda: call(x, g, -huge), ValueError, "max_value must be >= 0", x, g)
+    # the modules and lookup by name check the same way
+    for make, name in [(lambda: fastact.ELU(huge), "alpha"),
+                       (lambda: fastact.get("elu", alpha=huge), "alpha"),
+                       (lambda: fastact.LeakyReLU(-huge), "negative_slope"),
+                       (lambda: fastact.get("leaky_relu", negative_slope=huge), "negative_slope"),
+                       (lambda: fastact.ReLU(threshold=huge), "threshold"),
+                       (lambda: fastact.ThresholdedReLU(huge), "theta"),
+                       (lambda: fastact.PReLU(init=huge), "init"),
+                       (lambda: fastact.get("prelu", init=-huge), "init")]:
+        with pytest.raises(ValueError, match=f"{name} must be finite, got an int of 1329 bits"):
+            make()
+    assert fastact.ReLU(max_value=huge)(np.array([1e300])) == 1e300
+    m = fastact.ReLU(max_value=huge, inplace=True)      # in place, then backward off y
+    m(np.ones(3, np.float16))
+    np.testing.assert_array_equal(m.backward(np.ones(3, np.float16)), np.ones(3, np.float16))
+
+
+def test_parameters_as_numpy_and_ml_dtypes_scalars(xg):
+    """Every numpy and ml_dtypes float scalar is a parameter, as the Python
+    float of its value; bools are not numbers here."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x, g = xg
+    for v in (ml_dtypes.bfloat16(0.375), np.float16(0.375), np.array(0.375, ml_dtypes.bfloat16),
+              np.longdouble(0.375), np.int8(2)):
+        p = float(v)
+        assert_matches(fastact.leaky_relu(x, v), expected("leaky_relu", x, {"negative_slope": p}))
+        assert_matches(fastact.elu_backward(g, x, v), expected("elu", x, {"alpha": p}, g),
+                       ULPS["elu"])
+        assert_matches(fastact.relu(x, v, 2 * v, v),
+                       expected("relu", x, {"negative_slope": p, "max_value": 2 * p,
+                                            "threshold": p}), ULPS["relu"])
+        assert fastact.ELU(v).alpha == p and fastact.PReLU(init=v).slopes[0] == np.float32(p)
+    for bad in (np.float16("inf"), ml_dtypes.bfloat16("-inf")):
+        _check_untouched(lambda: fastact.leaky_relu(x, bad, inplace=True), ValueError,
+                         "negative_slope must be finite, got -?inf", x, g)
+    _check_untouched(lambda: fastact.elu(x, ml_dtypes.bfloat16("nan"), inplace=True),
+                     ValueError, "alpha is NaN", x, g)
 
 
 def test_parameters_as_numpy_scalars_and_ints(xg):

@@ -55,7 +55,28 @@ def test_inplace_forward_then_backward(rng, dtype, shared):
     assert np.all(np.abs(m.grad_slopes.astype(np.float64) - gs_ref) <= tol)
 
 
-@pytest.mark.parametrize("bad_slope", [0.0, -0.5, np.nan])
+@pytest.mark.parametrize("bad_slope", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_slopes_that_are_not_finite_are_refused(rng, bad_slope, inplace):
+    """As a shared slope, leaky_relu's negative_slope and PReLU(init=): the
+    forward refuses them, writing nothing; so do gradient and the functions."""
+    m = fastact.PReLU(3, inplace=inplace)
+    m.slopes[1] = bad_slope
+    x = random_x(rng, (2, 3, 4), np.float32)
+    x_before = x.copy()
+    with pytest.raises(ValueError, match=r"slopes must be finite, got -?(nan|inf) at index 1"):
+        m(x)
+    np.testing.assert_array_equal(x, x_before)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    g_before = g.copy()
+    with pytest.raises(ValueError, match="slopes must be finite"):
+        m.gradient(g, x, inplace=True)
+    np.testing.assert_array_equal(g, g_before)
+    with pytest.raises(ValueError, match="init must be finite|init is NaN"):
+        fastact.PReLU(3, init=bad_slope)
+
+
+@pytest.mark.parametrize("bad_slope", [0.0, -0.5])
 def test_inplace_backward_refuses_slopes_that_hide_the_sign(rng, bad_slope):
     m = fastact.PReLU(3, inplace=True)
     m.slopes[1] = bad_slope
@@ -175,9 +196,14 @@ def test_slopes_shape_checks():
         fastact.PReLU(3, slopes_shape=(3,))
     with pytest.raises(ValueError, match="either slopes_shape or channels/shared"):
         fastact.PReLU(shared=True, slopes_shape=(1,))
-    for bad in (0, 2, "last", None):
+    for bad in (0, 2, np.int64(-2)):
         with pytest.raises(ValueError, match="channel_axis must be 1 .* or -1"):
             fastact.PReLU(3, channel_axis=bad)
+    for bad in ("last", None, True, -1.0):
+        with pytest.raises(TypeError, match=r"channel_axis must be an int \(1 or -1\)"):
+            fastact.PReLU(3, channel_axis=bad)
+    m = fastact.PReLU(3, channel_axis=np.int64(-1))
+    assert m.channel_axis == -1 and type(m.channel_axis) is int
     assert fastact.PReLU(slopes_shape=4).slopes.shape == (4,)
     assert fastact.PReLU(slopes_shape=[2, 1, 1]).slopes.shape == (2, 1, 1)
     assert "slopes_shape=(2, 1, 1)" in repr(fastact.PReLU(slopes_shape=(2, 1, 1)))
