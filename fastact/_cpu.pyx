@@ -46,6 +46,10 @@ cdef extern from "fastact.h" nogil:
     int fa_forked_serial()
     int64_t fa_streaming_threshold_bytes()
     void fa_set_streaming_threshold_bytes(int64_t nbytes)
+    void fa_set_thread_backoff(int on)
+    int fa_get_thread_backoff()
+    void fa_force_thread_backoff(int64_t budget_ns)
+    void fa_thread_stats(int64_t *stats)
 
     int FA_ISA_BASELINE, FA_ISA_AVX2, FA_ISA_AVX512F, FA_ISA_COUNT
     int fa_isa_supported(int isa)
@@ -579,6 +583,35 @@ def set_streaming_threshold(nbytes):
     fa_set_streaming_threshold_bytes(_DEFAULT_STREAMING if nbytes is None else nbytes)
 
 
+def set_thread_backoff(bint on):
+    """On (the default): while a thread team costs more than it saves (a busy
+    machine), large calls run serially for a while, then try the team again.
+    Off: every large call runs its full team (the back-off's state is kept
+    for when it is on again).  For tests and benchmarks."""
+    fa_set_thread_backoff(on)
+
+
+def get_thread_backoff():
+    return bool(fa_get_thread_backoff())
+
+
+def force_thread_backoff(double seconds):
+    """Run the next calls that would take a team serially, for `seconds` of
+    their time, as after a team call that cost more than it saved (0: try
+    the team at the next call).  For tests."""
+    fa_force_thread_backoff(<int64_t>(seconds * 1e9))
+
+
+def thread_stats():
+    """Counts since import: team calls, team calls that cost more than they
+    saved, calls the back-off ran serially; and the back-off's state: serial
+    time left before the next team try (seconds), times its wait doubled."""
+    cdef int64_t s[5]
+    fa_thread_stats(s)
+    return {"team_calls": s[0], "bad_team_calls": s[1], "backoff_serial_calls": s[2],
+            "backoff_left_s": max(s[3], 0) / 1e9, "backoff_doublings": s[4]}
+
+
 def get_isa():
     return ISA_NAMES[fa_get_isa()]
 
@@ -594,6 +627,7 @@ def config():
         "num_threads": fa_get_num_threads(),
         "cpu_limit": fa_cpu_limit(),
         "forked_serial": bool(fa_forked_serial()),
+        "thread_backoff": bool(fa_get_thread_backoff()),
         "isa": get_isa(),
         "isa_best": ISA_NAMES[fa_isa_best()],
         "isa_supported": supported_isas(),
