@@ -22,6 +22,9 @@ cdef extern from "ops.h" nogil:
     int FA_OP_LEAKY_RELU, FA_OP_RELU, FA_OP_RELU_PLAIN, FA_OP_ELU, FA_OP_SQUARE
     int FA_OP_ELU_OUTPUT, FA_OP_COUNT
 
+cdef extern from "parallel.h" nogil:
+    int64_t FA_PARALLEL_MIN_BYTES
+
 cdef extern from "fastact.h" nogil:
     int fa_prelu_forward(int dtype, const void *x, const void *slopes, void *y,
                          int64_t outer, int64_t channels, int64_t inner)
@@ -581,6 +584,10 @@ def set_streaming_threshold(nbytes):
     """Outputs of at least nbytes bytes get streaming stores (None: the
     default set at import, see fa_init).  For tests and benchmarks."""
     fa_set_streaming_threshold_bytes(_DEFAULT_STREAMING if nbytes is None else nbytes)
+
+
+# calls moving fewer bytes run on the calling thread, whatever the thread count
+PARALLEL_MIN_BYTES = FA_PARALLEL_MIN_BYTES
 
 
 def set_thread_backoff(bint on):
