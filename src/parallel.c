@@ -25,6 +25,7 @@
 #include "fa_omp.h"
 #include "fastact.h"
 #include "parallel.h"
+#include "stream.h"
 
 /* The most last-level cache one CPU can count on (servers have 1.5 to 5
  * MiB of L3 per core; a 2-CPU share of a 32 MiB L3 is 32 MiB). */
@@ -176,14 +177,13 @@ int fa_get_num_threads(void)
  * spinning of the threads that wait eats the time slices of those that work).
  * Items are claimed one at a time, so the threads that run do all the work,
  * but the join still waits for the others.  So each team call is timed, and
- * compared with the CPU time its threads spent on the items (about the
- * call's serial cost; more for memory-bound work, whose threads share the
- * bandwidth).  A call that took longer than that by more than 1/8 (and more
- * than FA_BACKOFF_MIN_LOSS_NS) was a bad team: the calls after it that would
- * take a team run serially instead, until they have spent FA_BACKOFF_FACTOR
- * times the time it lost (twice that after each further bad team in a row,
- * up to FA_BACKOFF_MAX_DOUBLINGS times; FA_BACKOFF_MAX_NS at most).  Then a
- * call tries the team again.  So the tries cost at most about 1/16 of the
+ * compared with its serial cost as the fastest thread's time per item
+ * estimates it (judge_team).  A call that took longer than that by more than
+ * 1/8 (and more than FA_BACKOFF_MIN_LOSS_NS) was a bad team: the calls after
+ * it that would take a team run serially instead, until they have spent
+ * FA_BACKOFF_FACTOR times the time it lost (twice that after each further bad
+ * team in a row, up to FA_BACKOFF_MAX_DOUBLINGS times; FA_BACKOFF_MAX_NS at
+ * most).  Then a call tries the team again.  So the tries cost at most about 1/16 of the
  * time of the calls on a busy machine, and a machine that becomes idle gets
  * its threads back soon. */
 #define FA_BACKOFF_FACTOR 16
@@ -227,30 +227,20 @@ void fa_thread_stats(int64_t stats[5])
     stats[4] = LOAD(&backoff_doublings);
 }
 
-/* CPU time of the calling thread: a thread the scheduler took off its CPU
- * does not count its waiting time */
-static int64_t thread_cpu_ns(void)
-{
-#ifdef CLOCK_THREAD_CPUTIME_ID
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0) {
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    }
-#endif
-    return now_ns();
-}
-
-/* Judges a team call that took wall_ns, its threads' items cpu_ns of CPU
- * time together: about what the call costs on one thread (somewhat more for
- * memory-bound work, where the threads share the bandwidth). */
-static void judge_team(int64_t wall_ns, int64_t cpu_ns)
+/* Judges a team call of nitems items that took wall_ns, the fastest of its
+ * threads having spent item_ns per item it ran (from its first item to its
+ * last): nitems * item_ns is about the call's cost on one thread (more for
+ * memory-bound work, whose threads share the bandwidth).  A thread that was
+ * preempted looks slow and does not count. */
+static void judge_team(int64_t wall_ns, double item_ns, int64_t nitems)
 {
     ADD(&stat_teams, 1);
     if (!LOAD(&backoff_enabled)) {
         return;
     }
-    const int64_t loss_ns = wall_ns - cpu_ns;
-    if (loss_ns > cpu_ns / 8 && loss_ns > FA_BACKOFF_MIN_LOSS_NS) {
+    const int64_t serial_ns = (int64_t)(item_ns * (double)nitems);
+    const int64_t loss_ns = wall_ns - serial_ns;
+    if (loss_ns > serial_ns / 8 && loss_ns > FA_BACKOFF_MIN_LOSS_NS) {
         int d = LOAD(&backoff_doublings);
         int64_t budget = (loss_ns * FA_BACKOFF_FACTOR) << d;
         STORE(&backoff_budget_ns, budget < FA_BACKOFF_MAX_NS ? budget : FA_BACKOFF_MAX_NS);
@@ -261,6 +251,16 @@ static void judge_team(int64_t wall_ns, int64_t cpu_ns)
         STORE(&backoff_doublings, 0);
     }
 }
+
+/* the most ranges a team's items are split into (threads beyond start on
+ * another thread's range) */
+#define FA_MAX_RANGES 64
+
+/* items [next, end) of one range not claimed yet; one cache line each */
+typedef struct {
+    int64_t next, end;
+    char pad[FA_LINE - 2 * sizeof(int64_t)];
+} claim_range;
 
 void fa_parallel_for(int64_t nitems, int64_t traffic_bytes, fa_body body,
                      void *ctx)
@@ -293,25 +293,51 @@ void fa_parallel_for(int64_t nitems, int64_t traffic_bytes, fa_body body,
     }
     team_started = 1;
 #if FA_HAVE_OPENMP
-    /* Each thread claims the next unclaimed item until none is left: a
-     * thread the scheduler has not run yet leaves its share to the threads
-     * that run, instead of holding the whole call up by a static range.
-     * Which thread runs an item does not change what the item computes (the
+    /* The items are split into one contiguous range per thread, as a static
+     * schedule would, but claimed one at a time: a thread takes the items of
+     * its own range in order (on an idle machine every thread streams
+     * through its own part of the arrays), then those left in the others'
+     * ranges.  So a thread the scheduler has not run yet leaves its items to
+     * the threads that run, instead of holding the whole call up.  Which
+     * thread runs an item does not change what the item computes (the
      * kernels write partial sums by item, added in item order). */
-    int64_t next = 0, cpu_ns = 0;
+    const int nranges = nthreads < FA_MAX_RANGES ? (int)nthreads : FA_MAX_RANGES;
+    FA_ALIGNED(FA_LINE) claim_range ranges[FA_MAX_RANGES];
+    for (int r = 0; r < nranges; r++) {
+        const int64_t per = nitems / nranges, extra = nitems % nranges;
+        ranges[r].next = r * per + (r < extra ? r : extra);
+        ranges[r].end = ranges[r].next + per + (r < extra ? 1 : 0);
+    }
+    /* the fastest thread's time per item, in picoseconds (so that an int64
+     * holds it and its minimum is taken with a compare-and-swap) */
+    int64_t item_ps = INT64_MAX;
     const int64_t t0 = now_ns();
 #pragma omp parallel num_threads((int)nthreads)
     {
-        int64_t j = ADD(&next, 1);
-        if (j < nitems) {
-            const int64_t start = thread_cpu_ns();
-            do {
+        const int first = omp_get_thread_num() % nranges;
+        int64_t start = 0, done = 0;
+        for (int k = 0; k < nranges; k++) {
+            claim_range *range = &ranges[(first + k) % nranges];
+            while (LOAD(&range->next) < range->end) {
+                const int64_t j = ADD(&range->next, 1);
+                if (j >= range->end) {
+                    break;
+                }
+                if (done++ == 0) {
+                    start = now_ns();
+                }
                 body(ctx, j, j + 1);
-                j = ADD(&next, 1);
-            } while (j < nitems);
-            ADD(&cpu_ns, thread_cpu_ns() - start);
+            }
+        }
+        if (done > 0) {
+            int64_t mine = (now_ns() - start) * 1000 / done;
+            int64_t seen = LOAD(&item_ps);
+            while (mine < seen && !__atomic_compare_exchange_n(&item_ps, &seen, mine, 0,
+                                                                __ATOMIC_RELAXED,
+                                                                __ATOMIC_RELAXED)) {
+            }
         }
     }
-    judge_team(now_ns() - t0, cpu_ns);
+    judge_team(now_ns() - t0, item_ps / 1000.0, nitems);
 #endif
 }
