@@ -1,6 +1,19 @@
-"""python -m fastact bench | info"""
+"""fastact's command line: `bench` times fastact against memory ceilings, numpy
+and PyTorch; `info` prints its configuration."""
 import argparse
 import sys
+
+
+def _thread_counts(text):
+    """'2' -> [2]; '1,2' -> [1, 2] (each count at least 1, no repeats)."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or counts like 1,2, got {text!r}")
+    if not counts or min(counts) < 1 or len(set(counts)) != len(counts):
+        raise argparse.ArgumentTypeError(
+            f"thread counts must be distinct and at least 1, got {text!r}")
+    return counts
 
 
 def main(argv=None):
@@ -8,8 +21,14 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command")
     bench = sub.add_parser(
         "bench", help="time fastact against memory ceilings, numpy and PyTorch")
-    bench.add_argument("--threads", type=int, default=None,
-                       help="threads for fastact and torch (default: fastact's current count)")
+    bench.add_argument("--threads", type=_thread_counts, default=None, metavar="N[,M...]",
+                       help="threads for fastact and torch (default: fastact's current "
+                            "count); several, e.g. 1,2: every ceiling and fastact row on "
+                            "each, in the same run, and their ratios")
+    bench.add_argument("--busy", action="store_true",
+                       help="only the busy-machine section: fastact's default threads "
+                            "against one thread, idle and with 2 CPU-bound processes per "
+                            "CPU running")
     bench.add_argument("--quick", action="store_true",
                        help="two small shapes and short timings (a smoke test)")
     sub.add_parser("info", help="print fastact's configuration: versions, where it was "
@@ -24,9 +43,10 @@ def main(argv=None):
         show_config()
     else:
         from ._bench import run
-        if args.threads is not None and args.threads < 1:
-            parser.error("--threads must be >= 1")
-        run(threads=args.threads, quick=args.quick)
+        threads = args.threads
+        if threads is not None and len(threads) == 1:
+            threads = threads[0]
+        run(threads=threads, quick=args.quick, busy=args.busy)
     return 0
 
 

@@ -759,6 +759,8 @@ def show_config(file=None):
         f"  OpenMP:             {'yes' if info['openmp'] else 'no (serial build)'}",
         f"  threads:            {info['num_threads']} (CPUs available: {info['cpu_limit']})",
         f"  forked, now serial: {'yes' if info['forked_serial'] else 'no'}",
+        f"  thread back-off:    {'on' if info['thread_backoff'] else 'off'} (large calls run on "
+        f"one thread while a team costs more than it saves)",
         f"  SIMD level:         {info['isa']} (best here: {info['isa_best']}; "
         f"supported: {', '.join(info['isa_supported'])})",
         f"  streaming stores:   for outputs of {info['streaming_threshold_bytes'] >> 20} MiB or more",

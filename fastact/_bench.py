@@ -13,6 +13,18 @@ written into preallocated, already-touched outputs, with the same threads:
   rmw    x *= c in place (the in-place ceiling)
   r2w1   z = a + b, the faster of ordinary and non-temporal stores
          (backward's ceiling)
+
+Threads: --threads N times everything with N threads; --threads 1,N times
+every ceiling and fastact row with each count (torch's too), in the same
+rounds, and prints one-thread time / N-thread time.  With N > 1 the ceilings
+also run on one thread, to check that the threads could run: when other
+processes keep the CPUs busy, a team waits for threads the scheduler has not
+run, and fastact then runs its calls on one thread for a while (its
+back-off; the ceilings go through the same thread policy).  The ratios would
+still look healthy, as fastact and its ceilings slow down alike, so the run
+says CONTENTION, and why, instead: fastact found teams that cost more than
+one thread, or the N-thread ceilings ran slower than one thread.  --busy
+measures what the threads cost on a busy machine (fastact._bench_busy).
 """
 import random
 import statistics
@@ -21,7 +33,7 @@ import time
 
 import numpy as np
 
-from . import _api, _bench_cuda, _cpu, _dtypes
+from . import _api, _bench_busy, _bench_cuda, _cpu, _dtypes
 from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
@@ -68,32 +80,56 @@ class _Cases:
     timed right after the ceilings ran 5-20% slower than the same kernel
     timed elsewhere in the list, and the median now leaves that out."""
 
-    def __init__(self, out):
+    def __init__(self, out, threads=None, set_threads=None):
         self.out = out
-        self.cases = []       # (name, fn, args, kwargs, nbytes)
+        self.cases = []       # (name, fn, args, kwargs, nbytes, threads)
         self.seconds = {}
+        self.threads = threads            # for cases added without a count
+        self.set_threads = set_threads    # set_threads(n) before a case's batch
+        self.stats = None                 # fastact's team counts during run()
 
     def add(self, name, nbytes, fn, *args, **kwargs):
-        self.cases.append((name, fn, args, kwargs, nbytes))
+        self.add_at(self.threads, name, nbytes, fn, *args, **kwargs)
+
+    def add_at(self, threads, name, nbytes, fn, *args, **kwargs):
+        """A case timed with `threads` threads (fastact's and torch's)."""
+        self.cases.append((name, fn, args, kwargs, nbytes, threads))
+
+    def _enter(self, k):
+        if self.set_threads is not None and self.cases[k][5] is not None:
+            self.set_threads(self.cases[k][5])
 
     def run(self, rounds, batch_seconds):
-        calls = [_calls_per_batch(fn, a, kw, batch_seconds) for _, fn, a, kw, _ in self.cases]
+        before = _cpu.thread_stats()
+        calls = []
+        for k, (_, fn, a, kw, _, _) in enumerate(self.cases):
+            self._enter(k)
+            calls.append(_calls_per_batch(fn, a, kw, batch_seconds))
         samples = [[] for _ in self.cases]
         order = list(range(len(self.cases)))
         shuffle = random.Random(12345).shuffle
         for _ in range(rounds):
             shuffle(order)
             for k in order:
-                _, fn, args, kwargs, _ = self.cases[k]
+                _, fn, args, kwargs, _, _ = self.cases[k]
+                self._enter(k)
                 t0 = time.perf_counter()
                 for _ in range(calls[k]):
                     fn(*args, **kwargs)
                 samples[k].append((time.perf_counter() - t0) / calls[k])
-        for (name, _, _, _, nbytes), s in zip(self.cases, samples):
+        if self.set_threads is not None and self.threads is not None:
+            self.set_threads(self.threads)
+        after = _cpu.thread_stats()
+        self.stats = {key: after[key] - before[key]
+                      for key in ("team_calls", "bad_team_calls", "backoff_serial_calls")}
+        for (name, _, _, _, nbytes, _), s in zip(self.cases, samples):
             self.seconds[name] = statistics.median(s)
             gbs = nbytes / self.seconds[name] / 1e9
-            print(f"  {name:36s} {self.seconds[name] * 1e6:11.2f} us {gbs:8.2f} GB/s",
+            print(f"  {name:44s} {self.seconds[name] * 1e6:11.2f} us {gbs:8.2f} GB/s",
                   file=self.out)
+
+    def has(self, name):
+        return name in self.seconds
 
     def gbs(self, name):
         nbytes = next(c[4] for c in self.cases if c[0] == name)
@@ -112,7 +148,17 @@ def _load_torch():
     return torch, F
 
 
-def _bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds):
+def _thread_tag(counts, c):
+    """The suffix of a row timed with c threads: none when the run has one
+    count and this is it."""
+    return "" if counts == [c] else f" [{c} thr]"
+
+
+def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_seconds):
+    """The table of one shape: ceilings and fastact rows at each thread count
+    in `counts` (the ceilings also on one thread, to tell whether the
+    threads could run), numpy, torch; returns one dict of ratios per count,
+    and what the threads did (see _contention)."""
     x = rng.standard_normal(shape, dtype=np.float32)
     n = x.size
     channels = shape[1]
@@ -120,27 +166,33 @@ def _bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     ones = np.ones(channels, dtype=np.float32)
     g = rng.standard_normal(shape, dtype=np.float32)
     b8, b12 = 8 * n, 12 * n
-    print(f"\nshape {shape} float32, {x.nbytes / 1e6:.1f} MB per array, {threads} threads",
-          file=out)
-    print(f"  {'case':36s} {'time/call':>14s} {'speed':>13s}", file=out)
-    t = _Cases(out)
+    print(f"\nshape {shape} float32, {x.nbytes / 1e6:.1f} MB per array, "
+          f"{', '.join(map(str, counts))} threads", file=out)
+    print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
+    t = _Cases(out, counts[-1], set_threads)
 
     # memory ceilings, into preallocated, already-touched outputs
     dst, z = np.ones_like(x), np.ones_like(x)
     rmw = x.copy()
-    t.add("ceiling copy (ordinary stores)", b8, _cpu.ceiling_copy, x, dst, False)
-    t.add("ceiling copy (streaming stores)", b8, _cpu.ceiling_copy, x, dst, True)
-    t.add("ceiling rmw (x *= 1)", b8, _cpu.ceiling_scale_inplace, rmw, 1.0)
-    t.add("ceiling r2w1 (ordinary stores)", b12, _cpu.ceiling_add, x, g, z, False)
-    t.add("ceiling r2w1 (streaming stores)", b12, _cpu.ceiling_add, x, g, z, True)
+    ceiling_counts = sorted(set(counts) | ({1} if max(counts) > 1 else set()))
+    for c in ceiling_counts:
+        tag = _thread_tag(counts, c)
+        t.add_at(c, "ceiling copy (ordinary stores)" + tag, b8, _cpu.ceiling_copy, x, dst, False)
+        t.add_at(c, "ceiling copy (streaming stores)" + tag, b8, _cpu.ceiling_copy, x, dst, True)
+        t.add_at(c, "ceiling r2w1 (ordinary stores)" + tag, b12, _cpu.ceiling_add, x, g, z, False)
+        t.add_at(c, "ceiling r2w1 (streaming stores)" + tag, b12, _cpu.ceiling_add, x, g, z, True)
+        if c in counts:
+            t.add_at(c, "ceiling rmw (x *= 1)" + tag, b8, _cpu.ceiling_scale_inplace, rmw, 1.0)
 
     # fastact; slope 1 keeps values and signs over repeated in-place calls
     y, gi, xi = np.ones_like(x), np.ones_like(x), x.copy()
-    t.add("fastact forward out=", b8, prelu, x, slopes, out=y)
-    t.add("fastact forward (new output)", b8, prelu, x, slopes)
-    t.add("fastact forward in place", b8, prelu, xi, ones, inplace=True)
-    t.add("fastact backward out=", b12, prelu_backward, g, x, slopes, out=gi)
-    t.add("fastact backward (new output)", b12, prelu_backward, g, x, slopes)
+    for c in counts:
+        tag = _thread_tag(counts, c)
+        t.add_at(c, "fastact forward out=" + tag, b8, prelu, x, slopes, out=y)
+        t.add_at(c, "fastact forward (new output)" + tag, b8, prelu, x, slopes)
+        t.add_at(c, "fastact forward in place" + tag, b8, prelu, xi, ones, inplace=True)
+        t.add_at(c, "fastact backward out=" + tag, b12, prelu_backward, g, x, slopes, out=gi)
+        t.add_at(c, "fastact backward (new output)" + tag, b12, prelu_backward, g, x, slopes)
 
     # numpy's best formulations
     a = slopes.reshape((1, channels) + (1,) * (x.ndim - 2))
@@ -165,31 +217,91 @@ def _bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds):
         xr = xt.clone().requires_grad_(True)
         wr = wt.clone().requires_grad_(True)
         yr = F.prelu(xr, wr)
-        t.add("torch F.prelu", b8, F.prelu, xt, wt)
-        t.add("torch F.leaky_relu_ (shared slope)", b8, F.leaky_relu_, xit, 1.0)
-        t.add("torch backward (autograd)", b12, torch.autograd.grad, (yr,), (xr, wr), (gt,),
-              retain_graph=True)
+        for c in counts:
+            tag = _thread_tag(counts, c)
+            t.add_at(c, "torch F.prelu" + tag, b8, F.prelu, xt, wt)
+            t.add_at(c, "torch F.leaky_relu_ (shared slope)" + tag, b8, F.leaky_relu_, xit, 1.0)
+            t.add_at(c, "torch backward (autograd)" + tag, b12, torch.autograd.grad, (yr,),
+                     (xr, wr), (gt,), retain_graph=True)
 
     t.run(rounds, batch_seconds)
-    copy = max(t.gbs("ceiling copy (ordinary stores)"), t.gbs("ceiling copy (streaming stores)"))
-    r2w1 = max(t.gbs("ceiling r2w1 (ordinary stores)"), t.gbs("ceiling r2w1 (streaming stores)"))
-    ratios = {
-        "shape": shape,
-        "fwd_out/copy": t.gbs("fastact forward out=") / copy,
-        "fwd_new/copy": t.gbs("fastact forward (new output)") / copy,
-        "inplace/rmw": t.gbs("fastact forward in place") / t.gbs("ceiling rmw (x *= 1)"),
-        "bwd_out/r2w1": t.gbs("fastact backward out=") / r2w1,
-        "bwd_new/r2w1": t.gbs("fastact backward (new output)") / r2w1,
-        "fwd_out/numpy": t.gbs("fastact forward out=") / max(t.gbs("numpy max/min into out"),
-                                                             t.gbs("numpy where")),
-    }
-    if torch is not None:
-        ratios["fwd_new/torch"] = t.time("torch F.prelu") / t.time("fastact forward (new output)")
-        ratios["inplace/torch_leaky_"] = t.time("fastact forward in place") / t.time(
-            "torch F.leaky_relu_ (shared slope)")
-        ratios["bwd_new/torch"] = t.time("torch backward (autograd)") / t.time(
-            "fastact backward (new output)")
-    return ratios
+
+    def ceiling(kind, c):
+        tag = _thread_tag(counts, c)
+        return max(t.gbs(f"ceiling {kind} (ordinary stores){tag}"),
+                   t.gbs(f"ceiling {kind} (streaming stores){tag}"))
+
+    summary = []
+    for c in counts:
+        tag = _thread_tag(counts, c)
+        copy, r2w1 = ceiling("copy", c), ceiling("r2w1", c)
+        ratios = {
+            "shape": shape,
+            "threads": c,
+            "fwd_out/copy": t.gbs("fastact forward out=" + tag) / copy,
+            "fwd_new/copy": t.gbs("fastact forward (new output)" + tag) / copy,
+            "inplace/rmw": t.gbs("fastact forward in place" + tag) / t.gbs("ceiling rmw (x *= 1)" + tag),
+            "bwd_out/r2w1": t.gbs("fastact backward out=" + tag) / r2w1,
+            "bwd_new/r2w1": t.gbs("fastact backward (new output)" + tag) / r2w1,
+            "fwd_out/numpy": t.gbs("fastact forward out=" + tag) / max(
+                t.gbs("numpy max/min into out"), t.gbs("numpy where")),
+            # the ceilings on c threads against one thread (1.0 for c = 1)
+            "copy_c/copy_1": copy / ceiling("copy", 1) if 1 in ceiling_counts else 1.0,
+            "r2w1_c/r2w1_1": r2w1 / ceiling("r2w1", 1) if 1 in ceiling_counts else 1.0,
+        }
+        if 1 in counts and c != 1:
+            one = _thread_tag(counts, 1)
+            ratios["fwd_1/fwd_c"] = t.time("fastact forward out=" + one) / t.time(
+                "fastact forward out=" + tag)
+            ratios["bwd_1/bwd_c"] = t.time("fastact backward out=" + one) / t.time(
+                "fastact backward out=" + tag)
+        if torch is not None:
+            ratios["fwd_new/torch"] = t.time("torch F.prelu" + tag) / t.time(
+                "fastact forward (new output)" + tag)
+            ratios["inplace/torch_leaky_"] = t.time("fastact forward in place" + tag) / t.time(
+                "torch F.leaky_relu_ (shared slope)" + tag)
+            ratios["bwd_new/torch"] = t.time("torch backward (autograd)" + tag) / t.time(
+                "fastact backward (new output)" + tag)
+        summary.append(ratios)
+    # below the serial threshold every call runs on one thread: nothing to tell
+    busy = _contention(summary, t.stats) if b8 >= _cpu.PARALLEL_MIN_BYTES else None
+    if max(counts) > 1 and b8 < _cpu.PARALLEL_MIN_BYTES:
+        print("  (calls this small run on one thread whatever the thread count)", file=out)
+    elif max(counts) > 1:
+        scaling = ", ".join(f"{r['threads']} threads {r['copy_c/copy_1']:.2f}x (copy), "
+                            f"{r['r2w1_c/r2w1_1']:.2f}x (r2w1)" for r in summary if r["threads"] > 1)
+        print(f"  ceilings against one thread: {scaling}; fastact's team calls "
+              f"{t.stats['team_calls']}, of which cost more than one thread: "
+              f"{t.stats['bad_team_calls']}, run on one thread by its back-off: "
+              f"{t.stats['backoff_serial_calls']}", file=out)
+    for r in summary:
+        r["busy"] = busy
+    return summary
+
+
+# Below this, the ceilings on N threads ran slower than on one: their threads
+# did not all run.
+SCALING_FLOOR = 0.9
+# A larger share of the calls that would take a team ran on one thread: teams
+# cost more than they saved, again and again (on an idle machine a rare
+# hiccup sends a few calls to one thread)
+BACKOFF_SHARE = 0.05
+
+
+def _contention(summary, stats):
+    """Why this shape's multi-thread figures are not an idle machine's, or
+    None: fastact found teams that cost more than one thread (and ran calls
+    serially), or the ceilings on N threads ran slower than on one."""
+    reasons = []
+    large_calls = stats["team_calls"] + stats["backoff_serial_calls"]
+    if stats["backoff_serial_calls"] > BACKOFF_SHARE * large_calls:
+        reasons.append(f"{stats['bad_team_calls']} team calls cost more than one thread and "
+                       f"{stats['backoff_serial_calls']} calls ran on one thread instead")
+    for r in summary:
+        worst = min(r["copy_c/copy_1"], r["r2w1_c/r2w1_1"])
+        if r["threads"] > 1 and worst < SCALING_FLOOR:
+            reasons.append(f"the {r['threads']}-thread ceilings ran at {worst:.2f}x one thread")
+    return "; ".join(reasons) or None
 
 
 def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
@@ -202,7 +314,7 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     b8, b12 = 8 * n, 12 * n
     print(f"\nthe family: shape {shape} float32, {x.nbytes / 1e6:.1f} MB per array, "
           f"{threads} threads", file=out)
-    print(f"  {'case':36s} {'time/call':>14s} {'speed':>13s}", file=out)
+    print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
     t = _Cases(out)
     dst, z = np.ones_like(x), np.ones_like(x)
     t.add("ceiling copy (ordinary stores)", b8, _cpu.ceiling_copy, x, dst, False)
@@ -265,6 +377,11 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
               f"{t.gbs(f'prelu_backward {label} out=') / r2w1:8.2f}", file=out)
         for op in ("leaky_relu", "elu"):
             print(f"  {op + ' ' + label:36s} {t.gbs(f'{op} {label} out=') / copy:6.2f}", file=out)
+    large_calls = t.stats["team_calls"] + t.stats["backoff_serial_calls"]
+    if threads > 1 and t.stats["backoff_serial_calls"] > BACKOFF_SHARE * large_calls:
+        print(f"  * CONTENTION: {t.stats['bad_team_calls']} team calls cost more than one "
+              f"thread and {t.stats['backoff_serial_calls']} calls ran on one thread instead: "
+              f"other processes were using the CPUs", file=out)
     if torch is not None:
         print("  torch time / fastact time, new outputs: "
               f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
@@ -290,17 +407,37 @@ def import_seconds(repeats=5):
     return statistics.median(times), eager
 
 
-def run(threads=None, quick=False, out=sys.stdout):
-    """Run the benchmark and print its tables and the ratios (threads: use
-    that many threads, for fastact and torch alike)."""
+def run(threads=None, quick=False, out=sys.stdout, busy=False):
+    """Run the benchmark and print its tables and the ratios.  threads: a
+    count for fastact and torch alike, or a list of counts to compare (e.g.
+    [1, 2]: every ceiling and fastact row on each); busy: only the
+    busy-machine section (fastact._bench_busy)."""
     torch, F = _load_torch()
-    if threads is not None:
-        set_num_threads(threads)
-    threads = get_num_threads()
-    if torch is not None:
-        torch.set_num_threads(threads)
+    if busy:
+        count = threads[-1] if isinstance(threads, (list, tuple)) else threads
+        return _bench_busy.run(count, quick, out)
+    if threads is None:
+        counts = [get_num_threads()]
+    elif isinstance(threads, (list, tuple)):
+        counts = list(threads)
+    else:
+        counts = [threads]
+
+    def set_threads(c):
+        set_num_threads(c)
+        if torch is not None:
+            torch.set_num_threads(c)
+
+    set_threads(counts[-1])
+    # start the thread team before anything is timed (a process's first team
+    # call also creates its threads), and forget what that call taught the
+    # back-off
+    warm = np.ones(1 << 20, dtype=np.float32)
+    _cpu.ceiling_copy(warm, np.empty_like(warm), False)
+    _cpu.force_thread_backoff(0)
     cfg = _cpu.config()
-    print(f"fastact bench: SIMD {cfg['isa']}, {threads} threads, numpy {np.__version__}, "
+    print(f"fastact bench: SIMD {cfg['isa']}, {', '.join(map(str, counts))} threads "
+          f"(CPUs available: {cfg['cpu_limit']}), numpy {np.__version__}, "
           f"torch {torch.__version__ if torch is not None else 'not installed (its rows are skipped)'}",
           file=out)
     seconds, eager = import_seconds(3 if quick else 5)
@@ -308,31 +445,54 @@ def run(threads=None, quick=False, out=sys.stdout):
           f"interpreters; ml_dtypes {'imported' if eager else 'not imported'})", file=out)
     rng = np.random.default_rng(12345)
     rounds, batch_seconds = (3, 0.005) if quick else (9, 0.04)
-    summary = [_bench_shape(shape, threads, torch, F, rng, out, rounds, batch_seconds)
-               for shape in (QUICK_SHAPES if quick else SHAPES)]
+    summary = [line for shape in (QUICK_SHAPES if quick else SHAPES)
+               for line in _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds,
+                                        batch_seconds)]
+    set_threads(counts[-1])
     # more rounds for the family: its rows are compared with each other (NHWC
     # against NCHW), and with 9 rounds a busy neighbour moved single medians
     # by up to 30%
-    _bench_family(QUICK_FAMILY_SHAPE if quick else FAMILY_SHAPE, threads, torch, F, rng, out,
+    _bench_family(QUICK_FAMILY_SHAPE if quick else FAMILY_SHAPE, counts[-1], torch, F, rng, out,
                   rounds if quick else 2 * rounds + 1, batch_seconds)
 
     print("\nratios (same run; ceilings: copy, rmw, r2w1 as above; "
           "'x torch' = torch time / fastact time)", file=out)
-    header = (f"  {'shape':20s} {'fwd out=':>9s} {'fwd new':>8s} {'in place':>9s} "
+    header = (f"  {'shape':20s} {'thr':>3s} {'fwd out=':>9s} {'fwd new':>8s} {'in place':>9s} "
               f"{'bwd out=':>9s} {'bwd new':>8s} {'x numpy':>8s}")
     if torch is not None:
         header += f" {'fwd x torch':>11s} {'in place / torch leaky_':>24s} {'bwd x torch':>11s}"
     print(header, file=out)
-    print(f"  {'':20s} {'/ copy':>9s} {'/ copy':>8s} {'/ rmw':>9s} {'/ r2w1':>9s} {'/ r2w1':>8s}",
-          file=out)
+    print(f"  {'':20s} {'':3s} {'/ copy':>9s} {'/ copy':>8s} {'/ rmw':>9s} {'/ r2w1':>9s} "
+          f"{'/ r2w1':>8s}", file=out)
     for line in summary:
-        row = (f"  {str(line['shape']):20s} {line['fwd_out/copy']:9.2f} {line['fwd_new/copy']:8.2f} "
-               f"{line['inplace/rmw']:9.2f} {line['bwd_out/r2w1']:9.2f} {line['bwd_new/r2w1']:8.2f} "
-               f"{line['fwd_out/numpy']:8.1f}")
+        mark = "*" if line["busy"] and line["threads"] > 1 else " "
+        row = (f"  {str(line['shape']):20s} {line['threads']:3d} {line['fwd_out/copy']:9.2f} "
+               f"{line['fwd_new/copy']:8.2f} {line['inplace/rmw']:9.2f} {line['bwd_out/r2w1']:9.2f} "
+               f"{line['bwd_new/r2w1']:8.2f} {line['fwd_out/numpy']:8.1f}")
         if torch is not None:
             row += (f" {line['fwd_new/torch']:11.1f} {line['inplace/torch_leaky_']:24.2f} "
                     f"{line['bwd_new/torch']:11.1f}")
-        print(row, file=out)
+        print(row + mark, file=out)
+    if 1 in counts and max(counts) > 1:
+        print("\nthreads (same run): one-thread time / N-thread time", file=out)
+        print(f"  {'shape':20s} {'thr':>3s} {'fwd out=':>9s} {'bwd out=':>9s} {'copy':>9s} "
+              f"{'r2w1':>9s}", file=out)
+        for line in summary:
+            if line["threads"] > 1:
+                print(f"  {str(line['shape']):20s} {line['threads']:3d} {line['fwd_1/fwd_c']:9.2f} "
+                      f"{line['bwd_1/bwd_c']:9.2f} {line['copy_c/copy_1']:9.2f} "
+                      f"{line['r2w1_c/r2w1_1']:9.2f}", file=out)
+    busy_lines = [line for line in summary if line["busy"] and line["threads"] > 1]
+    if busy_lines:
+        print("\n* CONTENTION: other processes were using the CPUs during this run, so the "
+              "multi-thread figures marked * are not an idle machine's:", file=out)
+        seen = set()
+        for line in busy_lines:
+            if line["shape"] not in seen:
+                seen.add(line["shape"])
+                print(f"  {line['shape']}: {line['busy']}", file=out)
+        print("  Rerun on an idle machine; `--busy` measures what the threads cost on a busy one.",
+              file=out)
     print(file=out)
     _bench_cuda.run(out, quick)       # prints why it is skipped without a usable GPU
     return summary

@@ -23,6 +23,9 @@ cdef extern from "ops.h" nogil:
     int FA_OP_LEAKY_RELU, FA_OP_RELU, FA_OP_RELU_PLAIN, FA_OP_ELU, FA_OP_SQUARE
     int FA_OP_ELU_OUTPUT, FA_OP_COUNT
 
+cdef extern from "parallel.h" nogil:
+    int64_t FA_PARALLEL_MIN_BYTES
+
 cdef extern from "fastact.h" nogil:
     int fa_prelu_forward(int dtype, const void *x, const void *slopes, void *y,
                          int64_t outer, int64_t channels, int64_t inner)
@@ -47,6 +50,10 @@ cdef extern from "fastact.h" nogil:
     int fa_forked_serial()
     int64_t fa_streaming_threshold_bytes()
     void fa_set_streaming_threshold_bytes(int64_t nbytes)
+    void fa_set_thread_backoff(int on)
+    int fa_get_thread_backoff()
+    void fa_force_thread_backoff(int64_t budget_ns)
+    void fa_thread_stats(int64_t *stats)
 
     int FA_ISA_BASELINE, FA_ISA_AVX2, FA_ISA_AVX512F, FA_ISA_COUNT
     int fa_isa_supported(int isa)
@@ -628,6 +635,39 @@ def set_streaming_threshold(nbytes):
     fa_set_streaming_threshold_bytes(_DEFAULT_STREAMING if nbytes is None else nbytes)
 
 
+# calls moving fewer bytes run on the calling thread, whatever the thread count
+PARALLEL_MIN_BYTES = FA_PARALLEL_MIN_BYTES
+
+
+def set_thread_backoff(bint on):
+    """On (the default): while a thread team costs more than it saves (a busy
+    machine), large calls run serially for a while, then try the team again.
+    Off: every large call runs its full team (the back-off's state is kept
+    for when it is on again).  For tests and benchmarks."""
+    fa_set_thread_backoff(on)
+
+
+def get_thread_backoff():
+    return bool(fa_get_thread_backoff())
+
+
+def force_thread_backoff(double seconds):
+    """Run the next calls that would take a team serially, for `seconds` of
+    their time, as after a team call that cost more than it saved (0: try
+    the team at the next call).  For tests."""
+    fa_force_thread_backoff(<int64_t>(seconds * 1e9))
+
+
+def thread_stats():
+    """Counts since import: team calls, team calls that cost more than they
+    saved, calls the back-off ran serially; and the back-off's state: serial
+    time left before the next team try (seconds), times its wait doubled."""
+    cdef int64_t s[5]
+    fa_thread_stats(s)
+    return {"team_calls": s[0], "bad_team_calls": s[1], "backoff_serial_calls": s[2],
+            "backoff_left_s": max(s[3], 0) / 1e9, "backoff_doublings": s[4]}
+
+
 def get_isa():
     return ISA_NAMES[fa_get_isa()]
 
@@ -643,6 +683,7 @@ def config():
         "num_threads": fa_get_num_threads(),
         "cpu_limit": fa_cpu_limit(),
         "forked_serial": bool(fa_forked_serial()),
+        "thread_backoff": bool(fa_get_thread_backoff()),
         "isa": get_isa(),
         "isa_best": ISA_NAMES[fa_isa_best()],
         "isa_supported": supported_isas(),

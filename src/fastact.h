@@ -82,6 +82,17 @@ int64_t fa_streaming_threshold_bytes(void);
  * last-level cache size, counting at most 16 MiB per usable CPU); tests
  * lower it to reach that path on small arrays */
 void fa_set_streaming_threshold_bytes(int64_t nbytes);
+/* Backing off to serial calls while a thread team costs more than it saves
+ * (a busy machine; see parallel.c).  On by default; off: every large call
+ * runs its full team (the back-off's state is kept for when it is on again). */
+void fa_set_thread_backoff(int on);
+int fa_get_thread_backoff(void);
+/* run the next calls that would take a team serially, for budget_ns of their
+ * time, as after a bad team call (tests); 0: try the team at the next call */
+void fa_force_thread_backoff(int64_t budget_ns);
+/* team calls, bad team calls, calls run serially by the back-off, the
+ * back-off's serial budget left (ns) and its doublings */
+void fa_thread_stats(int64_t stats[5]);
 
 /* --- run-time ISA choice (dispatch.c) ------------------------------------ */
 enum { FA_ISA_BASELINE = 0, FA_ISA_AVX2 = 1, FA_ISA_AVX512F = 2, FA_ISA_COUNT = 3 };

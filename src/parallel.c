@@ -1,6 +1,6 @@
 /*
- * Thread policy: the thread count, the serial threshold and the switch to
- * serial after fork.
+ * Thread policy: the thread count, the serial threshold, the back-off to
+ * serial calls on a busy machine and the switch to serial after fork.
  *
  * Thread count: set_num_threads wins; otherwise OpenMP's own setting read at
  * each call (so OMP_NUM_THREADS and threadpoolctl's limits apply), capped by
@@ -19,11 +19,13 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fa_omp.h"
 #include "fastact.h"
 #include "parallel.h"
+#include "stream.h"
 
 /* The most last-level cache one CPU can count on (servers have 1.5 to 5
  * MiB of L3 per core; a 2-CPU share of a 32 MiB L3 is 32 MiB). */
@@ -166,6 +168,100 @@ int fa_get_num_threads(void)
     return n > 0 ? n : 1;
 }
 
+/* --- backing off while a team costs more than it saves ----------------------
+ *
+ * A parallel region ends when the last thread of its team arrives.  On a
+ * machine whose CPUs other processes keep busy, a team thread may wait
+ * several scheduler time slices (milliseconds) before it runs at all, and a
+ * call that takes 0.3 ms on one thread took 10-60 ms with two (and the
+ * spinning of the threads that wait eats the time slices of those that work).
+ * Items are claimed one at a time, so the threads that run do all the work,
+ * but the join still waits for the others.  So each team call is timed, and
+ * compared with its serial cost as the fastest thread's time per item
+ * estimates it (judge_team).  A call that took longer than that by more than
+ * 1/8 (and more than FA_BACKOFF_MIN_LOSS_NS) was a bad team: the calls after
+ * it that would take a team run serially instead, until they have spent
+ * FA_BACKOFF_FACTOR times the time it lost (twice that after each further bad
+ * team in a row, up to FA_BACKOFF_MAX_DOUBLINGS times; FA_BACKOFF_MAX_NS at
+ * most).  Then a call tries the team again.  So the tries cost at most about 1/16 of the
+ * time of the calls on a busy machine, and a machine that becomes idle gets
+ * its threads back soon. */
+#define FA_BACKOFF_FACTOR 16
+#define FA_BACKOFF_MAX_DOUBLINGS 4
+#define FA_BACKOFF_MAX_NS ((int64_t)2000000000)
+/* noise, and a thread waking a few microseconds late, are not bad teams */
+#define FA_BACKOFF_MIN_LOSS_NS 10000
+
+static int backoff_enabled = 1;
+static int64_t backoff_budget_ns = 0;  /* > 0: run serially, spending this */
+static int backoff_doublings = 0;
+static int64_t stat_teams = 0, stat_bad_teams = 0, stat_backoff_calls = 0;
+
+#define LOAD(p) __atomic_load_n(p, __ATOMIC_RELAXED)
+#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
+#define ADD(p, v) __atomic_fetch_add(p, v, __ATOMIC_RELAXED)
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void fa_set_thread_backoff(int on) { STORE(&backoff_enabled, on ? 1 : 0); }
+
+int fa_get_thread_backoff(void) { return LOAD(&backoff_enabled); }
+
+void fa_force_thread_backoff(int64_t budget_ns)
+{
+    STORE(&backoff_budget_ns, budget_ns > 0 ? budget_ns : 0);
+    STORE(&backoff_doublings, 0);
+}
+
+void fa_thread_stats(int64_t stats[5])
+{
+    stats[0] = LOAD(&stat_teams);
+    stats[1] = LOAD(&stat_bad_teams);
+    stats[2] = LOAD(&stat_backoff_calls);
+    stats[3] = LOAD(&backoff_budget_ns);
+    stats[4] = LOAD(&backoff_doublings);
+}
+
+/* Judges a team call of nitems items that took wall_ns, the fastest of its
+ * threads having spent item_ns per item it ran (from its first item to its
+ * last): nitems * item_ns is about the call's cost on one thread (more for
+ * memory-bound work, whose threads share the bandwidth).  A thread that was
+ * preempted looks slow and does not count. */
+static void judge_team(int64_t wall_ns, double item_ns, int64_t nitems)
+{
+    ADD(&stat_teams, 1);
+    if (!LOAD(&backoff_enabled)) {
+        return;
+    }
+    const int64_t serial_ns = (int64_t)(item_ns * (double)nitems);
+    const int64_t loss_ns = wall_ns - serial_ns;
+    if (loss_ns > serial_ns / 8 && loss_ns > FA_BACKOFF_MIN_LOSS_NS) {
+        int d = LOAD(&backoff_doublings);
+        int64_t budget = (loss_ns * FA_BACKOFF_FACTOR) << d;
+        STORE(&backoff_budget_ns, budget < FA_BACKOFF_MAX_NS ? budget : FA_BACKOFF_MAX_NS);
+        STORE(&backoff_doublings, d < FA_BACKOFF_MAX_DOUBLINGS ? d + 1 : d);
+        ADD(&stat_bad_teams, 1);
+    }
+    else {
+        STORE(&backoff_doublings, 0);
+    }
+}
+
+/* the most ranges a team's items are split into (threads beyond start on
+ * another thread's range) */
+#define FA_MAX_RANGES 64
+
+/* items [next, end) of one range not claimed yet; one cache line each */
+typedef struct {
+    int64_t next, end;
+    char pad[FA_LINE - 2 * sizeof(int64_t)];
+} claim_range;
+
 void fa_parallel_for(int64_t nitems, int64_t traffic_bytes, fa_body body,
                      void *ctx)
 {
@@ -188,16 +284,60 @@ void fa_parallel_for(int64_t nitems, int64_t traffic_bytes, fa_body body,
         body(ctx, 0, nitems);
         return;
     }
+    if (LOAD(&backoff_budget_ns) > 0 && LOAD(&backoff_enabled)) {
+        const int64_t t0 = now_ns();
+        body(ctx, 0, nitems);
+        ADD(&backoff_budget_ns, -(now_ns() - t0));
+        ADD(&stat_backoff_calls, 1);
+        return;
+    }
     team_started = 1;
 #if FA_HAVE_OPENMP
+    /* The items are split into one contiguous range per thread, as a static
+     * schedule would, but claimed one at a time: a thread takes the items of
+     * its own range in order (on an idle machine every thread streams
+     * through its own part of the arrays), then those left in the others'
+     * ranges.  So a thread the scheduler has not run yet leaves its items to
+     * the threads that run, instead of holding the whole call up.  Which
+     * thread runs an item does not change what the item computes (the
+     * kernels write partial sums by item, added in item order). */
+    const int nranges = nthreads < FA_MAX_RANGES ? (int)nthreads : FA_MAX_RANGES;
+    FA_ALIGNED(FA_LINE) claim_range ranges[FA_MAX_RANGES];
+    for (int r = 0; r < nranges; r++) {
+        const int64_t per = nitems / nranges, extra = nitems % nranges;
+        ranges[r].next = r * per + (r < extra ? r : extra);
+        ranges[r].end = ranges[r].next + per + (r < extra ? 1 : 0);
+    }
+    /* the fastest thread's time per item, in picoseconds (so that an int64
+     * holds it and its minimum is taken with a compare-and-swap) */
+    int64_t item_ps = INT64_MAX;
+    const int64_t t0 = now_ns();
 #pragma omp parallel num_threads((int)nthreads)
     {
-        int64_t t = omp_get_thread_num();
-        int64_t n = omp_get_num_threads();
-        int64_t per = nitems / n, extra = nitems % n;
-        int64_t begin = t * per + (t < extra ? t : extra);
-        int64_t end = begin + per + (t < extra ? 1 : 0);
-        body(ctx, begin, end);
+        const int first = omp_get_thread_num() % nranges;
+        int64_t start = 0, done = 0;
+        for (int k = 0; k < nranges; k++) {
+            claim_range *range = &ranges[(first + k) % nranges];
+            while (LOAD(&range->next) < range->end) {
+                const int64_t j = ADD(&range->next, 1);
+                if (j >= range->end) {
+                    break;
+                }
+                if (done++ == 0) {
+                    start = now_ns();
+                }
+                body(ctx, j, j + 1);
+            }
+        }
+        if (done > 0) {
+            int64_t mine = (now_ns() - start) * 1000 / done;
+            int64_t seen = LOAD(&item_ps);
+            while (mine < seen && !__atomic_compare_exchange_n(&item_ps, &seen, mine, 0,
+                                                                __ATOMIC_RELAXED,
+                                                                __ATOMIC_RELAXED)) {
+            }
+        }
     }
+    judge_team(now_ns() - t0, item_ps / 1000.0, nitems);
 #endif
 }

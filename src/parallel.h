@@ -16,9 +16,11 @@
 typedef void (*fa_body)(void *ctx, int64_t begin, int64_t end);
 
 /*
- * Runs body over items [0, nitems), each thread taking one contiguous range.
+ * Runs body over items [0, nitems): serially, or on a thread team whose
+ * threads claim items one at a time (body sees [j, j + 1)), in any order.
  * traffic_bytes (bytes read + written by the whole call) decides whether a
- * team is worth starting and how many threads it gets.
+ * team is worth starting and how many threads it gets; while teams cost
+ * more than they save (a busy machine), calls run serially (parallel.c).
  */
 void fa_parallel_for(int64_t nitems, int64_t traffic_bytes, fa_body body,
                      void *ctx);

@@ -156,3 +156,24 @@ def test_an_unbuilt_source_tree_says_so(tmp_path):
     assert last.startswith("ImportError: fastact was imported from its source tree"), r.stderr
     assert "python -m pip install -e ." in last and "run from another directory" in last
     assert "circular import" not in r.stderr
+
+
+def test_bench_compares_thread_counts():
+    r = _run("bench", "--quick", "--threads", "1,2")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for row in ("fastact forward out= [1 thr]", "fastact forward out= [2 thr]",
+                "ceiling copy (streaming stores) [1 thr]", "ceiling r2w1 (ordinary stores) [2 thr]",
+                "one-thread time / N-thread time", "ceilings against one thread"):
+        assert row in out, row
+    r = _run("bench", "--threads", "0,2")
+    assert r.returncode != 0 and "at least 1" in r.stderr
+
+
+def test_bench_busy_section():
+    r = _run("bench", "--quick", "--busy", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for row in ("busy machine", "the machine as it is", "CPU-bound processes (2 per CPU)",
+                "default / 1 thread", "worst busy median"):
+        assert row in out, row

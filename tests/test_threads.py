@@ -1,5 +1,6 @@
 """Threads: determinism across thread counts, fork safety, concurrent callers,
-and the thread-count policy (set_num_threads, OMP_NUM_THREADS, threadpoolctl).
+the thread-count policy (set_num_threads, OMP_NUM_THREADS, threadpoolctl), and
+the back-off to serial calls on a busy machine (results unchanged).
 
 Every fork test runs in a subprocess of its own (in a new session, so that a
 hung grandchild can be killed with the rest): a child stuck in libgomp fails
@@ -16,6 +17,8 @@ import numpy as np
 import pytest
 
 import fastact
+from fastact import _cpu
+from fastact._bench_busy import LOAD_PER_CPU, CpuLoad
 from helpers import (DTYPES, assert_grad_slopes_close, expected_backward,
                      expected_forward, poisoned_like, random_slopes, random_x)
 
@@ -621,3 +624,181 @@ def test_set_num_threads_rejects_non_int(n, default_threads):
     with pytest.raises(TypeError):
         fastact.set_num_threads(n)
     assert fastact.get_num_threads() == default_threads
+
+
+# --- 6. a busy machine: the back-off to serial calls ------------------------------
+#
+# While thread teams cost more than they save (other processes keep the CPUs
+# busy), large calls run serially for a while (parallel.c).  Nothing a call
+# computes may depend on that: each case is computed on one thread, on a
+# team that always runs, and under the back-off, and must be bitwise the same.
+
+
+@pytest.fixture
+def backoff_restored():
+    """Back-off on, no serial time owed, default threads after the test."""
+    try:
+        yield
+    finally:
+        _cpu.set_thread_backoff(True)
+        _cpu.force_thread_backoff(0)
+        fastact.set_num_threads(None)
+
+
+def _all_results(rng, shape, per_channel, dtype):
+    """(inputs, a function computing every result of the case as bits)."""
+    x = random_x(rng, shape, dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    slopes = random_slopes(rng, shape[1], dtype) if per_channel else float(rng.uniform(-3, 3))
+
+    def compute():
+        y = fastact.prelu(x, slopes)
+        out = poisoned_like(x)
+        fastact.prelu(x, slopes, out=out)
+        xi = x.copy()
+        fastact.prelu(xi, slopes, inplace=True)
+        gi, gs = fastact.prelu_backward(g, x, slopes)
+        gc = g.copy()
+        gci, gcs = fastact.prelu_backward(gc, x, slopes, inplace=True)
+        fam = [fastact.elu(x), fastact.relu(x, max_value=6.0),
+               fastact.leaky_relu_backward(g, x, 0.2), fastact.elu_backward(g, x)]
+        return [_bits(a) for a in [y, out, xi, gi, gs, gci, gcs] + fam]
+
+    return (x, g, slopes), compute
+
+
+def _modes():
+    """Each way a large call can run: (label, function that sets it up)."""
+    def one():
+        fastact.set_num_threads(1)
+
+    def team_always():
+        fastact.set_num_threads(None)
+        _cpu.set_thread_backoff(False)
+
+    def backed_off():
+        fastact.set_num_threads(None)
+        _cpu.set_thread_backoff(True)
+        _cpu.force_thread_backoff(60.0)
+
+    def three_threads_default():
+        fastact.set_num_threads(3)
+        _cpu.set_thread_backoff(True)
+        _cpu.force_thread_backoff(0)
+
+    return [("1 thread", one), ("team always", team_always),
+            ("back-off serial", backed_off), ("3 threads, back-off on", three_threads_default)]
+
+
+def _defaults():
+    """fastact's defaults, the back-off in whatever state the calls left it."""
+    fastact.set_num_threads(None)
+    _cpu.set_thread_backoff(True)
+
+
+@needs_openmp
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", list(DETERMINISM_CASES))
+def test_backoff_gives_bitwise_the_same(rng, case, dtype, backoff_restored):
+    shape, per_channel = DETERMINISM_CASES[case]
+    (x, g, slopes), compute = _all_results(rng, shape, per_channel, dtype)
+    results = {}
+    for label, enter in _modes():
+        enter()
+        before = _cpu.thread_stats()
+        results[label] = compute()
+        after = _cpu.thread_stats()
+        if label == "back-off serial":
+            assert after["team_calls"] == before["team_calls"], "a team ran during the back-off"
+            assert after["backoff_serial_calls"] > before["backoff_serial_calls"]
+        if label == "team always":
+            assert after["team_calls"] > before["team_calls"]
+            assert after["backoff_serial_calls"] == before["backoff_serial_calls"]
+    ref = results["1 thread"]
+    for label, bits in results.items():
+        assert bits == ref, f"{label} differs from one thread"
+    np.testing.assert_array_equal(fastact.prelu(x, slopes), expected_forward(x, slopes))
+
+
+@needs_openmp
+def test_backoff_mechanics(rng, backoff_restored):
+    """Serial calls spend the back-off's time, then a call tries the team;
+    off, every large call runs its team and the owed time is kept."""
+    x = random_x(rng, BIG, np.float32)
+    slopes = random_slopes(rng, BIG[1], np.float32)
+    fastact.set_num_threads(2)
+    assert fastact.config()["thread_backoff"] is True
+
+    _cpu.force_thread_backoff(3600.0)
+    s0 = _cpu.thread_stats()
+    assert 3599 < s0["backoff_left_s"] <= 3600
+    for _ in range(3):
+        _check_forward(fastact.prelu(x, slopes), x, slopes)
+    s1 = _cpu.thread_stats()
+    assert s1["team_calls"] == s0["team_calls"]
+    assert s1["backoff_serial_calls"] == s0["backoff_serial_calls"] + 3
+    assert s1["backoff_left_s"] < s0["backoff_left_s"]
+
+    _cpu.set_thread_backoff(False)
+    assert fastact.config()["thread_backoff"] is False
+    _check_forward(fastact.prelu(x, slopes), x, slopes)
+    s2 = _cpu.thread_stats()
+    assert s2["team_calls"] == s1["team_calls"] + 1
+    assert s2["backoff_left_s"] == s1["backoff_left_s"], "switching off lost the owed time"
+    _cpu.set_thread_backoff(True)
+
+    # a tiny amount owed: one serial call spends it, the next tries the team
+    _cpu.force_thread_backoff(1e-9)
+    _check_forward(fastact.prelu(x, slopes), x, slopes)
+    s3 = _cpu.thread_stats()
+    assert s3["backoff_serial_calls"] == s2["backoff_serial_calls"] + 1
+    assert s3["backoff_left_s"] == 0
+    _check_forward(fastact.prelu(x, slopes), x, slopes)
+    assert _cpu.thread_stats()["team_calls"] == s3["team_calls"] + 1
+
+    # small calls never take a team, and never spend the back-off's time
+    _cpu.force_thread_backoff(1.0)
+    small = random_x(rng, (2, 3, 8, 8), np.float32)
+    fastact.prelu(small, slopes[:3])
+    s4 = _cpu.thread_stats()
+    assert s4["backoff_serial_calls"] == s3["backoff_serial_calls"]
+    assert s4["backoff_left_s"] == 1.0
+
+    # one thread asked for: no team, no back-off bookkeeping
+    fastact.set_num_threads(1)
+    fastact.prelu(x, slopes)
+    assert _cpu.thread_stats()["backoff_serial_calls"] == s4["backoff_serial_calls"]
+
+
+@needs_openmp
+def test_busy_machine_results_unchanged(rng, backoff_restored):
+    """With other processes keeping every CPU busy (where teams go bad and
+    the back-off takes over), every result is bitwise what an idle machine
+    computes on one thread, in each way of running."""
+    cases = [(BIG, True, np.float32), ((4096, 48), True, np.float64),
+             ((3, 4, 70001), True, np.float32), ((600001,), False, np.float32)]
+    computes = []
+    for shape, per_channel, dtype in cases:
+        _, compute = _all_results(rng, shape, per_channel, dtype)
+        fastact.set_num_threads(1)
+        computes.append((compute, compute()))
+    nprocs = LOAD_PER_CPU * fastact.config()["cpu_limit"]
+    with CpuLoad(nprocs, seconds=SUBPROCESS_TIMEOUT):
+        for label, enter in _modes() + [("default", _defaults)]:
+            enter()
+            for k, (compute, ref) in enumerate(computes):
+                for _ in range(2):
+                    assert compute() == ref, f"case {k}: {label} under load differs"
+
+
+def test_cpu_load_stops_its_processes():
+    """The benchmark's load: its processes spin, and are gone after the block
+    (or after their own time limit)."""
+    with CpuLoad(2, seconds=30) as load:
+        procs = list(load.procs)
+        assert all(p.poll() is None for p in procs)
+    assert all(p.poll() is not None for p in procs)
+    with CpuLoad(1, seconds=0.2) as load:
+        p = load.procs[0]
+        p.wait(timeout=20)                # leaves by itself
+        assert p.returncode == 0
