@@ -1,4 +1,4 @@
-"""Build of fastact's C extension.
+"""Build of fastact's C extension and of its optional CUDA module.
 
 Environment:
   FASTACT_NO_OPENMP=1   build serial even where the compiler has OpenMP.
@@ -6,21 +6,40 @@ Environment:
                         is missing or the CUDA build breaks.
   FASTACT_CUDA=0        never build it.
   (unset)               build it when nvcc is found (CUDA_HOME, CUDA_PATH,
-                        PATH or /usr/local/cuda), and only warn if that breaks.
+                        PATH or /usr/local/cuda), whether or not this machine
+                        has a GPU, and only warn if that breaks.
+  FASTACT_BUILD_JOBS=N  at most N C compilers at once and nvcc --threads N
+                        (default: the CPUs this process may use); 1 builds
+                        one thing at a time, as a plain setuptools build does.
+
+Why "unset" builds the CUDA module where nvcc is found but no GPU is: that
+is often where fastact is built for a GPU machine elsewhere (`docker build`
+sees no GPU, nor do most wheel builders and CI runners).  Skipping the module
+there would leave an install that says "not built" on the GPU machine, which
+shows only at run time and only a rebuild cures; building it costs about 45
+CPU-seconds once.  So it is built, and the build says what it builds, why,
+and how to skip it (FASTACT_CUDA=0); pip shows these lines with -v.
+
+Build speed: nvcc starts first and runs while Cython and the C compiler
+work; the C sources are compiled in parallel (the three kernels_<isa>.c and
+Cython's _cpu.c take nearly all the C time); nvcc runs its front end once per
+distinct PTX (see CUDA_GENCODE).
 
 The kernels are compiled for several ISAs (see src/kernels_<isa>.c) and one is
 chosen at run time, so no -march flag is used: a built wheel runs on any
 x86-64 CPU.
 """
+import glob
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -47,6 +66,14 @@ GCC_LIKE_FLAGS = [
     "-fno-math-errno",
 ]
 
+CYTHON_DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
 OPENMP_PROBE = textwrap.dedent(
     """
     #include <omp.h>
@@ -60,8 +87,38 @@ OPENMP_PROBE = textwrap.dedent(
 )
 
 
+def _say(message):
+    print(f"fastact build: {message}", flush=True)
+
+
 def _warn(message):
-    print(f"fastact build: WARNING: {message}", file=sys.stderr)
+    print(f"fastact build: WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def _build_jobs(parallel=None):
+    """How many compilers may run at once: FASTACT_BUILD_JOBS, else
+    `build_ext --parallel N`, else the CPUs this process may use."""
+    value = os.environ.get("FASTACT_BUILD_JOBS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            sys.exit(f"fastact build: FASTACT_BUILD_JOBS must be a positive integer, "
+                     f"got {value!r}")
+        return int(value)
+    if isinstance(parallel, int) and not isinstance(parallel, bool) and parallel > 0:
+        return parallel
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _slow_first(sources):
+    """The sources in the order to start them: the kernels, compiled once per
+    ISA, and Cython's output take nearly all the time; the rest take little."""
+    def slow(src):
+        name = os.path.basename(src)
+        return name.startswith("kernels_") or name.startswith("_")
+    return sorted(sources, key=lambda src: not slow(src))
 
 
 class BuildExt(build_ext):
@@ -85,9 +142,17 @@ class BuildExt(build_ext):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def _compile_flags(self):
+        if self.compiler.compiler_type == "msvc":
+            return ["/O2"]
+        probe = "int main(void) { return 0; }\n"
+        if self._compiles(probe, GCC_LIKE_FLAGS + ["-Werror"]):
+            return list(GCC_LIKE_FLAGS)     # the usual case: one probe, not six
+        return [f for f in GCC_LIKE_FLAGS if self._compiles(probe, [f, "-Werror"])]
+
     def _openmp_flags(self):
         if os.environ.get("FASTACT_NO_OPENMP", "") not in ("", "0"):
-            print("fastact build: FASTACT_NO_OPENMP is set: building serial kernels")
+            _say("FASTACT_NO_OPENMP is set: building serial kernels")
             return [], []
         if self.compiler.compiler_type == "msvc":
             candidates = [(["/openmp"], [])]
@@ -104,29 +169,98 @@ class BuildExt(build_ext):
         )
         return [], []
 
+    def _cythonize(self):
+        from Cython.Build import cythonize
+
+        for ext in self.extensions:
+            if any(src.endswith(".pyx") for src in ext.sources):
+                ext.sources = cythonize(
+                    [ext], compiler_directives=CYTHON_DIRECTIVES, force=self.force
+                )[0].sources
+
     def build_extensions(self):
-        if self.compiler.compiler_type == "msvc":
-            flags = ["/O2"]
-        else:
-            flags = [
-                f for f in GCC_LIKE_FLAGS
-                if self._compiles("int main(void) { return 0; }\n", [f, "-Werror"])
-            ]
+        start = time.monotonic()
+        self._jobs = _build_jobs(self.parallel)
+        _say_cuda_plan()
+        flags = self._compile_flags()
         omp_compile, omp_link = self._openmp_flags()
-        _prepare_cuda(self)
+        self._cuda = _start_cuda(self, self._jobs)   # nvcc runs from here on
+        self._cythonize()
         for ext in self.extensions:
             ext.extra_compile_args = flags + omp_compile + ext.extra_compile_args
             ext.extra_link_args = omp_link + ext.extra_link_args
-        super().build_extensions()
+        if self._jobs == 1:
+            super().build_extensions()
+        else:
+            self._build_extensions_concurrently()
+        if self._cuda is not None:
+            self._cuda.exception()  # wait; build_extension has handled a failure
+        failed = [e for e in self.extensions if getattr(e, "_fastact_failed", False)]
+        for ext in failed:
+            self.extensions.remove(ext)
+        _say(f"built {', '.join(e.name for e in self.extensions)} in "
+             f"{time.monotonic() - start:.0f} s, up to {self._jobs} compile jobs at once "
+             f"(FASTACT_BUILD_JOBS)")
+
+    def _build_extensions_concurrently(self):
+        """The extensions side by side, each compiling its sources on a shared
+        pool of self._jobs threads, one compiler process per source."""
+        self.check_extensions_list(self.extensions)
+        serial_compile = self.compiler.compile
+
+        def compile_each(sources, *args, **kwargs):
+            futures = {src: pool.submit(serial_compile, [src], *args, **kwargs)
+                       for src in _slow_first(sources)}
+            return [obj for src in sources for obj in futures[src].result()]
+
+        # The objects nvcc is making are named in the CUDA module's
+        # extra_objects already: its link waits for them, the compile of its
+        # Cython glue need not.
+        link = self.compiler.link_shared_object
+        cuda = self._cuda
+        nvcc_objects = {obj for e in self.extensions if e.name == CUDA_MODULE
+                        for obj in e.extra_objects}
+
+        def link_after_nvcc(objects, *args, **kwargs):
+            if cuda is not None and nvcc_objects.intersection(objects):
+                cuda.result()
+            return link(objects, *args, **kwargs)
+
+        with ThreadPoolExecutor(self._jobs) as pool, \
+                ThreadPoolExecutor(len(self.extensions)) as per_extension:
+            self.compiler.compile = compile_each
+            self.compiler.link_shared_object = link_after_nvcc
+            try:
+                builds = [per_extension.submit(self._build_one, ext)
+                          for ext in self.extensions]
+                for build in builds:
+                    build.result()
+            finally:
+                self.compiler.compile = serial_compile
+                self.compiler.link_shared_object = link
+
+    def _build_one(self, ext):
+        started = time.monotonic()
+        self.build_extension(ext)
+        if not getattr(ext, "_fastact_failed", False):
+            _say(f"{ext.name} built in {time.monotonic() - started:.0f} s")
 
     def build_extension(self, ext):
-        if ext.name != CUDA_MODULE or CUDA_MODE == "1":
+        if ext.name != CUDA_MODULE:
             return super().build_extension(ext)
         try:
+            if self._cuda.done():
+                self._cuda.result()     # nvcc has failed: say so, not the link
             super().build_extension(ext)
+            self._cuda.result()         # also when the module was up to date
         except Exception as exc:  # noqa: BLE001 - optional part: say why, go on
-            _warn(f"the optional CUDA module failed to build ({exc}); fastact is "
-                  f"installed without it (set FASTACT_CUDA=1 to make this an error)")
+            if CUDA_MODE == "1":
+                raise SystemExit(f"fastact build: FASTACT_CUDA=1 but the CUDA part "
+                                 f"cannot be built: {exc}") from None
+            ext._fastact_failed = True
+            _warn(f"the optional CUDA module failed to build, so fastact is "
+                  f"installed without it (set FASTACT_CUDA=1 to make this an error, "
+                  f"FASTACT_CUDA=0 to skip it): {exc}")
 
 
 extensions = [
@@ -152,18 +286,24 @@ CUDA_SOURCES = sorted(
     if f.endswith(".cu")) if os.path.isdir(os.path.join("src", "cuda")) else []
 # Machine code for Turing (sm_75, nvcc 13's oldest target) up to Hopper
 # (sm_90), plus compute_90 PTX that newer GPUs compile at load time.
+# nvcc runs its front end (cicc, about half of each target's time) once per
+# arch=compute_XX, so sm_86 and sm_89 are assembled from the compute_80 PTX:
+# these kernels use nothing that compute_86/89 add, their compute_80/86/89
+# PTX differ only in the .target line, and ptxas makes the same machine code
+# from either (their cubins differ in one byte: the PTX target noted in them).
+# Keeping sm_86/sm_89 SASS, rather than letting those GPUs run the sm_80 SASS,
+# keeps ptxas's scheduling for them.
 CUDA_GENCODE = [
     "-gencode=arch=compute_75,code=sm_75",
-    "-gencode=arch=compute_80,code=sm_80",
-    "-gencode=arch=compute_86,code=sm_86",
-    "-gencode=arch=compute_89,code=sm_89",
-    "-gencode=arch=compute_90,code=sm_90",
-    "-gencode=arch=compute_90,code=compute_90",
+    "-gencode=arch=compute_80,code=[sm_80,sm_86,sm_89]",
+    "-gencode=arch=compute_90,code=[sm_90,compute_90]",
 ]
+CUDA_TARGETS = "sm_75, sm_80, sm_86, sm_89, sm_90 and compute_90 PTX"
 # -fmad=false: the float64 slope-gradient sum must round x * g before adding,
-# as the CPU kernels do (-ffp-contract=off).
+# as the CPU kernels do (-ffp-contract=off).  --threads: nvcc's targets in
+# parallel (set from FASTACT_BUILD_JOBS).
 NVCC_FLAGS = ["-O3", "-std=c++17", "-fmad=false", "-cudart=static",
-              "-Xcompiler", "-fPIC", "--threads", "0"]
+              "-Xcompiler", "-fPIC"]
 CUDA_MODE = os.environ.get("FASTACT_CUDA", "").strip()
 if CUDA_MODE not in ("", "0", "1"):
     sys.exit(f"fastact build: FASTACT_CUDA must be 0, 1 or unset, got {CUDA_MODE!r}")
@@ -192,12 +332,70 @@ def _cuda_library_dir(root):
     return None
 
 
-def _prepare_cuda(cmd):
-    """Compile the .cu files with nvcc and attach the objects to fastact._cuda
-    (or drop the module, warning or failing as FASTACT_CUDA says)."""
+def _nvcc_version(nvcc):
+    try:
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "version unknown"
+    release = [line for line in out.splitlines() if "release" in line]
+    return release[-1].split("release")[-1].strip(" ,").split(",")[0] if release else \
+        "version unknown"
+
+
+def _no_gpu_visible():
+    """True where this machine visibly has no NVIDIA GPU (Linux without
+    /dev/nvidia<N>, and not WSL, whose GPU is /dev/dxg); False when it may have
+    one, or when there is no cheap way to tell."""
+    return (sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*")
+            and not os.path.exists("/dev/dxg"))
+
+
+def _say_cuda_plan():
+    """Say whether the CUDA module is built, and why."""
+    root = _find_cuda_home()
+    if CUDA_MODE == "0":
+        _say("FASTACT_CUDA=0: not building the optional CUDA module")
+        return
+    if root is None:      # (FASTACT_CUDA=1 has stopped the build already)
+        _say("nvcc not found (looked at CUDA_HOME, CUDA_PATH, PATH and "
+             "/usr/local/cuda): building without the optional CUDA module")
+        return
+    nvcc = os.path.join(root, "bin", "nvcc")
+    why = ("FASTACT_CUDA=1" if CUDA_MODE == "1"
+           else "nvcc found and FASTACT_CUDA unset")
+    _say(f"{why}: building the optional CUDA module fastact._cuda with {nvcc} "
+         f"(CUDA {_nvcc_version(nvcc)}) for {CUDA_TARGETS}")
+    if CUDA_MODE == "":
+        if _no_gpu_visible():
+            _say("no NVIDIA GPU is visible on this machine; the CUDA module is "
+                 "built anyway, so that this install (or wheel, or image) can use "
+                 "a GPU where there is one")
+        _say("the CUDA module adds about 45 CPU-seconds to the build (about 25 s "
+             "on 2 cores); set FASTACT_CUDA=0 to skip it")
+
+
+def _run_nvcc(jobs_to_run):
+    """Run the nvcc commands (in a background thread); raise on a failure."""
+    started = time.monotonic()
+    for src, command in jobs_to_run:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"nvcc failed on {src}:\n{result.stdout}{result.stderr}")
+        if (result.stdout + result.stderr).strip():
+            print(result.stdout + result.stderr, end="", flush=True)
+    if jobs_to_run:
+        _say(f"nvcc done in {time.monotonic() - started:.0f} s")
+
+
+def _start_cuda(cmd, jobs):
+    """Start nvcc on the .cu files and attach its objects to fastact._cuda (or
+    drop the module, warning or failing as FASTACT_CUDA says).  Returns a
+    future for nvcc's work (None without the module); with jobs == 1, nvcc
+    has run when this returns."""
     ext = next((e for e in cmd.extensions if e.name == CUDA_MODULE), None)
     if ext is None:
-        return
+        return None
     root = _find_cuda_home()
     try:
         if root is None:
@@ -209,35 +407,40 @@ def _prepare_cuda(cmd):
         nvcc = os.path.join(root, "bin", "nvcc")
         out_dir = os.path.join(cmd.build_temp, "cuda")
         os.makedirs(out_dir, exist_ok=True)
-        objects = []
+        objects, to_run = [], []
         for src in CUDA_SOURCES:
             obj = os.path.join(out_dir, os.path.basename(src) + ".o")
+            objects.append(obj)
             inputs = [src, "src/ops.h"] + [os.path.join("src", "cuda", f) for f in
                                            os.listdir(os.path.join("src", "cuda"))]
             if os.path.isfile(obj) and os.path.getmtime(obj) >= max(
                     os.path.getmtime(f) for f in inputs):
-                objects.append(obj)       # up to date
-                continue
+                continue                  # up to date
             command = [nvcc, "-c", src, "-o", obj, "-Isrc", "-Isrc/cuda"] \
-                + NVCC_FLAGS + CUDA_GENCODE
-            print("fastact build: " + " ".join(command))
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise RuntimeError(f"nvcc failed on {src}:\n{result.stdout}{result.stderr}")
-            objects.append(obj)
+                + NVCC_FLAGS + ["--threads", str(jobs)] + CUDA_GENCODE
+            _say(" ".join(command))
+            to_run.append((src, command))
     except (RuntimeError, OSError) as exc:
         if CUDA_MODE == "1":
             raise SystemExit(f"fastact build: FASTACT_CUDA=1 but the CUDA part cannot "
                              f"be built: {exc}") from None
         _warn(f"building without the optional CUDA module: {exc}")
         cmd.extensions.remove(ext)
-        return
+        return None
     ext.extra_objects = objects + ext.extra_objects
     ext.library_dirs = [libdir] + ext.library_dirs
     ext.include_dirs = [os.path.join(root, "include")] + ext.include_dirs
     # the static CUDA runtime needs these from the system (and the C++ runtime
     # for nvcc's host code)
     ext.libraries = ["cudart_static", "rt", "dl", "pthread", "stdc++"] + ext.libraries
+    # optional: where a failure only warns, setuptools must not expect its file
+    ext.optional = CUDA_MODE != "1"
+    runner = ThreadPoolExecutor(1)
+    future = runner.submit(_run_nvcc, to_run)
+    runner.shutdown(wait=False)
+    if jobs == 1:
+        future.exception()      # wait: one thing at a time
+    return future
 
 
 if CUDA_MODE == "1" and _find_cuda_home() is None:
@@ -252,19 +455,6 @@ if CUDA_MODE == "1" or (CUDA_MODE == "" and _find_cuda_home() is not None):
             depends=CUDA_SOURCES + ["src/cuda/fastact_cuda.h", "src/ops.h"],
         )
     )
-elif CUDA_MODE == "":
-    print("fastact build: nvcc not found; building without the optional CUDA module")
 
-setup(
-    ext_modules=cythonize(
-        extensions,
-        compiler_directives={
-            "language_level": 3,
-            "boundscheck": False,
-            "wraparound": False,
-            "cdivision": True,
-            "embedsignature": True,
-        },
-    ),
-    cmdclass={"build_ext": BuildExt},
-)
+# Cython runs in build_ext (BuildExt._cythonize), after nvcc has started.
+setup(ext_modules=extensions, cmdclass={"build_ext": BuildExt})
