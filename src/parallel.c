@@ -189,8 +189,11 @@ int fa_get_num_threads(void)
 #define FA_BACKOFF_FACTOR 16
 #define FA_BACKOFF_MAX_DOUBLINGS 4
 #define FA_BACKOFF_MAX_NS ((int64_t)2000000000)
-/* noise, and a thread waking a few microseconds late, are not bad teams */
-#define FA_BACKOFF_MIN_LOSS_NS 10000
+/* noise is not a bad team: on an idle machine, interrupts and late wake-ups
+ * cost in-cache calls (20-30 us) 10-50 us now and then, and at 10 us the
+ * back-off ran 1 call in 5 serially there (7-12% slower than a team); a
+ * descheduled team thread costs a time slice, milliseconds */
+#define FA_BACKOFF_MIN_LOSS_NS 50000
 
 static int backoff_enabled = 1;
 static int64_t backoff_budget_ns = 0;  /* > 0: run serially, spending this */
