@@ -29,8 +29,9 @@ square                 x * x                                       2 * x
 NaN propagates: f(NaN) is NaN, and the comparisons above are false for it, so
 its gradient is that of the branch their ``else`` names where ``x > 0`` is
 tested (the slope for prelu and leaky_relu) and 1 for relu and elu (which test
-``x <= t``).  The README's "Activation family" section tabulates every op at
-0, -0.0, the threshold, max_value, +-inf and NaN.
+``x <= t``).  The README's "Semantics" section tabulates PReLU at 0, -0.0,
++-inf and NaN; its "Activation family" section gives every op's formula and
+its PyTorch and Keras counterparts.
 
 This is right for every slope, including slopes > 1, 0 and negative ones; the
 shortcut max(x, slope * x) is not, and fastact never uses it.
