@@ -44,18 +44,17 @@ def bfloat16(what="bfloat16"):
     if d is not None:
         return d
     try:
-        import ml_dtypes
+        import ml_dtypes  # noqa: F401 - loaded_bfloat16 finds it in sys.modules
     except ImportError:
         raise TypeError(f"{what}: {BFLOAT16_HINT}") from None
-    return loaded_bfloat16() or np.dtype(ml_dtypes.bfloat16)
+    return loaded_bfloat16()
 
 
 def bfloat16_status():
     """(usable, why): whether bfloat16 can be used here, importing ml_dtypes
     to find out."""
     try:
-        d = bfloat16()
+        bfloat16()
     except TypeError:
         return False, "ml_dtypes is not installed (pip install \"fastact[bfloat16]\")"
-    version = getattr(sys.modules.get("ml_dtypes"), "__version__", "?")
-    return d is not None, f"ml_dtypes {version}"
+    return True, f"ml_dtypes {getattr(sys.modules['ml_dtypes'], '__version__', '?')}"
