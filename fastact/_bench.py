@@ -288,15 +288,22 @@ SCALING_FLOOR = 0.9
 BACKOFF_SHARE = 0.05
 
 
+def _backed_off(stats):
+    """What fastact's back-off did, when it ran more than BACKOFF_SHARE of the
+    large calls on one thread (teams cost more than they saved); else None."""
+    large_calls = stats["team_calls"] + stats["backoff_serial_calls"]
+    if stats["backoff_serial_calls"] > BACKOFF_SHARE * large_calls:
+        return (f"{stats['bad_team_calls']} team calls cost more than one thread and "
+                f"{stats['backoff_serial_calls']} calls ran on one thread instead")
+    return None
+
+
 def _contention(summary, stats):
     """Why this shape's multi-thread figures are not an idle machine's, or
     None: fastact found teams that cost more than one thread (and ran calls
     serially), or the ceilings on N threads ran slower than on one."""
-    reasons = []
-    large_calls = stats["team_calls"] + stats["backoff_serial_calls"]
-    if stats["backoff_serial_calls"] > BACKOFF_SHARE * large_calls:
-        reasons.append(f"{stats['bad_team_calls']} team calls cost more than one thread and "
-                       f"{stats['backoff_serial_calls']} calls ran on one thread instead")
+    backed_off = _backed_off(stats)
+    reasons = [backed_off] if backed_off else []
     for r in summary:
         worst = min(r["copy_c/copy_1"], r["r2w1_c/r2w1_1"])
         if r["threads"] > 1 and worst < SCALING_FLOOR:
@@ -377,11 +384,9 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
               f"{t.gbs(f'prelu_backward {label} out=') / r2w1:8.2f}", file=out)
         for op in ("leaky_relu", "elu"):
             print(f"  {op + ' ' + label:36s} {t.gbs(f'{op} {label} out=') / copy:6.2f}", file=out)
-    large_calls = t.stats["team_calls"] + t.stats["backoff_serial_calls"]
-    if threads > 1 and t.stats["backoff_serial_calls"] > BACKOFF_SHARE * large_calls:
-        print(f"  * CONTENTION: {t.stats['bad_team_calls']} team calls cost more than one "
-              f"thread and {t.stats['backoff_serial_calls']} calls ran on one thread instead: "
-              f"other processes were using the CPUs", file=out)
+    backed_off = _backed_off(t.stats) if threads > 1 else None
+    if backed_off:
+        print(f"  * CONTENTION: {backed_off}: other processes were using the CPUs", file=out)
     if torch is not None:
         print("  torch time / fastact time, new outputs: "
               f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
