@@ -353,7 +353,7 @@ def _no_gpu_visible():
 
 def _say_cuda_plan():
     """Say whether the CUDA module is built, and why."""
-    root = _find_cuda_home()
+    root = CUDA_ROOT
     if CUDA_MODE == "0":
         _say("FASTACT_CUDA=0: not building the optional CUDA module")
         return
@@ -396,7 +396,7 @@ def _start_cuda(cmd, jobs):
     ext = next((e for e in cmd.extensions if e.name == CUDA_MODULE), None)
     if ext is None:
         return None
-    root = _find_cuda_home()
+    root = CUDA_ROOT
     try:
         if root is None:
             raise RuntimeError("nvcc not found (looked at CUDA_HOME, CUDA_PATH, PATH "
@@ -443,10 +443,12 @@ def _start_cuda(cmd, jobs):
     return future
 
 
-if CUDA_MODE == "1" and _find_cuda_home() is None:
+# the CUDA toolkit this build uses, looked for once
+CUDA_ROOT = _find_cuda_home() if CUDA_MODE != "0" else None
+if CUDA_MODE == "1" and CUDA_ROOT is None:
     sys.exit("fastact build: FASTACT_CUDA=1 but nvcc was not found (set CUDA_HOME "
              "to the CUDA toolkit, or put nvcc on PATH)")
-if CUDA_MODE == "1" or (CUDA_MODE == "" and _find_cuda_home() is not None):
+if CUDA_ROOT is not None:
     extensions.append(
         Extension(
             CUDA_MODULE,
