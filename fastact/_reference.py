@@ -8,47 +8,78 @@ kernel, round them to float32 first, as the kernels do.
 Branches are selects (np.where), so an inf or NaN in the branch not taken
 never reaches the result; the gradient at a kink is the derivative of the
 branch the forward takes there.
+
+This module imports nothing from fastact (only numpy and the standard
+library): PReLU's slopes are laid over x by numpy's own broadcasting, not by
+the layout plan the kernels' glue uses, so that a bug there cannot be copied
+into the expected values.
 """
 import math
+import operator
 
 import numpy as np
-
-from ._layout import expand_slopes, prelu_plan, reduce_grad
 
 
 def _f64(a):
     return np.asarray(a, dtype=np.float64)
 
 
+def _slopes_over(x_shape, s, channel_axis):
+    """s (float64) reshaped to broadcast against x by numpy's own rules.
+
+    - one value (any shape): shared by every element;
+    - a 1-D array of C > 1 values: one per channel on channel_axis (1 or
+      -1, counted as numpy counts axes);
+    - 2 or more dims: broadcast against x.shape[1:], right-aligned (Keras).
+
+    Raises ValueError when the slopes do not fit x.
+    """
+    ndim = len(x_shape)
+    if s.size == 1:
+        return s.reshape((1,) * ndim)
+    if s.ndim == 1:
+        axis = operator.index(channel_axis)
+        if ndim < 2 or not -ndim <= axis < ndim:
+            raise ValueError(f"{s.size} slopes for x of shape {x_shape}")
+        axis %= ndim
+        if x_shape[axis] != s.size:
+            raise ValueError(f"{s.size} slopes for {x_shape[axis]} channels")
+        shape = [1] * ndim
+        shape[axis] = s.size
+        return s.reshape(shape)
+    feature = tuple(x_shape[1:])
+    if s.ndim > len(feature):
+        raise ValueError(f"slopes of shape {s.shape} for x of shape {x_shape}")
+    np.broadcast_to(s, feature)         # raises when they do not broadcast to x
+    return s.reshape((1,) * (ndim - s.ndim) + s.shape)
+
+
 def prelu(x, slopes, channel_axis=1):
     """y = x where x > 0, else slope * x (NaN propagates; x == 0 takes the slope)."""
     x = _f64(x)
-    s = _f64(slopes)
-    plan = prelu_plan(x.shape, s.shape, channel_axis)
-    vec = expand_slopes(s, plan).reshape(1, -1, 1)
-    x3 = x.reshape(plan.outer, plan.channels, plan.inner)
-    return np.where(x3 > 0, x3, vec * x3).reshape(x.shape)
+    s = _slopes_over(x.shape, _f64(slopes), channel_axis)
+    return np.where(x > 0, x, s * x)
 
 
 def prelu_backward(grad_output, x, slopes, channel_axis=1):
     """(grad_input, grad_slopes) of prelu.
 
     grad_input = g where x > 0, else slope * g.
-    grad_slopes = for each slope, the sum of x * g over the elements it
-    applies to where not (x > 0): a NaN in x makes its sum NaN.  The shape is
-    that of slopes (a 0-d array for a Python number).
+    grad_slopes = for each slope, the sum in float64 of x * g over the
+    elements it applies to where not (x > 0): a NaN in x makes its sum NaN.
+    The shape is that of slopes (a 0-d array for a Python number).
     """
     g = _f64(grad_output)
     x = _f64(x)
-    s = _f64(slopes)
-    plan = prelu_plan(x.shape, s.shape, channel_axis)
-    vec = expand_slopes(s, plan).reshape(1, -1, 1)
-    x3 = x.reshape(plan.outer, plan.channels, plan.inner)
-    g3 = g.reshape(x3.shape)
-    positive = x3 > 0
-    grad_input = np.where(positive, g3, vec * g3).reshape(x.shape)
-    terms = np.where(positive, 0.0, x3 * g3)
-    return grad_input, reduce_grad(terms.sum(axis=(0, 2)), plan)
+    s_given = _f64(slopes)
+    s = _slopes_over(x.shape, s_given, channel_axis)
+    positive = x > 0
+    grad_input = np.where(positive, g, s * g)
+    terms = np.where(positive, 0.0, x * g)
+    # every axis along which one slope covers several elements of x
+    summed = tuple(k for k in range(x.ndim) if s.shape[k] == 1)
+    grad_slopes = terms.sum(axis=summed, keepdims=True)
+    return grad_input, np.asarray(grad_slopes).reshape(s_given.shape)
 
 
 def leaky_relu(x, negative_slope=0.01):
