@@ -13,8 +13,8 @@ array([-0.5,  3. ])
 >>> fastact.get("lrelu", negative_slope=0.5)(np.array([-2.0, 3.0]))
 array([-1.,  3.])
 """
-from ._version import __version__
 from ._source_tree import check_built as _check_built
+from ._version import __version__
 
 _check_built()
 del _check_built
@@ -39,9 +39,17 @@ from ._api import (  # noqa: E402 - after the check that explains a missing buil
     thresholded_relu,
     thresholded_relu_backward,
 )
-from ._device import cuda_available
-from ._modules import ELU, LeakyReLU, PReLU, ReLU, ReLU6, Square, ThresholdedReLU
-from ._registry import available, get, register
+from ._device import cuda_available  # noqa: E402 - after the check, as above
+from ._modules import (  # noqa: E402
+    ELU,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Square,
+    ThresholdedReLU,
+)
+from ._registry import available, get, register  # noqa: E402
 
 __all__ = [
     "__version__",

@@ -9,7 +9,8 @@ def _thread_counts(text):
     try:
         counts = [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or counts like 1,2, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a count or counts like 1,2, got {text!r}") from None
     if not counts or min(counts) < 1 or len(set(counts)) != len(counts):
         raise argparse.ArgumentTypeError(
             f"thread counts must be distinct and at least 1, got {text!r}")

@@ -240,7 +240,8 @@ def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_s
             "threads": c,
             "fwd_out/copy": t.gbs("fastact forward out=" + tag) / copy,
             "fwd_new/copy": t.gbs("fastact forward (new output)" + tag) / copy,
-            "inplace/rmw": t.gbs("fastact forward in place" + tag) / t.gbs("ceiling rmw (x *= 1)" + tag),
+            "inplace/rmw": t.gbs("fastact forward in place" + tag)
+            / t.gbs("ceiling rmw (x *= 1)" + tag),
             "bwd_out/r2w1": t.gbs("fastact backward out=" + tag) / r2w1,
             "bwd_new/r2w1": t.gbs("fastact backward (new output)" + tag) / r2w1,
             "fwd_out/numpy": t.gbs("fastact forward out=" + tag) / max(
@@ -269,7 +270,8 @@ def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_s
         print("  (calls this small run on one thread whatever the thread count)", file=out)
     elif max(counts) > 1:
         scaling = ", ".join(f"{r['threads']} threads {r['copy_c/copy_1']:.2f}x (copy), "
-                            f"{r['r2w1_c/r2w1_1']:.2f}x (r2w1)" for r in summary if r["threads"] > 1)
+                            f"{r['r2w1_c/r2w1_1']:.2f}x (r2w1)"
+                            for r in summary if r["threads"] > 1)
         print(f"  ceilings against one thread: {scaling}; fastact's team calls "
               f"{t.stats['team_calls']}, of which cost more than one thread: "
               f"{t.stats['bad_team_calls']}, run on one thread by its back-off: "
@@ -338,7 +340,7 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     t.add("elu (new output)", b8, _api.elu, x)
     if torch is not None:
         xt = torch.from_numpy(x)
-        for name, tname in TORCH_FAMILY.items():
+        for tname in TORCH_FAMILY.values():
             t.add(f"torch F.{tname}", b8, getattr(F, tname), xt)
         t.add("fastact leaky_relu (new output)", b8, _api.leaky_relu, x)
 
@@ -390,7 +392,8 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     if torch is not None:
         print("  torch time / fastact time, new outputs: "
               f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
-              f"leaky_relu {t.time('torch F.leaky_relu') / t.time('fastact leaky_relu (new output)'):.1f}x",
+              f"leaky_relu "
+              f"{t.time('torch F.leaky_relu') / t.time('fastact leaky_relu (new output)'):.1f}x",
               file=out)
     return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b)}
 
@@ -441,9 +444,11 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
     _cpu.ceiling_copy(warm, np.empty_like(warm), False)
     _cpu.force_thread_backoff(0)
     cfg = _cpu.config()
+    torch_version = (torch.__version__ if torch is not None
+                     else "not installed (its rows are skipped)")
     print(f"fastact bench: SIMD {cfg['isa']}, {', '.join(map(str, counts))} threads "
           f"(CPUs available: {cfg['cpu_limit']}), numpy {np.__version__}, "
-          f"torch {torch.__version__ if torch is not None else 'not installed (its rows are skipped)'}",
+          f"torch {torch_version}",
           file=out)
     seconds, eager = import_seconds(3 if quick else 5)
     print(f"import fastact: {seconds * 1e3:.0f} ms (median of {3 if quick else 5} fresh "
@@ -472,7 +477,8 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
     for line in summary:
         mark = "*" if line["busy"] and line["threads"] > 1 else " "
         row = (f"  {str(line['shape']):20s} {line['threads']:3d} {line['fwd_out/copy']:9.2f} "
-               f"{line['fwd_new/copy']:8.2f} {line['inplace/rmw']:9.2f} {line['bwd_out/r2w1']:9.2f} "
+               f"{line['fwd_new/copy']:8.2f} {line['inplace/rmw']:9.2f} "
+               f"{line['bwd_out/r2w1']:9.2f} "
                f"{line['bwd_new/r2w1']:8.2f} {line['fwd_out/numpy']:8.1f}")
         if torch is not None:
             row += (f" {line['fwd_new/torch']:11.1f} {line['inplace/torch_leaky_']:24.2f} "

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -150,8 +151,8 @@ def measure(shapes, threads, rounds, batch_seconds, out, title):
             g = rng.standard_normal(shape, dtype=np.float32)
             a = rng.uniform(0.05, 0.5, shape[1]).astype(np.float32)
             y, gi = np.empty_like(x), np.empty_like(x)
-            for direction, fn in (("fwd", lambda: prelu(x, a, out=y)),
-                                  ("bwd", lambda: prelu_backward(g, x, a, out=gi))):
+            for direction, fn in (("fwd", partial(prelu, x, a, out=y)),
+                                  ("bwd", partial(prelu_backward, g, x, a, out=gi))):
                 tasks.append(runnable_tasks())
                 times = compare(fn, modes, rounds, batch_seconds)
                 tasks.append(runnable_tasks())
@@ -168,7 +169,8 @@ def measure(shapes, threads, rounds, batch_seconds, out, title):
     after = _cpu.thread_stats()
     seen = [n for n in tasks if n is not None]
     print(f"  fastact's team calls {after['team_calls'] - before['team_calls']} "
-          f"(of which cost more than one thread: {after['bad_team_calls'] - before['bad_team_calls']}), "
+          "(of which cost more than one thread: "
+          f"{after['bad_team_calls'] - before['bad_team_calls']}), "
           f"calls its back-off ran on one thread: "
           f"{after['backoff_serial_calls'] - before['backoff_serial_calls']}"
           + (f"; runnable tasks on the machine: {min(seen)}-{max(seen)}" if seen else ""),

@@ -97,8 +97,10 @@ def run(out, quick=False):
     row("torch F.prelu autograd backward", max(t_fwd_bwd - t_fwd, 1e-6), 12 * n)
 
     ratios = {
-        "forward / copy": rows["fastact prelu forward out="] / rows["ceiling copy (device to device)"],
-        "backward / r2w1": rows["fastact prelu backward out="] / rows["ceiling r2w1 (a + b into c)"],
+        "forward / copy": rows["fastact prelu forward out="]
+        / rows["ceiling copy (device to device)"],
+        "backward / r2w1": rows["fastact prelu backward out="]
+        / rows["ceiling r2w1 (a + b into c)"],
         "backward speed-up over torch": rows["fastact prelu backward out="]
         / rows["torch F.prelu autograd backward"],
         "forward speed-up over torch": rows["fastact prelu forward out="]

@@ -13,7 +13,7 @@ array([-0.2,  2. ])
 >>> fastact.get("lreul")    # doctest: +ELLIPSIS
 Traceback (most recent call last):
     ...
-ValueError: unknown activation 'lreul'; did you mean 'lrelu' (leaky_relu)? Known activations: elu, leaky_relu, ... (see fastact.available())
+ValueError: unknown activation 'lreul'; did you mean 'lrelu' (leaky_relu)? Known activations: ...
 """
 import difflib
 import inspect

@@ -69,7 +69,8 @@ def assert_within_ulp(got, want, ulps):
     assert got.dtype == want.dtype and got.shape == want.shape
     gn = np.isnan(got.astype(np.float64))
     wn = np.isnan(want.astype(np.float64))
-    assert (gn == wn).all(), f"NaN in {int((gn != wn).sum())} places where the oracle has none (or the reverse)"
+    assert (gn == wn).all(), (f"NaN in {int((gn != wn).sum())} places where the oracle has "
+                              f"none (or the reverse)")
     d = ulp_distance(got[~gn], want[~gn])
     if d.size and d.max() > ulps:
         i = int(np.argmax(d))
@@ -125,7 +126,8 @@ def assert_grad_slopes_close(got, ref, g, x, dtype):
     tol = 64 * np.finfo(np.float64).eps * scale + np.finfo(dtype).eps * np.abs(ref)
     both_nan = np.isnan(got) & np.isnan(ref)
     ok = both_nan | (np.abs(got - ref) <= tol)
-    assert ok.all(), f"grad_slopes {got[~ok]} != oracle {ref[~ok]} (tol {np.broadcast_to(tol, ok.shape)[~ok]})"
+    assert ok.all(), (f"grad_slopes {got[~ok]} != oracle {ref[~ok]} "
+                      f"(tol {np.broadcast_to(tol, ok.shape)[~ok]})")
 
 
 def poisoned_like(a):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fastact import _cpu
+
 from helpers import SPECIAL_SLOPES, poisoned_like
 
 # the C kernels switch from tiles to planes at prod(shape[2:]) >= 64

@@ -17,8 +17,14 @@ import pytest
 
 from fastact import _cpu, _layout, _reference
 
-from helpers import (assert_grad_slopes_close, assert_same, assert_within_ulp, random_slopes,
-                     random_x, rounded_like_kernels)
+from helpers import (
+    assert_grad_slopes_close,
+    assert_same,
+    assert_within_ulp,
+    random_slopes,
+    random_x,
+    rounded_like_kernels,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CXX = shutil.which("g++") or shutil.which("c++")
@@ -143,6 +149,7 @@ FAMILY = [
 @pytest.mark.parametrize("misalign", [False, True])
 @pytest.mark.parametrize("n", [0, 1, 7, 1000, 4099])
 def test_family(lib, rng, dtype, misalign, n):
+    dt = DT[np.dtype(dtype)]
     for op, params, fwd, bwd, ulps_fwd, ulps_bwd in FAMILY:
         cp = _compute_params(dtype, params)
         x = _data(rng, (n,), dtype, misalign)
@@ -150,15 +157,15 @@ def test_family(lib, rng, dtype, misalign, n):
         pv = (ctypes.c_double * 3)(*params)
         if fwd is not None:
             y = _poison((n,), dtype, False)
-            assert lib.fa_cuda_unary_forward(0, op, DT[np.dtype(dtype)], pv, _p(x), _p(y), n, 0) == 0
+            assert lib.fa_cuda_unary_forward(0, op, dt, pv, _p(x), _p(y), n, 0) == 0
             _close(y, fwd(x, cp), dtype, ulps_fwd)
         gi = _poison((n,), dtype, misalign)
-        assert lib.fa_cuda_unary_backward(0, op, DT[np.dtype(dtype)], pv, _p(g), _p(x), _p(gi), n, 0) == 0
+        assert lib.fa_cuda_unary_backward(0, op, dt, pv, _p(g), _p(x), _p(gi), n, 0) == 0
         _close(gi, bwd(g, x, cp), dtype, ulps_bwd)
         # in place
         xi = x.copy() if not misalign else _placed(x, True)
         if fwd is not None:
-            assert lib.fa_cuda_unary_forward(0, op, DT[np.dtype(dtype)], pv, _p(xi), _p(xi), n, 0) == 0
+            assert lib.fa_cuda_unary_forward(0, op, dt, pv, _p(xi), _p(xi), n, 0) == 0
             _close(xi, fwd(x, cp), dtype, ulps_fwd)
 
 
@@ -187,7 +194,7 @@ def _slopes(rng, spec, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("misalign", [False, True])
-@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda l: f"{l[0]}-{l[1]}-{l[2]}")
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda case: f"{case[0]}-{case[1]}-{case[2]}")
 def test_prelu(lib, rng, dtype, misalign, layout):
     shape, spec, axis = layout
     dt = DT[np.dtype(dtype)]

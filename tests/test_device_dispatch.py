@@ -134,7 +134,7 @@ def test_torch_tensors_fastact_cannot_read_are_type_errors(kind):
     RuntimeError never reach the caller)."""
     import warnings
     make = _odd_tensors()[kind]
-    x, g = torch.ones(2, 3), torch.ones(2, 3)
+    x = torch.ones(2, 3)
     word = kind.split()[0] if kind != "negative bit" else "negative bit"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

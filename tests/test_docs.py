@@ -31,7 +31,8 @@ def test_readme_python_examples():
     parser = doctest.DocTestParser()
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     for i, block in enumerate(blocks):
-        test = parser.get_doctest(block, {"np": np, "fastact": fastact}, f"README[{i}]", str(README), 0)
+        test = parser.get_doctest(block, {"np": np, "fastact": fastact}, f"README[{i}]",
+                                  str(README), 0)
         runner.run(test)
     assert runner.failures == 0
 

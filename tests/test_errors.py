@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastact
+
 from helpers import poisoned_like, random_slopes, random_x
 
 
@@ -99,15 +100,18 @@ def test_slopes_of_two_or_more_dims(arrays):
 def test_per_channel_slopes_need_two_dims(shape):
     x = np.linspace(-1, 1, int(np.prod(shape))).astype(np.float32).reshape(shape)
     s = np.array([0.1, 0.2], np.float32)
-    _expect(ValueError, "per-channel slopes need x of shape", lambda: fastact.prelu(x, s, inplace=True), x)
+    _expect(ValueError, "per-channel slopes need x of shape",
+            lambda: fastact.prelu(x, s, inplace=True), x)
     # a shared slope is fine
     np.testing.assert_array_equal(fastact.prelu(x, 0.5), np.where(x > 0, x, np.float32(0.5) * x))
 
 
 @pytest.mark.parametrize("bad_out, message, exc", [
-    (lambda x: np.empty((2, 3, 4, 6), np.float32), r"out has shape \(2, 3, 4, 6\); expected \(2, 3, 4, 5\)", ValueError),
+    (lambda x: np.empty((2, 3, 4, 6), np.float32),
+     r"out has shape \(2, 3, 4, 6\); expected \(2, 3, 4, 5\)", ValueError),
     (lambda x: np.empty((2, 3, 20), np.float32), "out has shape", ValueError),
-    (lambda x: np.empty(x.shape, np.float64), "out has dtype float64; expected float32", ValueError),
+    (lambda x: np.empty(x.shape, np.float64), "out has dtype float64; expected float32",
+     ValueError),
     (lambda x: np.empty(x.shape, np.int32), "out has dtype int32", ValueError),
     (lambda x: [[0.0]], "out must be a numpy.ndarray, got list", TypeError),
 ], ids=["shape", "ndim", "dtype", "int-dtype", "list"])
@@ -124,9 +128,11 @@ def test_read_only_out_and_inplace(arrays):
     out = poisoned_like(x)
     out.flags.writeable = False
     _expect(ValueError, "out is read-only", lambda: fastact.prelu(x, slopes, out=out), x, out)
-    _expect(ValueError, "out is read-only", lambda: fastact.prelu_backward(g, x, slopes, out=out), x, g, out)
+    _expect(ValueError, "out is read-only",
+            lambda: fastact.prelu_backward(g, x, slopes, out=out), x, g, out)
     x.flags.writeable = False
-    _expect(ValueError, "inplace=True but x is read-only", lambda: fastact.prelu(x, slopes, inplace=True), x)
+    _expect(ValueError, "inplace=True but x is read-only",
+            lambda: fastact.prelu(x, slopes, inplace=True), x)
     g.flags.writeable = False
     _expect(ValueError, "inplace=True but grad_output is read-only",
             lambda: fastact.prelu_backward(g, x, slopes, inplace=True), x, g)
@@ -135,7 +141,8 @@ def test_read_only_out_and_inplace(arrays):
 def test_out_and_inplace_together(arrays):
     x, g, slopes = arrays
     out = poisoned_like(x)
-    _expect(ValueError, "either out= or inplace=True", lambda: fastact.prelu(x, slopes, out=out, inplace=True), x, out)
+    _expect(ValueError, "either out= or inplace=True",
+            lambda: fastact.prelu(x, slopes, out=out, inplace=True), x, out)
     _expect(ValueError, "either out= or inplace=True",
             lambda: fastact.prelu_backward(g, x, slopes, out=out, inplace=True), x, g, out)
 
@@ -153,7 +160,8 @@ def test_out_partially_overlapping(rng):
     slopes = random_slopes(rng, 3, np.float32)
     for shift in (1, 7):
         out = buf[shift:shift + 120].reshape(2, 3, 4, 5)
-        _expect(ValueError, "out overlaps x partially", lambda: fastact.prelu(x, slopes, out=out), buf, g)
+        _expect(ValueError, "out overlaps x partially",
+                lambda: fastact.prelu(x, slopes, out=out), buf, g)
         _expect(ValueError, "out overlaps x partially",
                 lambda: fastact.prelu_backward(g, x, slopes, out=out), buf, g)
     # overlapping grad_output partially

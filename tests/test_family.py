@@ -19,8 +19,15 @@ import numpy as np
 import pytest
 
 from fastact import _cpu, _reference
-from helpers import (ALL_DTYPES, assert_same, assert_within_ulp, compute_dtype, poisoned_like,
-                     rounded_like_kernels)
+
+from helpers import (
+    ALL_DTYPES,
+    assert_same,
+    assert_within_ulp,
+    compute_dtype,
+    poisoned_like,
+    rounded_like_kernels,
+)
 
 F = _cpu
 INF = float("inf")
@@ -257,7 +264,7 @@ def test_every_isa_gives_bitwise_the_same(rng, dtype):
     finally:
         _cpu.set_isa(before)
     first = results[_cpu.supported_isas()[0]]
-    for isa, res in results.items():
+    for res in results.values():
         for a, b in zip(res, first):
             assert_same(a, b)
 

@@ -10,6 +10,7 @@ import pytest
 
 import fastact
 from fastact import _reference
+
 from helpers import poisoned_like, random_x
 
 FLOATS = [np.float32, np.float64]
@@ -305,7 +306,8 @@ def test_prelu_takes_stream_and_channel_axis(rng):
     np.testing.assert_array_equal(y, want)
     # the same as NCHW on the transposed array
     np.testing.assert_array_equal(
-        y, fastact.prelu(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), slopes).transpose(0, 2, 3, 1))
+        y,
+        fastact.prelu(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), slopes).transpose(0, 2, 3, 1))
     gi, gs = fastact.prelu_backward(g, x, slopes, channel_axis=-1)
     gi_want, gs_want = _reference.prelu_backward(g, x, slopes, channel_axis=-1)
     np.testing.assert_array_equal(gi, gi_want.astype(np.float32))
@@ -401,7 +403,8 @@ def test_None_max_value_and_inf_mean_no_cap(xg):
     x, _ = xg
     x[0, :3] = [np.inf, 1e30, -np.inf]
     for m in (None, float("inf"), np.float64("inf")):
-        np.testing.assert_array_equal(fastact.relu(x, 0.1, m), expected("relu", x, {"negative_slope": 0.1}))
+        np.testing.assert_array_equal(fastact.relu(x, 0.1, m),
+                                      expected("relu", x, {"negative_slope": 0.1}))
 
 
 @pytest.mark.parametrize("param, op", [("negative_slope", "relu"), ("max_value", "relu"),
@@ -422,7 +425,8 @@ def test_any_finite_slope_and_alpha(xg):
     for v in (-3, -0.5, 0, 1, 2.5, np.float32(0.2), np.int64(2), np.array(0.3), 1e300):
         p = float(np.asarray(v))
         with np.errstate(over="ignore"):
-            assert_matches(fastact.leaky_relu(x, v), expected("leaky_relu", x, {"negative_slope": p}))
+            assert_matches(fastact.leaky_relu(x, v),
+                           expected("leaky_relu", x, {"negative_slope": p}))
             assert_matches(fastact.elu(x, v), expected("elu", x, {"alpha": p}), ULPS["elu"])
 
 
@@ -643,7 +647,9 @@ def test_relu_in_place_half_precision_cap_that_rounds_down():
 @pytest.mark.parametrize("make, name, params", MODULES, ids=MODULE_IDS)
 def test_module_gradient_by_finite_differences(rng, make, name, params):
     m = make()
-    kinks = [0.0] + [v for v in params.values() if v is not None] + ([6.0] if name == "relu6" else [])
+    kinks = [0.0] + [v for v in params.values() if v is not None]
+    if name == "relu6":
+        kinks.append(6.0)
     x = rng.uniform(-5, 8, 2000)
     x = x[np.min(np.abs(x[:, None] - np.array(kinks)[None, :]), axis=1) > 1e-3]
     g = rng.standard_normal(x.shape)

@@ -42,7 +42,8 @@ def test_info_and_show_config(capsys):
 def test_forced_isa_from_the_environment():
     code = "import fastact; print(fastact.config()['isa'])"
     env = dict(os.environ, FASTACT_ISA="baseline")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "baseline"
     env["FASTACT_ISA"] = "nonsense"
     r = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
@@ -62,8 +63,9 @@ def test_info_says_where_from_and_what_is_usable():
     r = _run("info")
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    import numpy as np
     import platform
+
+    import numpy as np
     assert f"Python:             {platform.python_version()}" in out
     assert f"numpy:              {np.__version__}" in out
     assert os.path.dirname(fastact.__file__) in out

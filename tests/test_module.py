@@ -5,8 +5,15 @@ import pytest
 
 import fastact
 from fastact import _reference
-from helpers import (DTYPES, assert_grad_slopes_close, expected_backward, expected_forward,
-                     poisoned_like, random_x)
+
+from helpers import (
+    DTYPES,
+    assert_grad_slopes_close,
+    expected_backward,
+    expected_forward,
+    poisoned_like,
+    random_x,
+)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -106,7 +113,8 @@ def test_puzzlelib_example_through_the_module():
     gi = m.backward(g)
     np.testing.assert_array_equal(gi, np.where(x > 0, g, m.slopes.reshape(1, 3, 1, 1) * g))
     np.testing.assert_allclose(
-        m.grad_slopes, np.sum(np.where(x > 0, 0, x.astype(np.float64) * g), axis=(0, 2, 3)), rtol=1e-6)
+        m.grad_slopes, np.sum(np.where(x > 0, 0, x.astype(np.float64) * g), axis=(0, 2, 3)),
+        rtol=1e-6)
 
 
 def test_constructor_validation():

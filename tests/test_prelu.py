@@ -4,8 +4,16 @@ import pytest
 
 import fastact
 from fastact import _cpu, _reference
-from helpers import (DTYPES, assert_grad_slopes_close, expected_backward,
-                     expected_forward, poisoned_like, random_slopes, random_x)
+
+from helpers import (
+    DTYPES,
+    assert_grad_slopes_close,
+    expected_backward,
+    expected_forward,
+    poisoned_like,
+    random_slopes,
+    random_x,
+)
 
 # (N, C, *spatial): NC, NCL, NCHW, NCDHW; odd sizes; shapes for both work
 # layouts (planes when H*W >= 64, tiles below), several segments per plane,
@@ -238,7 +246,8 @@ def test_unaligned_arrays(rng):
     unaligned = np.ndarray((1, 3, 50), np.float32, buffer=bytearray(4 * 150 + 1), offset=1)
     assert not unaligned.flags.aligned
     unaligned[...] = values
-    np.testing.assert_array_equal(fastact.prelu(unaligned, slopes), expected_forward(values, slopes))
+    np.testing.assert_array_equal(fastact.prelu(unaligned, slopes),
+                                  expected_forward(values, slopes))
     fastact.prelu(unaligned, slopes, inplace=True)
     np.testing.assert_array_equal(unaligned, expected_forward(values, slopes))
 

@@ -5,8 +5,15 @@ import pytest
 
 import fastact
 from fastact import _cpu, _reference
-from helpers import (ALL_DTYPES, as_bits, assert_grad_slopes_close, compute_dtype,
-                     poisoned_like, random_x)
+
+from helpers import (
+    ALL_DTYPES,
+    as_bits,
+    assert_grad_slopes_close,
+    compute_dtype,
+    poisoned_like,
+    random_x,
+)
 
 
 def _same(got, want):

@@ -14,11 +14,21 @@ from hypothesis import strategies as st
 
 import fastact
 from fastact import _cpu
+
 from helpers import assert_grad_slopes_close, poisoned_like
 from helpers import expected_backward as _expected_backward
 from helpers import expected_forward as _expected_forward
-from strategies import (any_shapes, arrays, dtypes, isas, layouts, shapes,
-                        shared_slopes, slopes_for, views)
+from strategies import (
+    any_shapes,
+    arrays,
+    dtypes,
+    isas,
+    layouts,
+    shapes,
+    shared_slopes,
+    slopes_for,
+    views,
+)
 
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 

@@ -10,6 +10,7 @@ import pytest
 
 import fastact
 from fastact import _reference, _registry
+
 from helpers import poisoned_like, random_x
 
 BUILTINS = ["elu", "leaky_relu", "prelu", "relu", "relu6", "square", "thresholded_relu"]
@@ -361,7 +362,8 @@ def test_custom_input_checks(fresh_name, rng):
          "inplace=True needs x to be a numpy.ndarray"),
         (lambda: m.gradient(g.astype(np.float64), x), ValueError,
          "grad_output has dtype float64; expected float32"),
-        (lambda: m.gradient(g[:2], x), ValueError, r"grad_output has shape \(2, 4\); expected \(3, 4\)"),
+        (lambda: m.gradient(g[:2], x), ValueError,
+         r"grad_output has shape \(2, 4\); expected \(3, 4\)"),
         (lambda: m.gradient(g, x, out=np.empty(3, np.float32)), ValueError, "out has shape"),
     ]
     for call, exc, message in checks:

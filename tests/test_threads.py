@@ -19,8 +19,16 @@ import pytest
 import fastact
 from fastact import _cpu
 from fastact._bench_busy import LOAD_PER_CPU, CpuLoad
-from helpers import (DTYPES, assert_grad_slopes_close, expected_backward,
-                     expected_forward, poisoned_like, random_slopes, random_x)
+
+from helpers import (
+    DTYPES,
+    assert_grad_slopes_close,
+    expected_backward,
+    expected_forward,
+    poisoned_like,
+    random_slopes,
+    random_x,
+)
 
 # 2 MiB of float32: far above the 2**18-byte serial threshold, so a call of
 # this size runs on a thread team whenever more than one thread is allowed.
@@ -234,7 +242,8 @@ def run_script(body, env=None, timeout=SUBPROCESS_TIMEOUT):
         pytest.fail(f"subprocess hung: no exit after {timeout} s (a forked process "
                     f"stuck in an OpenMP parallel region?)\n--- stdout\n{out}\n--- stderr\n{err}")
     if proc.returncode != 0:
-        pytest.fail(f"subprocess exited with {proc.returncode}\n--- stdout\n{out}\n--- stderr\n{err}")
+        pytest.fail(f"subprocess exited with {proc.returncode}\n--- stdout\n{out}\n"
+                    f"--- stderr\n{err}")
     lines = out.split("\n")
     assert "OK" in lines, f"subprocess did not finish\n--- stdout\n{out}\n--- stderr\n{err}"
     return lines
@@ -242,7 +251,7 @@ def run_script(body, env=None, timeout=SUBPROCESS_TIMEOUT):
 
 def _parent_threads(lines):
     """The thread count the script's parent reported in a 'THREADS n' line."""
-    n = int(next(l for l in lines if l.startswith("THREADS ")).split()[1])
+    n = int(next(line for line in lines if line.startswith("THREADS ")).split()[1])
     # the same machine and affinity as pytest's process, and no OMP_NUM_THREADS
     assert n == fastact.config()["cpu_limit"]
     return n
@@ -373,7 +382,8 @@ def test_fork_preforking_server():
 
         def serve(worker):
             cfg = fastact.config()
-            assert cfg["forked_serial"] is team and cfg["num_threads"] == (1 if team else n_parent), cfg
+            assert cfg["forked_serial"] is team, cfg
+            assert cfg["num_threads"] == (1 if team else n_parent), cfg
             # requests one after another ...
             for r in range(4):
                 dtype = (np.float32, np.float64)[(worker + r) % 2]
@@ -556,7 +566,7 @@ def test_omp_num_threads_environment(omp):
         print("THREADS", fastact.get_num_threads())
         print("OK")
     ''', env=_env(omp))
-    assert int(next(l for l in lines if l.startswith("THREADS ")).split()[1]) == \
+    assert int(next(line for line in lines if line.startswith("THREADS ")).split()[1]) == \
         min(int(omp), fastact.config()["cpu_limit"])
 
 

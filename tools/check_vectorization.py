@@ -54,7 +54,7 @@ def innermost_loops(text):
             continue
         if any(first < f <= last for f, _ in spans):
             continue                # has an inner loop
-        parents = [f for f, l in spans if f < first and last <= l]
+        parents = [f for f, end in spans if f < first and last <= end]
         exempt = {"baseline"} if "scalar on baseline:" in lines[first - 1] else set()
         loops[first] = (max(parents) if parents else None, exempt)
     return loops
@@ -67,11 +67,17 @@ def vectorised_lines(isa):
                "-fopt-info-vec-all"]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     found, missed = {}, set()
-    for m in re.finditer(r"kernels_impl\.h:(\d+):\d+: optimized: loop vectorized using (\d+) byte", out):
+    vectorized = r"kernels_impl\.h:(\d+):\d+: optimized: loop vectorized using (\d+) byte"
+    for m in re.finditer(vectorized, out):
         found.setdefault(int(m.group(1)), []).append(int(m.group(2)))
     for m in re.finditer(r"kernels_impl\.h:(\d+):\d+: missed: couldn't vectorize loop", out):
         missed.add(int(m.group(1)))
     return found, missed
+
+
+def vectorised(line, found, missed):
+    """Whether gcc vectorised the loop at this line (None: no loop)."""
+    return line is not None and line in found and line not in missed
 
 
 def main():
@@ -80,14 +86,11 @@ def main():
     failed = False
     for isa in ISAS:
         found, missed = vectorised_lines(isa)
-
-        def ok(line):
-            return line is not None and line in found and line not in missed
-
         # vectorised in every instantiation, itself or as part of its
         # enclosing loop (outer-loop vectorisation)
         checked = {n: parent for n, (parent, exempt) in loops.items() if isa not in exempt}
-        missing = [n for n, parent in checked.items() if not ok(n) and not ok(parent)]
+        missing = [n for n, parent in checked.items()
+                   if not vectorised(n, found, missed) and not vectorised(parent, found, missed)]
         widths = sorted({w for n, parent in checked.items()
                          for w in found.get(n, []) + found.get(parent, [])})
         print(f"{isa:9s} {len(checked) - len(missing)}/{len(checked)} innermost loops vectorised "

@@ -73,7 +73,7 @@ class HalfPrecision(Timing):
             try:
                 import ml_dtypes
             except ImportError:
-                raise NotImplementedError("bfloat16 needs ml_dtypes")
+                raise NotImplementedError("bfloat16 needs ml_dtypes") from None
             dtype = ml_dtypes.bfloat16
         self.x, _ = _data(dtype)
         self.y = np.ones_like(self.x)

@@ -3,8 +3,17 @@ import numpy as np
 
 import fastact
 
-from .common import (DTYPES, SHAPE_NAMES, SHAPES, SLOPES, THREADS, Timing, make,
-                     torch_or_skip, use_threads)
+from .common import (
+    DTYPES,
+    SHAPE_NAMES,
+    SHAPES,
+    SLOPES,
+    THREADS,
+    Timing,
+    make,
+    torch_or_skip,
+    use_threads,
+)
 
 
 class Forward(Timing):
@@ -85,7 +94,8 @@ class TorchBaseline(Timing):
         torch.set_num_threads(fastact.get_num_threads())
         self.F, self.torch = F, torch
         x, g, slopes = make(SHAPES[SHAPE_NAMES.index(shape)], "float32", "per_channel")
-        self.xt, self.wt, self.gt = torch.from_numpy(x), torch.from_numpy(slopes), torch.from_numpy(g)
+        self.xt, self.wt = torch.from_numpy(x), torch.from_numpy(slopes)
+        self.gt = torch.from_numpy(g)
         self.xi = self.xt.clone()
         self.xr = self.xt.clone().requires_grad_(True)
         self.wr = self.wt.clone().requires_grad_(True)

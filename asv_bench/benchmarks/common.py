@@ -43,5 +43,5 @@ def torch_or_skip():
         import torch
         import torch.nn.functional as F
     except Exception as exc:          # not installed, or broken
-        raise NotImplementedError(f"torch not available: {exc}")
+        raise NotImplementedError(f"torch not available: {exc}") from exc
     return torch, F
