@@ -1,0 +1,59 @@
+"""What fastact ships for type checkers: the py.typed marker, a stub for the
+compiled CUDA module that names what fastact/_cuda.pyx defines, and the
+example of user code that .ci/run type-checks, which must also run."""
+import ast
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASTACT = os.path.join(ROOT, "fastact")
+
+
+def test_py_typed_marker():
+    assert os.path.isfile(os.path.join(FASTACT, "py.typed"))
+
+
+def _pyx_names(path):
+    """The Python-visible names a .pyx defines at module level: def functions,
+    cdef classes and assignments (cdef functions and structs are not)."""
+    text = open(path).read()
+    return (set(re.findall(r"^def (\w+)\(", text, re.M))
+            | set(re.findall(r"^cdef class (\w+)", text, re.M))
+            | set(re.findall(r"^([A-Za-z]\w*) = ", text, re.M)))
+
+
+def _stub_names(path):
+    names = set()
+    for node in ast.parse(open(path).read()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_cuda_stub_matches_the_pyx():
+    want = _pyx_names(os.path.join(FASTACT, "_cuda.pyx"))
+    assert "consume_dlpack" in want and "DLPackView" in want
+    assert _stub_names(os.path.join(FASTACT, "_cuda.pyi")) == want
+
+
+def test_cuda_stub_matches_the_pyx_signatures():
+    """Each def's parameter names, in order, as the .pyx declares them."""
+    text = open(os.path.join(FASTACT, "_cuda.pyx")).read()
+    pyx = {}
+    for name, params in re.findall(r"^def (\w+)\(([^)]*)\)", text, re.M):
+        pyx[name] = [p.split()[-1] for p in params.replace("\n", " ").split(",") if p.strip()]
+    stub = {node.name: [a.arg for a in node.args.args]
+            for node in ast.parse(open(os.path.join(FASTACT, "_cuda.pyi")).read()).body
+            if isinstance(node, ast.FunctionDef)}
+    assert stub == pyx
+
+
+def test_typing_example_runs():
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "typing_example.py")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
