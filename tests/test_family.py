@@ -346,6 +346,7 @@ def test_elu_backward_of_an_infinite_gradient_below_minus_700():
 def test_views_and_byte_order(rng, dtype):
     x = _data(rng, 6000, dtype, [0.0]).reshape(60, 100)
     want = F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), np.ascontiguousarray(x.T), None, False)
+    assert_within_ulp(want, _expected(_reference.elu(x.T.astype(np.float64)), dtype), 1)
     assert_same(F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), x.T, None, False), want)
     out = poisoned_like(x).T                          # a non-contiguous out
     F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), x.T, out, False)

@@ -108,6 +108,7 @@ def test_nhwc_is_nchw_transposed(rng):
     nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     gnhwc = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
     _same(fastact.prelu(nhwc, s, channel_axis=-1), fastact.prelu(x, s).transpose(0, 2, 3, 1))
+    _same(fastact.prelu(x, s), _expected(x, s, 1))      # and both are right
     gi1, gs1 = fastact.prelu_backward(gnhwc, nhwc, s, channel_axis=-1)
     gi2, gs2 = fastact.prelu_backward(g, x, s)
     _same(gi1, np.ascontiguousarray(gi2.transpose(0, 2, 3, 1)))
