@@ -16,6 +16,14 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Shared by the C kernels and the CUDA kernels: on the GPU these are the
+ * same functions, so that both compute the same bits. */
+#if defined(__CUDACC__)
+#define FA_HD static __host__ __device__ __forceinline__
+#else
+#define FA_HD static inline
+#endif
+
 #define FA_LN2_HI 6.93147180369123816490e-01 /* fdlibm: 32 significant bits */
 #define FA_LN2_LO 1.90821492927058770002e-10
 #define FA_INV_LN2 1.44269504088896338700e+00
@@ -39,7 +47,7 @@
  */
 
 /* expm1(r) for the reduced argument of x >= FA_EXP_FLOOR; *scale = 2^(k + 54) */
-static inline double fa_expm1_reduced(double x, double *scale)
+FA_HD double fa_expm1_reduced(double x, double *scale)
 {
     const double t = x * FA_INV_LN2 + FA_ROUND_MAGIC;
     const double k = t - FA_ROUND_MAGIC;
@@ -53,7 +61,7 @@ static inline double fa_expm1_reduced(double x, double *scale)
            + r * (1.0 / 3628800 + r * (1.0 / 39916800)))))))))));
 }
 
-static inline double fa_exp_nonpos(double x)
+FA_HD double fa_exp_nonpos(double x)
 {
     const int below = x < FA_EXP_FLOOR;
     double scale;
@@ -88,7 +96,7 @@ static inline double fa_exp_nonpos(double x)
  * alphas by tools/elu_accuracy.c (tests/test_family.py checks samples).  The clamps also keep every
  * intermediate a normal float: subnormals cost a microcode assist each.
  */
-static inline float fa_scaled_expm1_f(float x, float alpha)
+FA_HD float fa_scaled_expm1_f(float x, float alpha)
 {
     const float ln2_f = 0x1.62e430p-1f;
     /* the lanes of x >= 0 and NaN, computed and then not selected, take
@@ -122,12 +130,12 @@ static inline float fa_scaled_expm1_f(float x, float alpha)
  * [-1, 0), is exactly alpha * -1 as IEEE signs it.  The kernels test alpha
  * once per call, outside their loops.
  */
-static inline int fa_alpha_is_ordinary_f(float alpha)
+FA_HD int fa_alpha_is_ordinary_f(float alpha)
 {
     return alpha - alpha == 0 && alpha != 0;
 }
 
-static inline float fa_scaled_expm1_special_f(float x, float alpha)
+FA_HD float fa_scaled_expm1_special_f(float x, float alpha)
 {
     (void)x;
     return -alpha;

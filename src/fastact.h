@@ -17,30 +17,13 @@
 #include <stdint.h>
 
 /* --- PReLU ------------------------------------------------------------- */
-/* y = x > 0 ? x : slope[c] * x */
-void prelu_forward_f32(const float *x, const float *slopes, float *y,
-                       int64_t outer, int64_t channels, int64_t inner);
-void prelu_forward_f64(const double *x, const double *slopes, double *y,
-                       int64_t outer, int64_t channels, int64_t inner);
-
 /*
+ * y = x > 0 ? x : slope[c] * x
  * grad_input = x > 0 ? grad_output : slope[c] * grad_output
  * grad_slopes[c] = sum over channel c of (x > 0 ? 0 : x * grad_output), in
  * float64, bitwise the same for any thread count and any ISA.
- * Returns 0, or -1 when the workspace for the partial sums cannot be
- * allocated (nothing is written then).
- */
-int prelu_backward_f32(const float *grad_output, const float *x,
-                       const float *slopes, float *grad_input,
-                       double *grad_slopes,
-                       int64_t outer, int64_t channels, int64_t inner);
-int prelu_backward_f64(const double *grad_output, const double *x,
-                       const double *slopes, double *grad_input,
-                       double *grad_slopes,
-                       int64_t outer, int64_t channels, int64_t inner);
-
-/* The same for any dtype code FA_DT_* (src/ops.h): float16 and bfloat16
- * arrays hold uint16_t and take float slopes.  Return 0, -1 (no workspace,
+ * For any dtype code FA_DT_* (src/ops.h): float16 and bfloat16 arrays hold
+ * uint16_t and take float slopes.  Return 0, -1 (backward: no workspace,
  * nothing written) or -2 (unknown dtype). */
 int fa_prelu_forward(int dtype, const void *x, const void *slopes, void *y,
                      int64_t outer, int64_t channels, int64_t inner);

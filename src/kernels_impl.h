@@ -9,16 +9,22 @@
  * includes this file, and gets the static table FA_NAME(table).  Slopes and
  * parameters are held in FA_C.
  *
- * Plain C loops the compiler vectorises.  Four build flags make that
- * possible without changing results: -fno-trapping-math lets `x > 0 ? x :
- * a * x` compute a * x on every lane (NaN, inf and signed zeros behave the
- * same), -ffp-contract=off keeps a * b + c from becoming an FMA, so every
- * ISA rounds the same way (FMAs are written as fmaf where wanted: exact
- * everywhere), -fno-thread-jumps stops gcc from splitting the in-place loops
- * on x > 0 into a path whose store it then drops (a conditional store SSE2
- * cannot vectorise), and -fno-math-errno lets fmaf become an instruction
- * (fastact never reads errno).  tools/check_vectorization.py checks that
- * every loop here is vectorised for every ISA.
+ * Plain C loops the compiler vectorises, made possible without changing
+ * results by the flags setup.py passes (GCC_LIKE_FLAGS): -fno-trapping-math
+ * lets `x > 0 ? x : a * x` compute a * x on every lane (NaN, inf and signed
+ * zeros behave the same); -ffp-contract=off keeps a * b + c from becoming an
+ * FMA, so every ISA rounds the same way (FMAs are written as fmaf where
+ * wanted: exact everywhere); -fno-thread-jumps stops gcc from splitting the
+ * in-place loops on x > 0 into a path whose store it then drops (a
+ * conditional store SSE2 cannot vectorise); -fno-tree-loop-distribute-patterns
+ * keeps the memory-ceiling copy a loop of ordinary stores rather than a call
+ * to memcpy; -fno-math-errno lets fmaf become an instruction (fastact never
+ * reads errno).  tools/check_vectorization.py checks that every innermost
+ * loop here is vectorised for every ISA.
+ *
+ * The ops are those of src/ops.h, expanded from its list FA_OPS: one loop
+ * skeleton per kernel shape (fwd_loop, bwd_loop), instantiated per op with
+ * the op a constant.
  */
 #include <math.h>
 
@@ -26,12 +32,25 @@
 #include "ops.h"
 #include "stream.h"
 
-#define FA_PRELU(v, a) FA_STORE(FA_LEAKY_F(FA_LOAD(v), a))
-/* grad_input of one element: the slope's branch wherever x is not > 0 */
-#define FA_DPRELU(xv, gv, a) FA_STORE(FA_LEAKY_B(FA_LOAD(gv), FA_LOAD(xv), a))
+#ifndef FA_ALWAYS_INLINE
+/* FA_ALWAYS_INLINE: the skeletons, inlined so that their op and in-place
+ * flags are constants.  FA_KERNEL: each op's kernels, kept whole (one call
+ * per block or call, not per element), so that they stay small and
+ * tools/check_vectorization.py can name the op of each loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FA_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define FA_KERNEL static __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define FA_ALWAYS_INLINE static __forceinline
+#define FA_KERNEL static __declspec(noinline)
+#else
+#define FA_ALWAYS_INLINE static inline
+#define FA_KERNEL static
+#endif
+#endif
+
 /* one element's share of the slope gradient (NaN in x propagates) */
-#define FA_SLOPE_TERM(xv, gv) \
-    (FA_LOAD(xv) > 0 ? 0.0 : (double)FA_LOAD(xv) * (double)FA_LOAD(gv))
+#define FA_SLOPE_TERM(xc, gc) ((xc) > 0 ? 0.0 : (double)(xc) * (double)(gc))
 /* elements per streamed block: a whole number of lines and of FA_LANES.
  * Small (8 lines) so that loads and streaming stores interleave finely:
  * 2 KiB blocks ran 20% below a streaming copy, 512 bytes match it. */
@@ -44,191 +63,411 @@
  * for ownership) */
 #define FA_STREAM_LEN(rem) ((rem) >= FA_BLOCK ? FA_BLOCK : (rem) / FA_GRAIN * FA_GRAIN)
 
-static void FA_NAME(fwd_run)(const void *xv, const void *slope, void *yv,
-                             int64_t n, int streaming)
+/* --- the compute type's exponentials (ops.h) ------------------------------
+ *
+ * float: fa_math.h's vectorisable alpha * expm1 (float with FMA, within an
+ * ulp) and exp (double, the gradient rounded once); float64: libm's expm1
+ * and exp (scalar), which keep float64 within an ulp.  fa_scaled_expm1_f
+ * takes ordinary alphas only: ELU with another alpha runs its own instance
+ * of the loop (`special`, a constant there), chosen once per call, so that
+ * no test is left inside a loop.  For tools/check_vectorization.py:
+ *   scalar kernels: fwd_elu bwd_elu for f64 on all (libm's expm1 and exp are calls)
+ *   scalar kernels: fwd_elu for f32 f16 bf16 on baseline (fmaf is a library call without FMA)
+ */
+#if FA_C_IS_DOUBLE
+#define FA_SCALED_EXPM1(v, a) ((a) * expm1(v))
+#define FA_EXP(v) exp(v)
+#define FA_SPECIAL(op, p0) 0
+#else
+#define FA_SCALED_EXPM1(v, a) \
+    (special ? fa_scaled_expm1_special_f(v, a) : fa_scaled_expm1_f(v, a))
+#define FA_EXP(v) fa_exp_nonpos((double)(v))
+#define FA_SPECIAL(op, p0) ((op) == FA_OP_ELU && !fa_alpha_is_ordinary_f(p0))
+#endif
+
+/* op's forward and backward of one element (op a constant: the switch folds
+ * away) */
+FA_ALWAYS_INLINE FA_C FA_NAME(fwd_one)(int op, int special, FA_C x, FA_C p0,
+                                       FA_C p1, FA_C p2)
 {
-    const FA_T *restrict x = (const FA_T *)xv;
-    FA_T *restrict y = (FA_T *)yv;
-    const FA_C a = *(const FA_C *)slope;
-    int64_t i = 0;
-    if (FA_HAVE_STREAM && streaming) {
-        int64_t head = fa_elems_to_line(y, sizeof(FA_T));
-        if (head > n) {
-            head = n;
-        }
-        for (; i < head; i++) {
-            y[i] = FA_PRELU(x[i], a);
-        }
-        /* compute a block into L1, then stream it out in whole lines */
-        for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) {
-            FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
-            const FA_T *restrict xb = x + i;
-            for (int64_t j = 0; j < len; j++) {
-                tmp[j] = FA_PRELU(xb[j], a);
-            }
-            fa_stream_block(y + i, tmp, (size_t)len * sizeof(FA_T));
-        }
-        fa_stream_fence();
-    }
-    for (; i < n; i++) {
-        y[i] = FA_PRELU(x[i], a);
+    (void)special;
+    switch (op) {
+#define FA_CASE_(NAME, name, heavy) \
+    case FA_OP_##NAME: return (FA_C)FA_##NAME##_FWD(x, p0, p1, p2);
+    FA_OPS(FA_CASE_)
+#undef FA_CASE_
+    default: return x;
     }
 }
 
-static void FA_NAME(fwd_run_inplace)(void *xyv, const void *slope, int64_t n)
+FA_ALWAYS_INLINE FA_C FA_NAME(bwd_one)(int op, FA_C g, FA_C x, FA_C p0,
+                                       FA_C p1, FA_C p2)
 {
-    FA_T *restrict xy = (FA_T *)xyv;
-    const FA_C a = *(const FA_C *)slope;
-    for (int64_t i = 0; i < n; i++) {
-        xy[i] = FA_PRELU(xy[i], a);
+    switch (op) {
+#define FA_CASE_(NAME, name, heavy) \
+    case FA_OP_##NAME: return (FA_C)FA_##NAME##_BWD(g, x, p0, p1, p2);
+    FA_OPS(FA_CASE_)
+    FA_BACKWARD_ONLY_OPS(FA_CASE_)
+#undef FA_CASE_
+    default: return g;
     }
 }
 
-static void FA_NAME(fwd_vec)(const void *xv, const void *slopesv, void *yv,
-                             int64_t n)
+/* --- the loop skeletons ---------------------------------------------------
+ *
+ * Each serves out of place and in place, `inplace` being a constant of each
+ * instance.  Out of place, the output overlaps no input, and restrict tells
+ * the compiler so (no overlap check at run time).  In place, the output is
+ * also the first input and the loop reaches both through the one pointer
+ * (src = out), reading each element before writing it; the restrict on out
+ * still holds, as no other pointer reaches that array.  Operands are loaded
+ * into locals first: a load inside a select would be a conditional load,
+ * which only some ISAs can vectorise.
+ */
+
+/* y[i] = op(x[i]) */
+FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace,
+                                        const FA_T *restrict x, FA_T *restrict y,
+                                        int64_t n, FA_C p0, FA_C p1, FA_C p2)
 {
-    const FA_T *restrict x = (const FA_T *)xv;
-    const FA_C *restrict s = (const FA_C *)slopesv;
-    FA_T *restrict y = (FA_T *)yv;
+    const FA_T *src = inplace ? y : x;
+    for (int64_t i = 0; i < n; i++) { /* op: forward */
+        const FA_C v = FA_LOAD(src[i]);
+        y[i] = FA_STORE(FA_NAME(fwd_one)(op, special, v, p0, p1, p2));
+    }
+}
+
+/* gi[i] = op'(g[i], x[i]); in place, gi is g */
+FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int inplace, const FA_T *restrict g,
+                                        const FA_T *restrict x, FA_T *restrict gi,
+                                        int64_t n, FA_C p0, FA_C p1, FA_C p2)
+{
+    const FA_T *gsrc = inplace ? gi : g;
+    for (int64_t i = 0; i < n; i++) { /* op: backward */
+        const FA_C gv = FA_LOAD(gsrc[i]);
+        const FA_C v = FA_LOAD(x[i]);
+        gi[i] = FA_STORE(FA_NAME(bwd_one)(op, gv, v, p0, p1, p2));
+    }
+}
+
+/* prelu with a slope per element: y[i] = leaky_relu(x[i]; s[i]) */
+FA_ALWAYS_INLINE void FA_NAME(fwd_vec_loop)(int inplace, const FA_T *restrict x,
+                                            const FA_C *restrict s, FA_T *restrict y,
+                                            int64_t n)
+{
+    const FA_T *src = inplace ? y : x;
     for (int64_t i = 0; i < n; i++) {
+        const FA_C v = FA_LOAD(src[i]);
         const FA_C a = s[i]; /* loaded on every lane, so SSE2 can if-convert */
-        y[i] = FA_PRELU(x[i], a);
-    }
-}
-
-static void FA_NAME(fwd_vec_inplace)(void *xyv, const void *slopesv, int64_t n)
-{
-    FA_T *restrict xy = (FA_T *)xyv;
-    const FA_C *restrict s = (const FA_C *)slopesv;
-    for (int64_t i = 0; i < n; i++) {
-        const FA_C a = s[i];
-        xy[i] = FA_PRELU(xy[i], a);
+        y[i] = FA_STORE(FA_LEAKY_RELU_FWD(v, a, 0, 0));
     }
 }
 
 /*
- * Element i always goes to lane i % FA_LANES, and each lane sums its elements
- * in order, whether or not a head is peeled for streaming.  The main loops
- * keep acc[j] = lane (head + j) % FA_LANES so that they can start at i = head.
+ * prelu's backward with one slope a: gi[i] = leaky_relu'(g[i], x[i]; a), and
+ * the slope terms added into lanes: element i to lane[i % FA_LANES], each
+ * lane in order, so that the sum does not depend on the ISA, the alignment
+ * or the thread count.  Here acc[j] is the lane of element j (mod
+ * FA_LANES): callers rotate the lanes so that holds.
  */
-static double FA_NAME(bwd_run)(const void *gv, const void *xv, const void *slope,
-                               void *giv, int64_t n, int streaming)
+FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, const FA_T *restrict g,
+                                              const FA_T *restrict x, FA_T *restrict gi,
+                                              FA_C a, double acc_io[FA_LANES], int64_t n)
 {
-    const FA_T *restrict g = (const FA_T *)gv;
-    const FA_T *restrict x = (const FA_T *)xv;
-    FA_T *restrict gi = (FA_T *)giv;
-    const FA_C a = *(const FA_C *)slope;
-    double lane[FA_LANES] = {0};
-    double acc[FA_LANES];
-    int64_t i = 0, head = 0;
-    const int stream = FA_HAVE_STREAM && streaming;
+    const FA_T *gsrc = inplace ? gi : g;
+    double acc[FA_LANES]; /* a local array: the compiler keeps it in registers */
+    int64_t b = 0;
+    for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
+        acc[j] = acc_io[j];
+    }
+    for (; b + FA_LANES <= n; b += FA_LANES) {
+        for (int j = 0; j < FA_LANES; j++) {
+            const FA_C gv = FA_LOAD(gsrc[b + j]);
+            const FA_C v = FA_LOAD(x[b + j]);
+            gi[b + j] = FA_STORE(FA_LEAKY_RELU_BWD(gv, v, a, 0, 0));
+            acc[j] += FA_SLOPE_TERM(v, gv);
+        }
+    }
+    for (int j = 0; b < n; b++, j++) { /* not hot: less than FA_LANES */
+        const FA_C gv = FA_LOAD(gsrc[b]);
+        const FA_C v = FA_LOAD(x[b]);
+        gi[b] = FA_STORE(FA_LEAKY_RELU_BWD(gv, v, a, 0, 0));
+        acc[j] += FA_SLOPE_TERM(v, gv);
+    }
+    for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
+        acc_io[j] = acc[j];
+    }
+}
 
-    if (stream) {
-        head = fa_elems_to_line(gi, sizeof(FA_T)); /* < FA_GRAIN */
-        if (head > n) {
-            head = n;
-        }
-        for (; i < head; i++) { /* not hot: less than a line */
-            gi[i] = FA_DPRELU(x[i], g[i], a);
-            lane[i % FA_LANES] += FA_SLOPE_TERM(x[i], g[i]);
+/* prelu's backward with a slope per element, rows rows of w contiguous
+ * elements: element i of a row with slope s[i] and its slope term added to
+ * acc[i] (the w sums stay in L1: the tile of a channels-last array is many
+ * short rows) */
+FA_ALWAYS_INLINE void FA_NAME(bwd_vec_loop)(int inplace, const FA_T *restrict g,
+                                            const FA_T *restrict x, const FA_C *restrict s,
+                                            FA_T *restrict gi, double *restrict acc,
+                                            int64_t w, int64_t rows)
+{
+    const FA_T *gsrc = inplace ? gi : g;
+    for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
+        const FA_T *gr = gsrc + r * w;
+        const FA_T *xr = x + r * w;
+        FA_T *gir = gi + r * w;
+        for (int64_t i = 0; i < w; i++) {
+            const FA_C gv = FA_LOAD(gr[i]);
+            const FA_C v = FA_LOAD(xr[i]);
+            const FA_C a = s[i];
+            gir[i] = FA_STORE(FA_LEAKY_RELU_BWD(gv, v, a, 0, 0));
+            acc[i] += FA_SLOPE_TERM(v, gv);
         }
     }
-    for (int j = 0; j < FA_LANES; j++) { /* not hot: once per run */
-        acc[j] = lane[(head + j) % FA_LANES];
+}
+
+/* --- streaming --------------------------------------------------------------
+ *
+ * Compute-bound ops (ops.h's HEAVY: ELU, over 30 instructions per vector)
+ * consume their input too slowly for the hardware prefetchers to run ahead
+ * of them from memory: ELU took twice as long per element on arrays past the
+ * cache.  On such arrays (those that get streaming stores) they fetch
+ * FA_AHEAD elements ahead by hand.  Prefetches never fault, past the end of
+ * an array included.
+ */
+#define FA_AHEAD 512
+
+typedef struct {
+    const FA_T *in[2];      /* the inputs, at the output's offsets */
+    int nprefetch;          /* how many of them to prefetch (heavy ops) */
+    FA_C p[3];              /* the op's parameters, or the slope */
+    double acc[FA_LANES];   /* bwd_run: acc[j] is lane (rot + j) % FA_LANES */
+    int rot;
+} FA_NAME(job);
+
+/* computes the job's elements [begin, begin + len) into dst */
+typedef void (*FA_NAME(piece_fn))(FA_NAME(job) *job, int64_t begin,
+                                  FA_T *restrict dst, int64_t len);
+
+static inline void FA_NAME(prefetch)(const FA_T *a, int64_t len)
+{
+    for (int64_t j = 0; j < len; j += FA_LINE / (int64_t)sizeof(FA_T)) { /* not hot: one per line */
+        __builtin_prefetch(a + FA_AHEAD + j, 0, 0);
     }
-    if (stream) {
-        for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) {
+}
+
+/*
+ * Every out-of-place kernel: n elements of out computed by piece.  With
+ * streaming stores (for outputs larger than the cache): a head up to out's
+ * first line boundary, then blocks of whole lines computed into L1 and
+ * streamed out, a fence (streaming stores are weakly ordered), and a tail
+ * of less than a line; otherwise all of it at once.
+ */
+FA_ALWAYS_INLINE void FA_NAME(stream)(FA_NAME(piece_fn) piece, FA_NAME(job) *job,
+                                      FA_T *out, int64_t n, int streaming)
+{
+    int64_t i = 0;
+    if (FA_HAVE_STREAM && streaming) {
+        const int64_t head = fa_elems_to_line(out, sizeof(FA_T));
+        i = head > n ? n : head;
+        piece(job, 0, out, i);
+        for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) { /* not hot: blocks */
             FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
-            const FA_T *restrict xb = x + i;
-            const FA_T *restrict gb = g + i;
-            for (int64_t b = 0; b < len; b += FA_LANES) {
-                for (int j = 0; j < FA_LANES; j++) {
-                    tmp[b + j] = FA_DPRELU(xb[b + j], gb[b + j], a);
-                    acc[j] += FA_SLOPE_TERM(xb[b + j], gb[b + j]);
-                }
+            for (int k = 0; k < job->nprefetch; k++) { /* not hot: inputs */
+                FA_NAME(prefetch)(job->in[k] + i, len);
             }
-            fa_stream_block(gi + i, tmp, (size_t)len * sizeof(FA_T));
+            piece(job, i, tmp, len);
+            fa_stream_block(out + i, tmp, (size_t)len * sizeof(FA_T));
         }
         fa_stream_fence();
     }
-    for (; i + FA_LANES <= n; i += FA_LANES) {
-        for (int j = 0; j < FA_LANES; j++) {
-            gi[i + j] = FA_DPRELU(x[i + j], g[i + j], a);
-            acc[j] += FA_SLOPE_TERM(x[i + j], g[i + j]);
+    piece(job, i, out + i, n - i);
+}
+
+/* --- the family's elementwise ops, and prelu's kernels ---------------------
+ *
+ * Per op of FA_OPS: fwd_<op> and bwd_<op>, the pieces of the streaming
+ * kernels, and the in-place kernels fwd_<op>_inplace, bwd_<op>_inplace.
+ */
+#define FA_DEFINE_FWD_(NAME, name, heavy)                                             \
+    FA_KERNEL void FA_NAME(fwd_##name)(FA_NAME(job) *job, int64_t begin,              \
+                                       FA_T *restrict dst, int64_t len)               \
+    {                                                                                 \
+        const FA_C p0 = job->p[0], p1 = job->p[1], p2 = job->p[2];                    \
+        if (FA_SPECIAL(FA_OP_##NAME, p0))                                             \
+            FA_NAME(fwd_loop)(FA_OP_##NAME, 1, 0, job->in[0] + begin, dst, len,       \
+                              p0, p1, p2);                                            \
+        else                                                                          \
+            FA_NAME(fwd_loop)(FA_OP_##NAME, 0, 0, job->in[0] + begin, dst, len,       \
+                              p0, p1, p2);                                            \
+    }                                                                                 \
+    FA_KERNEL void FA_NAME(fwd_##name##_inplace)(FA_T *xy, int64_t n, FA_C p0,       \
+                                                 FA_C p1, FA_C p2)                    \
+    {                                                                                 \
+        if (FA_SPECIAL(FA_OP_##NAME, p0))                                             \
+            FA_NAME(fwd_loop)(FA_OP_##NAME, 1, 1, NULL, xy, n, p0, p1, p2);           \
+        else                                                                          \
+            FA_NAME(fwd_loop)(FA_OP_##NAME, 0, 1, NULL, xy, n, p0, p1, p2);           \
+    }
+#define FA_DEFINE_BWD_(NAME, name, heavy)                                             \
+    FA_KERNEL void FA_NAME(bwd_##name)(FA_NAME(job) *job, int64_t begin,              \
+                                       FA_T *restrict dst, int64_t len)               \
+    {                                                                                 \
+        FA_NAME(bwd_loop)(FA_OP_##NAME, 0, job->in[0] + begin, job->in[1] + begin,    \
+                          dst, len, job->p[0], job->p[1], job->p[2]);                 \
+    }                                                                                 \
+    FA_KERNEL void FA_NAME(bwd_##name##_inplace)(FA_T *g, const FA_T *x, int64_t n,   \
+                                                 FA_C p0, FA_C p1, FA_C p2)           \
+    {                                                                                 \
+        FA_NAME(bwd_loop)(FA_OP_##NAME, 1, NULL, x, g, n, p0, p1, p2);                \
+    }
+FA_OPS(FA_DEFINE_FWD_)
+FA_OPS(FA_DEFINE_BWD_)
+FA_BACKWARD_ONLY_OPS(FA_DEFINE_BWD_)
+#undef FA_DEFINE_FWD_
+#undef FA_DEFINE_BWD_
+
+static void FA_NAME(unary_fwd)(int op, const double *p, const void *x, void *y,
+                               int64_t n, int streaming)
+{
+    FA_NAME(job) job = {{(const FA_T *)x, NULL}, 0, {(FA_C)p[0], (FA_C)p[1], (FA_C)p[2]},
+                        {0}, 0};
+    switch (op) {
+#define FA_CASE_(NAME, name, heavy)                                                   \
+    case FA_OP_##NAME:                                                                \
+        job.nprefetch = heavy;                                                        \
+        FA_NAME(stream)(FA_NAME(fwd_##name), &job, (FA_T *)y, n, streaming);          \
+        break;
+    FA_OPS(FA_CASE_)
+#undef FA_CASE_
+    default: break;
+    }
+}
+
+static void FA_NAME(unary_fwd_inplace)(int op, const double *p, void *xy, int64_t n)
+{
+    const FA_C p0 = (FA_C)p[0], p1 = (FA_C)p[1], p2 = (FA_C)p[2];
+    switch (op) {
+#define FA_CASE_(NAME, name, heavy) \
+    case FA_OP_##NAME: FA_NAME(fwd_##name##_inplace)((FA_T *)xy, n, p0, p1, p2); break;
+    FA_OPS(FA_CASE_)
+#undef FA_CASE_
+    default: break;
+    }
+}
+
+static void FA_NAME(unary_bwd)(int op, const double *p, const void *g, const void *x,
+                               void *gi, int64_t n, int streaming)
+{
+    FA_NAME(job) job = {{(const FA_T *)g, (const FA_T *)x}, 0,
+                        {(FA_C)p[0], (FA_C)p[1], (FA_C)p[2]}, {0}, 0};
+    switch (op) {
+#define FA_CASE_(NAME, name, heavy)                                                   \
+    case FA_OP_##NAME:                                                                \
+        job.nprefetch = 2 * heavy;                                                    \
+        FA_NAME(stream)(FA_NAME(bwd_##name), &job, (FA_T *)gi, n, streaming);         \
+        break;
+    FA_OPS(FA_CASE_)
+    FA_BACKWARD_ONLY_OPS(FA_CASE_)
+#undef FA_CASE_
+    default: break;
+    }
+}
+
+static void FA_NAME(unary_bwd_inplace)(int op, const double *p, void *g, const void *x,
+                                       int64_t n)
+{
+    const FA_C p0 = (FA_C)p[0], p1 = (FA_C)p[1], p2 = (FA_C)p[2];
+    switch (op) {
+#define FA_CASE_(NAME, name, heavy)                                                   \
+    case FA_OP_##NAME:                                                                \
+        FA_NAME(bwd_##name##_inplace)((FA_T *)g, (const FA_T *)x, n, p0, p1, p2);     \
+        break;
+    FA_OPS(FA_CASE_)
+    FA_BACKWARD_ONLY_OPS(FA_CASE_)
+#undef FA_CASE_
+    default: break;
+    }
+}
+
+/* prelu with one slope over a run: leaky_relu with that slope */
+static void FA_NAME(fwd_run)(const void *x, const void *slope, void *y, int64_t n,
+                             int streaming)
+{
+    FA_NAME(job) job = {{(const FA_T *)x, NULL}, 0, {*(const FA_C *)slope, 0, 0},
+                        {0}, 0};
+    FA_NAME(stream)(FA_NAME(fwd_leaky_relu), &job, (FA_T *)y, n, streaming);
+}
+
+static void FA_NAME(fwd_run_inplace)(void *xy, const void *slope, int64_t n)
+{
+    FA_NAME(fwd_leaky_relu_inplace)((FA_T *)xy, n, *(const FA_C *)slope, 0, 0);
+}
+
+static void FA_NAME(fwd_vec)(const void *x, const void *slopes, void *y, int64_t n)
+{
+    FA_NAME(fwd_vec_loop)(0, (const FA_T *)x, (const FA_C *)slopes, (FA_T *)y, n);
+}
+
+static void FA_NAME(fwd_vec_inplace)(void *xy, const void *slopes, int64_t n)
+{
+    FA_NAME(fwd_vec_loop)(1, NULL, (const FA_C *)slopes, (FA_T *)xy, n);
+}
+
+/* a piece of bwd_run: rotates the lanes (not hot: once, after a streamed
+ * head) so that acc[0] is the lane of element begin */
+FA_KERNEL void FA_NAME(bwd_run_piece)(FA_NAME(job) *job, int64_t begin,
+                                   FA_T *restrict dst, int64_t len)
+{
+    const int rot = (int)(begin % FA_LANES);
+    if (rot != job->rot) {
+        double lane[FA_LANES];
+        for (int j = 0; j < FA_LANES; j++) { /* not hot */
+            lane[(job->rot + j) % FA_LANES] = job->acc[j];
         }
+        for (int j = 0; j < FA_LANES; j++) { /* not hot */
+            job->acc[j] = lane[(rot + j) % FA_LANES];
+        }
+        job->rot = rot;
     }
-    for (int j = 0; i < n; i++, j++) {
-        gi[i] = FA_DPRELU(x[i], g[i], a);
-        acc[j] += FA_SLOPE_TERM(x[i], g[i]);
-    }
+    FA_NAME(bwd_lanes_loop)(0, job->in[0] + begin, job->in[1] + begin, dst, job->p[0],
+                            job->acc, len);
+}
+
+static double FA_NAME(bwd_run)(const void *g, const void *x, const void *slope,
+                               void *gi, int64_t n, int streaming)
+{
+    FA_NAME(job) job = {{(const FA_T *)g, (const FA_T *)x}, 0, {*(const FA_C *)slope, 0, 0},
+                        {0}, 0};
+    double lane[FA_LANES];
+    FA_NAME(stream)(FA_NAME(bwd_run_piece), &job, (FA_T *)gi, n, streaming);
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per run */
-        lane[(head + j) % FA_LANES] = acc[j];
+        lane[(job.rot + j) % FA_LANES] = job.acc[j];
     }
     return fa_sum_lanes(lane);
 }
 
-static double FA_NAME(bwd_run_inplace)(void *gv, const void *xv,
-                                       const void *slope, int64_t n)
+static double FA_NAME(bwd_run_inplace)(void *g, const void *x, const void *slope,
+                                       int64_t n)
 {
-    FA_T *restrict g = (FA_T *)gv; /* read and written: the only pointer to it */
-    const FA_T *restrict x = (const FA_T *)xv;
-    const FA_C a = *(const FA_C *)slope;
-    double acc[FA_LANES];
-    int64_t i = 0;
-    for (int j = 0; j < FA_LANES; j++) {
-        acc[j] = 0.0;
-    }
-    for (; i + FA_LANES <= n; i += FA_LANES) {
-        for (int j = 0; j < FA_LANES; j++) {
-            const FA_T xe = x[i + j], ge = g[i + j];
-            g[i + j] = FA_DPRELU(xe, ge, a);
-            acc[j] += FA_SLOPE_TERM(xe, ge);
-        }
-    }
-    for (int j = 0; i < n; i++, j++) {
-        const FA_T ge = g[i];
-        acc[j] += FA_SLOPE_TERM(x[i], ge);
-        g[i] = FA_DPRELU(x[i], ge, a);
-    }
+    double acc[FA_LANES] = {0};
+    FA_NAME(bwd_lanes_loop)(1, NULL, (const FA_T *)x, (FA_T *)g, *(const FA_C *)slope,
+                            acc, n);
     return fa_sum_lanes(acc);
 }
 
-/* rows rows of w contiguous elements, element j of a row with slope
- * slopes[j] and its slope term added to acc[j]: the w sums stay in L1 (the
- * tile of a channels-last array is many short rows) */
-static void FA_NAME(bwd_vec)(const void *gv, const void *xv, const void *slopesv,
-                             void *giv, double *restrict acc, int64_t w,
-                             int64_t rows)
+static void FA_NAME(bwd_vec)(const void *g, const void *x, const void *slopes, void *gi,
+                             double *restrict acc, int64_t w, int64_t rows)
 {
-    const FA_C *restrict s = (const FA_C *)slopesv;
-    for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
-        const FA_T *restrict g = (const FA_T *)gv + r * w;
-        const FA_T *restrict x = (const FA_T *)xv + r * w;
-        FA_T *restrict gi = (FA_T *)giv + r * w;
-        for (int64_t i = 0; i < w; i++) {
-            const FA_C a = s[i];
-            gi[i] = FA_DPRELU(x[i], g[i], a);
-            acc[i] += FA_SLOPE_TERM(x[i], g[i]);
-        }
-    }
+    FA_NAME(bwd_vec_loop)(0, (const FA_T *)g, (const FA_T *)x, (const FA_C *)slopes,
+                          (FA_T *)gi, acc, w, rows);
 }
 
-static void FA_NAME(bwd_vec_inplace)(void *gv, const void *xv,
-                                     const void *slopesv, double *restrict acc,
-                                     int64_t w, int64_t rows)
+static void FA_NAME(bwd_vec_inplace)(void *g, const void *x, const void *slopes,
+                                     double *restrict acc, int64_t w, int64_t rows)
 {
-    const FA_C *restrict s = (const FA_C *)slopesv;
-    for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
-        FA_T *restrict g = (FA_T *)gv + r * w;
-        const FA_T *restrict x = (const FA_T *)xv + r * w;
-        for (int64_t i = 0; i < w; i++) {
-            const FA_T ge = g[i];
-            const FA_C a = s[i];
-            acc[i] += FA_SLOPE_TERM(x[i], ge);
-            g[i] = FA_DPRELU(x[i], ge, a);
-        }
-    }
+    FA_NAME(bwd_vec_loop)(1, NULL, (const FA_T *)x, (const FA_C *)slopes, (FA_T *)g, acc,
+                          w, rows);
 }
+
+/* --- memory ceilings for the benchmark ------------------------------------ */
 
 static void FA_NAME(expand_slopes)(const void *slopesv, int64_t nchan,
                                    int64_t inner, void *svv)
@@ -303,368 +542,32 @@ static void FA_NAME(add)(const void *av, const void *bv, void *zv, int64_t n,
     }
 }
 
-/* --- the family's elementwise ops (src/ops.h) ------------------------------
- *
- * One loop per op, chosen outside the loop; in-place versions have a single
- * pointer to the array they rewrite.  ELU for a float compute type:
- * fa_math.h's vectorisable alpha * expm1 (float with FMA, within an ulp) and
- * exp (double, the gradient rounded once); for float64, libm's expm1/exp
- * (scalar), which keep float64 within an ulp.
- */
-#if FA_C_IS_DOUBLE
-#define FA_SCALED_EXPM1(v, a) ((a) * expm1(v))
-#define FA_EXP(v) exp(v)
-#else
-#define FA_SCALED_EXPM1(v, a) fa_scaled_expm1_f(v, a)
-#define FA_EXP(v) fa_exp_nonpos((double)(v))
-#endif
-
-/* the op's parameters in the compute type; ELU's alpha also in double, so
- * that its gradient g * (alpha * exp(x)) is rounded once.  Loops load their operands into
- * locals first: a load inside a select would be a conditional load, which
- * only some ISAs can vectorise. */
-#define FA_UNARY_PARAMS                     \
-    const FA_C p0 = (FA_C)p[0];             \
-    const FA_C p1 = (FA_C)p[1];             \
-    const FA_C p2 = (FA_C)p[2];             \
-    const double alpha = (double)p0;        \
-    (void)p1;                               \
-    (void)p2;                               \
-    (void)alpha
-
-static inline void FA_NAME(unary_fwd_block)(int op, const double *p, const FA_T *restrict x, FA_T *restrict y, int64_t n)
-{
-    FA_UNARY_PARAMS;
-    switch (op) {
-    case FA_OP_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C v = FA_LOAD(x[i]);
-            y[i] = FA_STORE(FA_LEAKY_F(v, p0));
-        }
-        break;
-    case FA_OP_RELU:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C v = FA_LOAD(x[i]);
-            y[i] = FA_STORE(FA_RELU_F(v, p0, p1, p2));
-        }
-        break;
-    case FA_OP_RELU_PLAIN:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C v = FA_LOAD(x[i]);
-            y[i] = FA_STORE(FA_RELU_PLAIN_F(v));
-        }
-        break;
-    case FA_OP_ELU:
-#if FA_C_IS_DOUBLE
-        for (int64_t i = 0; i < n; i++) { /* scalar: libm's exp, expm1 */
-            const FA_C v = FA_LOAD(x[i]);
-            y[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
-        }
-#else
-        if (!fa_alpha_is_ordinary_f(p0)) {
-            for (int64_t i = 0; i < n; i++) {
-                const FA_C v = FA_LOAD(x[i]);
-                y[i] = FA_STORE(FA_ELU_F(v, p0, fa_scaled_expm1_special_f));
-            }
-            break;
-        }
-        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: fmaf is a library call without FMA */
-            const FA_C v = FA_LOAD(x[i]);
-            y[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
-        }
-#endif
-        break;
-    case FA_OP_SQUARE:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C v = FA_LOAD(x[i]);
-            y[i] = FA_STORE(FA_SQUARE_F(v));
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-static inline void FA_NAME(unary_fwd_inplace_block)(int op, const double *p, FA_T *restrict xy, int64_t n)
-{
-    FA_UNARY_PARAMS;
-    switch (op) {
-    case FA_OP_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C v = FA_LOAD(xy[i]);
-            xy[i] = FA_STORE(FA_LEAKY_F(v, p0));
-        }
-        break;
-    case FA_OP_RELU:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C v = FA_LOAD(xy[i]);
-            xy[i] = FA_STORE(FA_RELU_F(v, p0, p1, p2));
-        }
-        break;
-    case FA_OP_RELU_PLAIN:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C v = FA_LOAD(xy[i]);
-            xy[i] = FA_STORE(FA_RELU_PLAIN_F(v));
-        }
-        break;
-    case FA_OP_ELU:
-#if FA_C_IS_DOUBLE
-        for (int64_t i = 0; i < n; i++) { /* scalar: libm's exp, expm1 */
-            const FA_C v = FA_LOAD(xy[i]);
-            xy[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
-        }
-#else
-        if (!fa_alpha_is_ordinary_f(p0)) {
-            for (int64_t i = 0; i < n; i++) {
-                const FA_C v = FA_LOAD(xy[i]);
-                xy[i] = FA_STORE(FA_ELU_F(v, p0, fa_scaled_expm1_special_f));
-            }
-            break;
-        }
-        for (int64_t i = 0; i < n; i++) { /* scalar on baseline: fmaf is a library call without FMA */
-            const FA_C v = FA_LOAD(xy[i]);
-            xy[i] = FA_STORE(FA_ELU_F(v, p0, FA_SCALED_EXPM1));
-        }
-#endif
-        break;
-    case FA_OP_SQUARE:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C v = FA_LOAD(xy[i]);
-            xy[i] = FA_STORE(FA_SQUARE_F(v));
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-static inline void FA_NAME(unary_bwd_block)(int op, const double *p, const FA_T *restrict g, const FA_T *restrict x,
-                                            FA_T *restrict gi, int64_t n)
-{
-    FA_UNARY_PARAMS;
-    switch (op) {
-    case FA_OP_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            gi[i] = FA_STORE(FA_LEAKY_B(gv, v, p0));
-        }
-        break;
-    case FA_OP_RELU:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            gi[i] = FA_STORE(FA_RELU_B(gv, v, p0, p1, p2));
-        }
-        break;
-    case FA_OP_RELU_PLAIN:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            gi[i] = FA_STORE(FA_RELU_PLAIN_B(gv, v));
-        }
-        break;
-    case FA_OP_ELU:
-#if FA_C_IS_DOUBLE
-        for (int64_t i = 0; i < n; i++) { /* scalar: libm's exp, expm1 */
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            gi[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
-        }
-#else
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            gi[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
-        }
-#endif
-        break;
-    case FA_OP_SQUARE:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            gi[i] = FA_STORE(FA_SQUARE_B(gv, v));
-        }
-        break;
-    case FA_OP_ELU_OUTPUT:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            gi[i] = FA_STORE((FA_C)FA_ELU_OUTPUT_B((double)gv, v, alpha));
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-static inline void FA_NAME(unary_bwd_inplace_block)(int op, const double *p, FA_T *restrict g, const FA_T *restrict x,
-                                                    int64_t n)
-{
-    FA_UNARY_PARAMS;
-    switch (op) {
-    case FA_OP_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            g[i] = FA_STORE(FA_LEAKY_B(gv, v, p0));
-        }
-        break;
-    case FA_OP_RELU:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            g[i] = FA_STORE(FA_RELU_B(gv, v, p0, p1, p2));
-        }
-        break;
-    case FA_OP_RELU_PLAIN:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            g[i] = FA_STORE(FA_RELU_PLAIN_B(gv, v));
-        }
-        break;
-    case FA_OP_ELU:
-#if FA_C_IS_DOUBLE
-        for (int64_t i = 0; i < n; i++) { /* scalar: libm's exp, expm1 */
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            g[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
-        }
-#else
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            g[i] = FA_STORE((FA_C)FA_ELU_B((double)gv, v, alpha, FA_EXP));
-        }
-#endif
-        break;
-    case FA_OP_SQUARE:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            g[i] = FA_STORE(FA_SQUARE_B(gv, v));
-        }
-        break;
-    case FA_OP_ELU_OUTPUT:
-        for (int64_t i = 0; i < n; i++) {
-            const FA_C gv = FA_LOAD(g[i]);
-            const FA_C v = FA_LOAD(x[i]);
-            g[i] = FA_STORE((FA_C)FA_ELU_OUTPUT_B((double)gv, v, alpha));
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-/* Compute-bound ops (ELU: over 30 instructions per vector) consume their
- * input too slowly for the hardware prefetchers to run ahead of them from
- * memory: ELU took twice as long per element on arrays past the cache.  On
- * such arrays (those that get streaming stores) they fetch FA_AHEAD elements
- * ahead by hand.  Prefetches never fault, past the end of an array included. */
-#define FA_AHEAD 512
-#define FA_HEAVY(op) ((op) == FA_OP_ELU)
-
-static inline void FA_NAME(prefetch)(const FA_T *a, int64_t len)
-{
-    for (int64_t j = 0; j < len; j += FA_LINE / (int64_t)sizeof(FA_T)) { /* not hot: one per line */
-        __builtin_prefetch(a + FA_AHEAD + j, 0, 0);
-    }
-}
-
-/* Out of place, with streaming stores for large outputs: each block is
- * computed into L1 and streamed out in whole lines (see fwd_run). */
-static void FA_NAME(unary_fwd)(int op, const double *p, const void *xv, void *yv,
-                               int64_t n, int streaming)
-{
-    const FA_T *x = (const FA_T *)xv;
-    FA_T *y = (FA_T *)yv;
-    const int heavy = FA_HEAVY(op);
-    int64_t i = 0;
-    if (FA_HAVE_STREAM && streaming) {
-        int64_t head = fa_elems_to_line(y, sizeof(FA_T));
-        i = head > n ? n : head;
-        FA_NAME(unary_fwd_block)(op, p, x, y, i);
-        for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) { /* not hot: blocks */
-            FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
-            if (heavy) {
-                FA_NAME(prefetch)(x + i, len);
-            }
-            FA_NAME(unary_fwd_block)(op, p, x + i, tmp, len);
-            fa_stream_block(y + i, tmp, (size_t)len * sizeof(FA_T));
-        }
-        fa_stream_fence();
-    }
-    FA_NAME(unary_fwd_block)(op, p, x + i, y + i, n - i);
-}
-
-static void FA_NAME(unary_fwd_inplace)(int op, const double *p, void *xyv, int64_t n)
-{
-    FA_NAME(unary_fwd_inplace_block)(op, p, (FA_T *)xyv, n);
-}
-
-static void FA_NAME(unary_bwd)(int op, const double *p, const void *gv,
-                               const void *xv, void *giv, int64_t n, int streaming)
-{
-    const FA_T *g = (const FA_T *)gv;
-    const FA_T *x = (const FA_T *)xv;
-    FA_T *gi = (FA_T *)giv;
-    const int heavy = FA_HEAVY(op);
-    int64_t i = 0;
-    if (FA_HAVE_STREAM && streaming) {
-        int64_t head = fa_elems_to_line(gi, sizeof(FA_T));
-        i = head > n ? n : head;
-        FA_NAME(unary_bwd_block)(op, p, g, x, gi, i);
-        for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) { /* not hot: blocks */
-            FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
-            if (heavy) {
-                FA_NAME(prefetch)(g + i, len);
-                FA_NAME(prefetch)(x + i, len);
-            }
-            FA_NAME(unary_bwd_block)(op, p, g + i, x + i, tmp, len);
-            fa_stream_block(gi + i, tmp, (size_t)len * sizeof(FA_T));
-        }
-        fa_stream_fence();
-    }
-    FA_NAME(unary_bwd_block)(op, p, g + i, x + i, gi + i, n - i);
-}
-
-static void FA_NAME(unary_bwd_inplace)(int op, const double *p, void *gv,
-                                       const void *xv, int64_t n)
-{
-    FA_NAME(unary_bwd_inplace_block)(op, p, (FA_T *)gv, (const FA_T *)xv, n);
-}
-
 static const fa_kernels FA_NAME(table) = {
-    sizeof(FA_T),
-    sizeof(FA_C),
-    FA_NAME(fwd_run),
-    FA_NAME(fwd_run_inplace),
-    FA_NAME(fwd_vec),
-    FA_NAME(fwd_vec_inplace),
-    FA_NAME(bwd_run),
-    FA_NAME(bwd_run_inplace),
-    FA_NAME(bwd_vec),
-    FA_NAME(bwd_vec_inplace),
-    FA_NAME(expand_slopes),
-    FA_NAME(copy),
-    FA_NAME(scale_inplace),
-    FA_NAME(add),
-    FA_NAME(unary_fwd),
-    FA_NAME(unary_fwd_inplace),
-    FA_NAME(unary_bwd),
-    FA_NAME(unary_bwd_inplace),
+    .elsize = sizeof(FA_T),
+    .csize = sizeof(FA_C),
+    .fwd_run = FA_NAME(fwd_run),
+    .fwd_run_inplace = FA_NAME(fwd_run_inplace),
+    .fwd_vec = FA_NAME(fwd_vec),
+    .fwd_vec_inplace = FA_NAME(fwd_vec_inplace),
+    .bwd_run = FA_NAME(bwd_run),
+    .bwd_run_inplace = FA_NAME(bwd_run_inplace),
+    .bwd_vec = FA_NAME(bwd_vec),
+    .bwd_vec_inplace = FA_NAME(bwd_vec_inplace),
+    .expand_slopes = FA_NAME(expand_slopes),
+    .copy = FA_NAME(copy),
+    .scale_inplace = FA_NAME(scale_inplace),
+    .add = FA_NAME(add),
+    .unary_fwd = FA_NAME(unary_fwd),
+    .unary_fwd_inplace = FA_NAME(unary_fwd_inplace),
+    .unary_bwd = FA_NAME(unary_bwd),
+    .unary_bwd_inplace = FA_NAME(unary_bwd_inplace),
 };
 
-#undef FA_PRELU
-#undef FA_DPRELU
 #undef FA_SLOPE_TERM
 #undef FA_BLOCK
 #undef FA_STREAM_LEN
 #undef FA_GRAIN
 #undef FA_SCALED_EXPM1
 #undef FA_EXP
-#undef FA_UNARY_PARAMS
+#undef FA_SPECIAL
 #undef FA_AHEAD
-#undef FA_HEAVY

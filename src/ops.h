@@ -1,8 +1,9 @@
 /*
- * The elementwise activations of the family, one scalar definition each,
- * shared by the CPU kernels (plain C, vectorised by the compiler) and the
- * CUDA kernels (src/cuda).  These few lines are the semantics; the float64
- * oracles in fastact/_reference.py implement the same table.
+ * The elementwise activations of the family: the op list and one scalar
+ * definition of each op's forward and backward, shared by the CPU kernels
+ * (src/kernels_impl.h, plain C the compiler vectorises) and the CUDA kernels
+ * (src/cuda).  These few lines are the semantics; the float64 oracles in
+ * fastact/_reference.py implement the same table.
  *
  * Every op is y = f(x; p) forward and grad_input = g * f'(x; p) backward,
  * where f' is the derivative of the branch f takes at x (the "negative" side
@@ -10,37 +11,52 @@
  * as products with 0 or 1, so that inf and NaN in the unused branch never
  * leak into the result.
  *
- * Parameters arrive as the p[0..2] of fa_params, already validated and held
- * in the compute type (float for float32/float16/bfloat16, double for
- * float64):
- *   FA_OP_LEAKY_RELU   p0 = negative_slope
- *   FA_OP_RELU         p0 = negative_slope, p1 = max_value (+inf: none),
- *                      p2 = threshold (Keras's relu; relu6, thresholded_relu)
- *   FA_OP_RELU_PLAIN   none: max(x, 0) with NaN kept (relu's fast case)
- *   FA_OP_ELU          p0 = alpha
- *   FA_OP_SQUARE       none
- *   FA_OP_ELU_OUTPUT   backward only, p0 = alpha > 0: the gradient read off
- *                      the output y = elu(x) (after an in-place forward):
- *                      y > 0 ? g : g * (y + alpha)
+ * Each op X(NAME, name, HEAVY) of FA_OPS has
+ *   FA_OP_NAME                  its code (the enum below),
+ *   FA_NAME_FWD(x, p0, p1, p2)  y for x,
+ *   FA_NAME_BWD(g, x, p0, p1, p2)  grad_input for grad_output g at x,
+ * x, g and the parameters p0..p2 in the compute type C (float for float32,
+ * float16 and bfloat16, double for float64); a definition's value is C, or
+ * double where it is rounded once to C after a float64 computation.  HEAVY:
+ * 1 for compute-bound ops (the CPU kernels prefetch their input by hand).
+ * The parameters arrive as double, validated by the caller, and are rounded
+ * once to C:
+ *   leaky_relu   p0 = negative_slope
+ *   relu         p0 = negative_slope, p1 = max_value (+inf: none),
+ *                p2 = threshold (Keras's relu; relu6, thresholded_relu)
+ *   relu_plain   none: max(x, 0) with NaN kept (relu's fast case)
+ *   elu          p0 = alpha
+ *   square       none
+ *   elu_output   backward only (FA_BACKWARD_ONLY_OPS), p0 = alpha > 0: the
+ *                gradient read off the output y = elu(x) (after an in-place
+ *                forward), the x argument being y
+ * Adding an op: one X entry and its two definitions here; the C and CUDA
+ * kernels expand them.
+ *
+ * The definitions are macros, generic over C, so that one text serves C and
+ * CUDA, float and double.  They may call the compute type's
+ *   FA_SCALED_EXPM1(x, a)   a * expm1(x) for x < 0
+ *   FA_EXP(x)               exp(x) in double, for x <= 0
+ * which the including code names (fa_math.h's functions for float, libm's
+ * for double).
  */
 #ifndef FASTACT_OPS_H
 #define FASTACT_OPS_H
 
-#if defined(__CUDACC__)
-#define FA_HD __host__ __device__ __forceinline__
-#else
-#define FA_HD static inline
-#endif
+#include "fa_math.h"
 
-enum {
-    FA_OP_LEAKY_RELU = 0,
-    FA_OP_RELU = 1,
-    FA_OP_RELU_PLAIN = 2,
-    FA_OP_ELU = 3,
-    FA_OP_SQUARE = 4,
-    FA_OP_ELU_OUTPUT = 5,
-    FA_OP_COUNT = 6
-};
+#define FA_OPS(X)                   \
+    X(LEAKY_RELU, leaky_relu, 0)    \
+    X(RELU, relu, 0)                \
+    X(RELU_PLAIN, relu_plain, 0)    \
+    X(ELU, elu, 1)                  \
+    X(SQUARE, square, 0)
+#define FA_BACKWARD_ONLY_OPS(X)     \
+    X(ELU_OUTPUT, elu_output, 0)
+
+#define FA_OP_ENUM_(NAME, name, heavy) FA_OP_##NAME,
+enum { FA_OPS(FA_OP_ENUM_) FA_BACKWARD_ONLY_OPS(FA_OP_ENUM_) FA_OP_COUNT };
+#undef FA_OP_ENUM_
 
 /* Element types, the same codes on the CPU and the GPU.  float16 and
  * bfloat16 are computed in float32 and rounded once to the type. */
@@ -52,21 +68,9 @@ enum {
     FA_DT_COUNT = 4
 };
 
-/* The op's parameters as the caller gives them (float64); the kernels
- * round them once to their compute type. */
-typedef struct {
-    double p[3];
-} fa_params;
-
-/*
- * The definitions, generic over the compute type T (float or double), as
- * macros so that one text serves C and CUDA, float and double.  `expm1_`
- * and `exp_` name the exponential functions of the compute type.
- */
-
 /* leaky_relu: x > 0 ? x : a * x  (NaN takes the slope's branch, as torch) */
-#define FA_LEAKY_F(x, a) ((x) > 0 ? (x) : (a) * (x))
-#define FA_LEAKY_B(g, x, a) ((x) > 0 ? (g) : (a) * (g))
+#define FA_LEAKY_RELU_FWD(x, a, p1, p2) ((x) > 0 ? (x) : (a) * (x))
+#define FA_LEAKY_RELU_BWD(g, x, a, p1, p2) ((x) > 0 ? (g) : (a) * (g))
 
 /*
  * relu (Keras and torch, with the strict comparison both really compute):
@@ -76,26 +80,30 @@ typedef struct {
  * max_value +inf means none: x = +inf then takes the identity's gradient, 1
  * (m - m == 0 holds exactly for finite m).
  */
-#define FA_RELU_F(x, ns, m, t) \
+#define FA_RELU_FWD(x, ns, m, t) \
     ((x) >= (m) ? (m) : ((x) <= (t) ? ((ns) == 0 ? 0 : (ns) * ((x) - (t))) : (x)))
-#define FA_RELU_B(g, x, ns, m, t) \
+#define FA_RELU_BWD(g, x, ns, m, t) \
     ((x) >= (m) && (m) - (m) == 0 ? 0 : ((x) <= (t) ? ((ns) == 0 ? 0 : (ns) * (g)) : (g)))
 
 /* relu's common case: x <= 0 ? 0 : x (-0.0 and -inf give +0.0, NaN stays) */
-#define FA_RELU_PLAIN_F(x) ((x) <= 0 ? 0 : (x))
-#define FA_RELU_PLAIN_B(g, x) ((x) <= 0 ? 0 : (g))
+#define FA_RELU_PLAIN_FWD(x, p0, p1, p2) ((x) <= 0 ? 0 : (x))
+#define FA_RELU_PLAIN_BWD(g, x, p0, p1, p2) ((x) <= 0 ? 0 : (g))
 
-/* elu: x <= 0 ? alpha * expm1(x) : x; gradient alpha * exp(x) there (torch).
- * scaled_expm1_(x, alpha) is alpha * expm1(x) for x < 0 (the function decides
- * how it rounds); at x = +-0 the value is alpha * x, so that the sign of
- * zero does not depend on how expm1 treats -0.0. */
-#define FA_ELU_F(x, alpha, scaled_expm1_) \
-    ((x) > 0 ? (x) : ((x) < 0 ? scaled_expm1_(x, alpha) : (alpha) * (x)))
-#define FA_ELU_B(g, x, alpha, exp_) ((x) <= 0 ? (g) * ((alpha) * exp_(x)) : (g))
-#define FA_ELU_OUTPUT_B(g, y, alpha) ((y) <= 0 ? (g) * ((y) + (alpha)) : (g))
+/* elu: x <= 0 ? alpha * expm1(x) : x; gradient alpha * exp(x) there (torch),
+ * in double, rounded once.  FA_SCALED_EXPM1 decides how alpha * expm1(x)
+ * rounds; at x = +-0 the value is alpha * x, so that the sign of zero does
+ * not depend on how expm1 treats -0.0. */
+#define FA_ELU_FWD(x, alpha, p1, p2) \
+    ((x) > 0 ? (x) : ((x) < 0 ? FA_SCALED_EXPM1(x, alpha) : (alpha) * (x)))
+#define FA_ELU_BWD(g, x, alpha, p1, p2) \
+    ((x) <= 0 ? (double)(g) * ((double)(alpha) * FA_EXP(x)) : (double)(g))
+
+/* elu_output: y <= 0 ? g * (y + alpha) : g, in double, rounded once */
+#define FA_ELU_OUTPUT_BWD(g, y, alpha, p1, p2) \
+    ((y) <= 0 ? (double)(g) * ((double)(y) + (double)(alpha)) : (double)(g))
 
 /* square: x * x; gradient 2x */
-#define FA_SQUARE_F(x) ((x) * (x))
-#define FA_SQUARE_B(g, x) ((g) * ((x) + (x)))
+#define FA_SQUARE_FWD(x, p0, p1, p2) ((x) * (x))
+#define FA_SQUARE_BWD(g, x, p0, p1, p2) ((g) * ((x) + (x)))
 
 #endif

@@ -321,33 +321,3 @@ int fa_prelu_backward(int dtype, const void *grad_output, const void *x,
     return prelu_backward(fa_kernels_for(dtype), grad_output, x, slopes, grad_input,
                           grad_slopes, outer, channels, inner);
 }
-
-void prelu_forward_f32(const float *x, const float *slopes, float *y,
-                       int64_t outer, int64_t channels, int64_t inner)
-{
-    fa_prelu_forward(FA_DT_F32, x, slopes, y, outer, channels, inner);
-}
-
-void prelu_forward_f64(const double *x, const double *slopes, double *y,
-                       int64_t outer, int64_t channels, int64_t inner)
-{
-    fa_prelu_forward(FA_DT_F64, x, slopes, y, outer, channels, inner);
-}
-
-int prelu_backward_f32(const float *grad_output, const float *x,
-                       const float *slopes, float *grad_input,
-                       double *grad_slopes,
-                       int64_t outer, int64_t channels, int64_t inner)
-{
-    return fa_prelu_backward(FA_DT_F32, grad_output, x, slopes, grad_input,
-                             grad_slopes, outer, channels, inner);
-}
-
-int prelu_backward_f64(const double *grad_output, const double *x,
-                       const double *slopes, double *grad_input,
-                       double *grad_slopes,
-                       int64_t outer, int64_t channels, int64_t inner)
-{
-    return fa_prelu_backward(FA_DT_F64, grad_output, x, slopes, grad_input,
-                             grad_slopes, outer, channels, inner);
-}

@@ -124,9 +124,10 @@ def _close(got, want64, dtype, ulps=0):
 
 # (op, params, oracle forward, oracle backward, ulps forward, ulps backward).
 # One select and one rounded operation: bitwise.  relu with a threshold and a
-# slope, slope * (x - threshold), rounds twice: 2 ulp.  ELU: the emulation's
-# expm1f/expf are the host C library's (within 1 ulp of float32), then one
-# multiply (forward) or two roundings (backward), before the final rounding.
+# slope, slope * (x - threshold), rounds twice: 2 ulp.  ELU: within an ulp of
+# the compute type before the final rounding (fa_math.h's functions for
+# float, the C library's for float64; test_elu_is_the_cpu_kernels_bit_for_bit
+# holds them to the CPU kernels exactly).
 FAMILY = [
     (OP_LEAKY_RELU, (0.2, 0, 0), lambda x, p: _reference.leaky_relu(x, p[0]),
      lambda g, x, p: _reference.leaky_relu_backward(g, x, p[0]), 0, 0),
@@ -278,3 +279,42 @@ def test_half_results_round_through_float32_in_the_subnormal_range(lib):
     assert_same(rounded_like_kernels(_reference.relu_backward(
         g.astype(np.float64), x.astype(np.float64), float(np.float32(0.1)), 1.5, -0.25),
         np.float16), gi)
+
+
+def _elu_inputs(rng, dtype):
+    """ELU's hard cases: the deep negative tail (where alpha * expm1 rounds to
+    -alpha and exp underflows through the subnormals to 0), zeros of both
+    signs, subnormals, infinities and NaN, around random values."""
+    x = random_x(rng, (4099,), np.float64) * 4
+    special = np.array([-np.inf, -1e4, -800.0, -745.2, -745.1, -708.5, -104.0, -103.0,
+                        -87.4, -17.5, -17.3, -1.0, -1e-7, -1e-30, -1e-40, -0.0, 0.0, 1e-40,
+                        1e-7, 1.0, np.inf, np.nan])
+    x[:special.size] = special
+    x[special.size:special.size + 500] = -rng.uniform(0, 800, 500)
+    g = random_x(rng, (4099,), np.float64)
+    g[:6] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-40]
+    with np.errstate(over="ignore"):
+        return x.astype(dtype), g.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("alpha", [1.0, 1.3, 0.25, 0.0, 1e300])
+def test_elu_is_the_cpu_kernels_bit_for_bit(lib, rng, dtype, alpha):
+    """The GPU kernels compute ELU with the CPU kernels' own definitions
+    (src/ops.h, fa_math.h, the gradient in double): the same bits for every
+    dtype, forward, backward and backward from the output.  (In the emulation
+    float64's expm1 and exp are the C library's, as on the CPU; a real GPU's
+    may differ by an ulp there: tests/test_cuda.py.)"""
+    x, g = _elu_inputs(rng, dtype)
+    n, dt, pv = x.size, DT[np.dtype(dtype)], (ctypes.c_double * 3)(alpha, 0, 0)
+    with np.errstate(all="ignore"):
+        y = _poison((n,), dtype, False)
+        assert lib.fa_cuda_unary_forward(0, OP_ELU, dt, pv, _p(x), _p(y), n, 0) == 0
+        assert_same(y, _cpu.unary_forward(OP_ELU, (alpha, 0, 0), x, None, False))
+        gi = _poison((n,), dtype, True)
+        assert lib.fa_cuda_unary_backward(0, OP_ELU, dt, pv, _p(g), _p(x), _p(gi), n, 0) == 0
+        assert_same(gi, _cpu.unary_backward(OP_ELU, (alpha, 0, 0), g, x, None, False))
+        if alpha > 0:
+            assert lib.fa_cuda_unary_backward(0, OP_ELU_OUTPUT, dt, pv, _p(g), _p(y), _p(gi),
+                                              n, 0) == 0
+            assert_same(gi, _cpu.unary_backward(OP_ELU_OUTPUT, (alpha, 0, 0), g, y, None, False))

@@ -164,6 +164,19 @@ struct TrBF16 {
     static __device__ __forceinline__ S store(C v) { return __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
 };
 
+/* fn(Tr()) for the element type of dtype: the one dtype switch. */
+template <typename F>
+static int fa_with_dtype(int dtype, const char *unknown, F &&fn)
+{
+    switch (dtype) {
+    case FA_DT_F32: return fn(TrF32());
+    case FA_DT_F64: return fn(TrF64());
+    case FA_DT_F16: return fn(TrF16());
+    case FA_DT_BF16: return fn(TrBF16());
+    }
+    return fa_fail(unknown, cudaErrorInvalidValue);
+}
+
 /* V elements of type S: one 16-byte access when V * sizeof(S) == 16. */
 template <typename S, int V>
 union Pack {
@@ -199,80 +212,135 @@ struct Width {
 };
 
 /* ------------------------------------------------------------------------ */
+/* the elementwise loop                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The one loop of the elementwise kernels: a grid-stride loop over the
+ * vectors of out, FA_UNROLL vectors per thread per turn, i, i + step, ...
+ * (so a warp's accesses stay coalesced), all loaded before any is computed
+ * and stored, then the elements past the last whole vector one by one.
+ * Loads and stores of one turn touch the same elements only, so out may be
+ * in[0] (in place).  f(v) computes one element from its NIN inputs, called
+ * in element order within each thread; f.next_vector() follows each vector
+ * and f.seek(e) precedes tail element e (for prelu's channel tracking).
+ */
+template <typename S, int V, int NIN, typename F>
+__device__ __forceinline__ void fa_elementwise(const S *const (&in)[NIN], S *out, int64_t n,
+                                               F &f)
+{
+    const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t step = (int64_t)gridDim.x * blockDim.x;
+    const int64_t nv = n / V;
+    for (int64_t i = start; i < nv; i += FA_UNROLL * step) {
+        Pack<S, V> p[FA_UNROLL][NIN];
+#pragma unroll
+        for (int u = 0; u < FA_UNROLL; u++) {
+            if (i + u * step < nv) {
+#pragma unroll
+                for (int k = 0; k < NIN; k++)
+                    load_pack<S, V>(p[u][k], in[k] + (i + u * step) * V);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < FA_UNROLL; u++) {
+            if (i + u * step < nv) {
+#pragma unroll
+                for (int l = 0; l < V; l++) {
+                    S v[NIN];
+#pragma unroll
+                    for (int k = 0; k < NIN; k++)
+                        v[k] = p[u][k].s[l];
+                    p[u][0].s[l] = f(v);
+                }
+                f.next_vector();
+                store_pack<S, V>(out + (i + u * step) * V, p[u][0]);
+            }
+        }
+    }
+    for (int64_t e = nv * V + start; e < n; e += step) {
+        S v[NIN];
+#pragma unroll
+        for (int k = 0; k < NIN; k++)
+            v[k] = in[k][e];
+        f.seek(e);
+        out[e] = f(v);
+    }
+}
+
+/* the element functions of fa_elementwise that keep no position */
+struct Stateless {
+    __device__ __forceinline__ void next_vector() {}
+    __device__ __forceinline__ void seek(int64_t) {}
+};
+
+/* ------------------------------------------------------------------------ */
 /* the family (src/ops.h)                                                    */
 /* ------------------------------------------------------------------------ */
 
-__device__ __forceinline__ float fa_scaled_expm1(float v, float a) { return a * expm1f(v); }
+/* The compute type's exponentials ops.h calls: fa_math.h's functions, the
+ * CPU kernels' own, so that float32, float16 and bfloat16 results are the
+ * CPU's bit for bit.  float64 uses CUDA's expm1 and exp where the CPU uses
+ * the C library's: each within an ulp, not always the same (README). */
+__device__ __forceinline__ float fa_scaled_expm1(float v, float a)
+{
+    return fa_alpha_is_ordinary_f(a) ? fa_scaled_expm1_f(v, a) : fa_scaled_expm1_special_f(v, a);
+}
 __device__ __forceinline__ double fa_scaled_expm1(double v, double a) { return a * expm1(v); }
-__device__ __forceinline__ float fa_exp(float v) { return expf(v); }
+__device__ __forceinline__ double fa_exp(float v) { return fa_exp_nonpos((double)v); }
 __device__ __forceinline__ double fa_exp(double v) { return exp(v); }
+#define FA_SCALED_EXPM1(v, a) fa_scaled_expm1(v, a)
+#define FA_EXP(v) fa_exp(v)
 
 template <int OP, typename C>
 __device__ __forceinline__ C op_forward(C x, C p0, C p1, C p2)
 {
-    if constexpr (OP == FA_OP_LEAKY_RELU)
-        return FA_LEAKY_F(x, p0);
-    else if constexpr (OP == FA_OP_RELU)
-        return FA_RELU_F(x, p0, p1, p2);
-    else if constexpr (OP == FA_OP_RELU_PLAIN)
-        return FA_RELU_PLAIN_F(x);
-    else if constexpr (OP == FA_OP_ELU)
-        return FA_ELU_F(x, p0, fa_scaled_expm1);
-    else
-        return FA_SQUARE_F(x);
+#define FA_CASE_(NAME, name, heavy) \
+    if constexpr (OP == FA_OP_##NAME) return (C)FA_##NAME##_FWD(x, p0, p1, p2); else
+    FA_OPS(FA_CASE_)
+#undef FA_CASE_
+    return x;
 }
 
 template <int OP, typename C>
 __device__ __forceinline__ C op_backward(C g, C x, C p0, C p1, C p2)
 {
-    if constexpr (OP == FA_OP_LEAKY_RELU)
-        return FA_LEAKY_B(g, x, p0);
-    else if constexpr (OP == FA_OP_RELU)
-        return FA_RELU_B(g, x, p0, p1, p2);
-    else if constexpr (OP == FA_OP_RELU_PLAIN)
-        return FA_RELU_PLAIN_B(g, x);
-    else if constexpr (OP == FA_OP_ELU)
-        return FA_ELU_B(g, x, p0, fa_exp);
-    else if constexpr (OP == FA_OP_ELU_OUTPUT)
-        return FA_ELU_OUTPUT_B(g, x, p0);
-    else
-        return FA_SQUARE_B(g, x);
+#define FA_CASE_(NAME, name, heavy) \
+    if constexpr (OP == FA_OP_##NAME) return (C)FA_##NAME##_BWD(g, x, p0, p1, p2); else
+    FA_OPS(FA_CASE_)
+    FA_BACKWARD_ONLY_OPS(FA_CASE_)
+#undef FA_CASE_
+    return g;
 }
 
-/*
- * The grid-stride loops below take FA_UNROLL vectors per thread per turn,
- * i, i + step, ... (so a warp's accesses stay coalesced), loading them all
- * before computing and storing any.  Loads and stores of one turn touch the
- * same elements only, so in place (x == y) is safe.
- */
+template <typename Tr, int OP>
+struct UnaryForward : Stateless {
+    typename Tr::C p0, p1, p2;
+    __device__ __forceinline__ typename Tr::S operator()(const typename Tr::S *v) const
+    {
+        return Tr::store(op_forward<OP>(Tr::load(v[0]), p0, p1, p2));
+    }
+};
+
+template <typename Tr, int OP>
+struct UnaryBackward : Stateless {
+    typename Tr::C p0, p1, p2;
+    __device__ __forceinline__ typename Tr::S operator()(const typename Tr::S *v) const
+    {
+        return Tr::store(op_backward<OP>(Tr::load(v[0]), Tr::load(v[1]), p0, p1, p2));
+    }
+};
+
 template <typename Tr, int OP, bool VEC>
 __global__ void __launch_bounds__(FA_THREADS)
 unary_forward_kernel(const typename Tr::S *x, typename Tr::S *y, int64_t n,
                      typename Tr::C p0, typename Tr::C p1, typename Tr::C p2)
 {
     typedef typename Tr::S S;
-    constexpr int V = Width<S, VEC>::V;
-    const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t step = (int64_t)gridDim.x * blockDim.x;
-    const int64_t nv = n / V;
-    for (int64_t i = start; i < nv; i += FA_UNROLL * step) {
-        Pack<S, V> p[FA_UNROLL];
-#pragma unroll
-        for (int u = 0; u < FA_UNROLL; u++)
-            if (i + u * step < nv)
-                load_pack<S, V>(p[u], x + (i + u * step) * V);
-#pragma unroll
-        for (int u = 0; u < FA_UNROLL; u++) {
-            if (i + u * step < nv) {
-#pragma unroll
-                for (int k = 0; k < V; k++)
-                    p[u].s[k] = Tr::store(op_forward<OP>(Tr::load(p[u].s[k]), p0, p1, p2));
-                store_pack<S, V>(y + (i + u * step) * V, p[u]);
-            }
-        }
-    }
-    for (int64_t i = nv * V + start; i < n; i += step)
-        y[i] = Tr::store(op_forward<OP>(Tr::load(x[i]), p0, p1, p2));
+    UnaryForward<Tr, OP> f;
+    f.p0 = p0, f.p1 = p1, f.p2 = p2;
+    const S *const in[1] = {x};
+    fa_elementwise<S, Width<S, VEC>::V, 1>(in, y, n, f);
 }
 
 template <typename Tr, int OP, bool VEC>
@@ -282,32 +350,10 @@ unary_backward_kernel(const typename Tr::S *g, const typename Tr::S *x,
                       typename Tr::C p1, typename Tr::C p2)
 {
     typedef typename Tr::S S;
-    constexpr int V = Width<S, VEC>::V;
-    const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t step = (int64_t)gridDim.x * blockDim.x;
-    const int64_t nv = n / V;
-    for (int64_t i = start; i < nv; i += FA_UNROLL * step) {
-        Pack<S, V> pg[FA_UNROLL], px[FA_UNROLL];
-#pragma unroll
-        for (int u = 0; u < FA_UNROLL; u++) {
-            if (i + u * step < nv) {
-                load_pack<S, V>(pg[u], g + (i + u * step) * V);
-                load_pack<S, V>(px[u], x + (i + u * step) * V);
-            }
-        }
-#pragma unroll
-        for (int u = 0; u < FA_UNROLL; u++) {
-            if (i + u * step < nv) {
-#pragma unroll
-                for (int k = 0; k < V; k++)
-                    pg[u].s[k] = Tr::store(op_backward<OP>(Tr::load(pg[u].s[k]),
-                                                           Tr::load(px[u].s[k]), p0, p1, p2));
-                store_pack<S, V>(gi + (i + u * step) * V, pg[u]);
-            }
-        }
-    }
-    for (int64_t i = nv * V + start; i < n; i += step)
-        gi[i] = Tr::store(op_backward<OP>(Tr::load(g[i]), Tr::load(x[i]), p0, p1, p2));
+    UnaryBackward<Tr, OP> f;
+    f.p0 = p0, f.p1 = p1, f.p2 = p2;
+    const S *const in[2] = {g, x};
+    fa_elementwise<S, Width<S, VEC>::V, 2>(in, gi, n, f);
 }
 
 /* Grid for a grid-stride loop over n elements in vectors of V. */
@@ -357,11 +403,10 @@ static int unary_forward_op(int device, int op, const double *params, const void
                             void *y, int64_t n, cudaStream_t stream)
 {
     switch (op) {
-    case FA_OP_LEAKY_RELU: return unary_forward_t<Tr, FA_OP_LEAKY_RELU>(device, params, x, y, n, stream);
-    case FA_OP_RELU: return unary_forward_t<Tr, FA_OP_RELU>(device, params, x, y, n, stream);
-    case FA_OP_RELU_PLAIN: return unary_forward_t<Tr, FA_OP_RELU_PLAIN>(device, params, x, y, n, stream);
-    case FA_OP_ELU: return unary_forward_t<Tr, FA_OP_ELU>(device, params, x, y, n, stream);
-    case FA_OP_SQUARE: return unary_forward_t<Tr, FA_OP_SQUARE>(device, params, x, y, n, stream);
+#define FA_CASE_(NAME, name, heavy) \
+    case FA_OP_##NAME: return unary_forward_t<Tr, FA_OP_##NAME>(device, params, x, y, n, stream);
+    FA_OPS(FA_CASE_)
+#undef FA_CASE_
     }
     return fa_fail("fa_cuda_unary_forward: unknown op", cudaErrorInvalidValue);
 }
@@ -371,12 +416,12 @@ static int unary_backward_op(int device, int op, const double *params, const voi
                              const void *x, void *gi, int64_t n, cudaStream_t stream)
 {
     switch (op) {
-    case FA_OP_LEAKY_RELU: return unary_backward_t<Tr, FA_OP_LEAKY_RELU>(device, params, g, x, gi, n, stream);
-    case FA_OP_RELU: return unary_backward_t<Tr, FA_OP_RELU>(device, params, g, x, gi, n, stream);
-    case FA_OP_RELU_PLAIN: return unary_backward_t<Tr, FA_OP_RELU_PLAIN>(device, params, g, x, gi, n, stream);
-    case FA_OP_ELU: return unary_backward_t<Tr, FA_OP_ELU>(device, params, g, x, gi, n, stream);
-    case FA_OP_SQUARE: return unary_backward_t<Tr, FA_OP_SQUARE>(device, params, g, x, gi, n, stream);
-    case FA_OP_ELU_OUTPUT: return unary_backward_t<Tr, FA_OP_ELU_OUTPUT>(device, params, g, x, gi, n, stream);
+#define FA_CASE_(NAME, name, heavy) \
+    case FA_OP_##NAME: \
+        return unary_backward_t<Tr, FA_OP_##NAME>(device, params, g, x, gi, n, stream);
+    FA_OPS(FA_CASE_)
+    FA_BACKWARD_ONLY_OPS(FA_CASE_)
+#undef FA_CASE_
     }
     return fa_fail("fa_cuda_unary_backward: unknown op", cudaErrorInvalidValue);
 }
@@ -388,13 +433,9 @@ extern "C" int fa_cuda_unary_forward(int device, int op, int dtype, const double
         return 0;
     FA_ON_DEVICE(device);
     cudaStream_t s = (cudaStream_t)stream;
-    switch (dtype) {
-    case FA_DT_F32: return unary_forward_op<TrF32>(device, op, params, x, y, n, s);
-    case FA_DT_F64: return unary_forward_op<TrF64>(device, op, params, x, y, n, s);
-    case FA_DT_F16: return unary_forward_op<TrF16>(device, op, params, x, y, n, s);
-    case FA_DT_BF16: return unary_forward_op<TrBF16>(device, op, params, x, y, n, s);
-    }
-    return fa_fail("fa_cuda_unary_forward: unknown dtype", cudaErrorInvalidValue);
+    return fa_with_dtype(dtype, "fa_cuda_unary_forward: unknown dtype", [&](auto tr) {
+        return unary_forward_op<decltype(tr)>(device, op, params, x, y, n, s);
+    });
 }
 
 extern "C" int fa_cuda_unary_backward(int device, int op, int dtype, const double *params,
@@ -405,13 +446,9 @@ extern "C" int fa_cuda_unary_backward(int device, int op, int dtype, const doubl
         return 0;
     FA_ON_DEVICE(device);
     cudaStream_t s = (cudaStream_t)stream;
-    switch (dtype) {
-    case FA_DT_F32: return unary_backward_op<TrF32>(device, op, params, g, x, gi, n, s);
-    case FA_DT_F64: return unary_backward_op<TrF64>(device, op, params, g, x, gi, n, s);
-    case FA_DT_F16: return unary_backward_op<TrF16>(device, op, params, g, x, gi, n, s);
-    case FA_DT_BF16: return unary_backward_op<TrBF16>(device, op, params, g, x, gi, n, s);
-    }
-    return fa_fail("fa_cuda_unary_backward: unknown dtype", cudaErrorInvalidValue);
+    return fa_with_dtype(dtype, "fa_cuda_unary_backward: unknown dtype", [&](auto tr) {
+        return unary_backward_op<decltype(tr)>(device, op, params, g, x, gi, n, s);
+    });
 }
 
 /* ------------------------------------------------------------------------ */
@@ -419,13 +456,64 @@ extern "C" int fa_cuda_unary_backward(int device, int op, int dtype, const doubl
 /* ------------------------------------------------------------------------ */
 
 /*
- * A flat grid-stride loop over vectors.  Each thread tracks its position as
- * (r, c): r the offset inside the current run of `inner` elements, c the
- * channel, so that the loop needs no 64-bit division: one step advances the
- * element index by `stride`, which is dr = stride % inner elements within a
- * run and dc = (stride / inner) % channels channels, plus a carry.  The lanes
- * of a vector advance one element at a time.  inner == 1 is channels-last.
+ * prelu's element function for fa_elementwise over (outer, channels, inner).
+ * Each thread tracks its position as (r, c): r the offset inside the current
+ * run of `inner` elements, c the channel, so that the loop needs no 64-bit
+ * division: one step advances the element index by `stride`, which is
+ * dr = stride % inner elements within a run and dc = (stride / inner) %
+ * channels channels, plus a carry.  The lanes of a vector advance one
+ * element at a time.  inner == 1 is channels-last.
  */
+template <typename Tr>
+struct PreluForward {
+    typedef typename Tr::S S;
+    typedef typename Tr::C C;
+    const C *slopes;
+    C shared;
+    int64_t channels, inner;
+    int64_t r, c, dr, dc;   /* the current vector's first element; the step */
+    int64_t rr, cc;         /* the current element */
+    __device__ __forceinline__ PreluForward(const C *slopes_, C shared_, int64_t channels_,
+                                            int64_t inner_, int V)
+        : slopes(slopes_), shared(shared_), channels(channels_), inner(inner_)
+    {
+        const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+        const int64_t stride = (int64_t)gridDim.x * blockDim.x * V;
+        r = rr = start * V % inner;
+        c = cc = start * V / inner % channels;
+        dr = stride % inner;
+        dc = stride / inner % channels;
+    }
+    __device__ __forceinline__ S operator()(const S *v)
+    {
+        const C s = slopes ? slopes[cc] : shared;
+        if (++rr == inner) {
+            rr = 0;
+            if (++cc == channels)
+                cc = 0;
+        }
+        return Tr::store(FA_LEAKY_RELU_FWD(Tr::load(v[0]), s, 0, 0));
+    }
+    __device__ __forceinline__ void next_vector()
+    {
+        r += dr;
+        c += dc;
+        if (r >= inner) {
+            r -= inner;
+            c += 1;
+        }
+        if (c >= channels)
+            c -= channels;
+        rr = r;
+        cc = c;
+    }
+    __device__ __forceinline__ void seek(int64_t e)
+    {
+        rr = e % inner;
+        cc = e / inner % channels;
+    }
+};
+
 template <typename Tr, bool VEC>
 __global__ void __launch_bounds__(FA_THREADS)
 prelu_forward_kernel(const typename Tr::S *x, typename Tr::S *y,
@@ -433,56 +521,10 @@ prelu_forward_kernel(const typename Tr::S *x, typename Tr::S *y,
                      int64_t n, int64_t channels, int64_t inner)
 {
     typedef typename Tr::S S;
-    typedef typename Tr::C C;
     constexpr int V = Width<S, VEC>::V;
-    const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t step = (int64_t)gridDim.x * blockDim.x;
-    const int64_t nv = n / V;
-    if (start < nv) {
-        const int64_t e0 = start * V;
-        int64_t r = e0 % inner;
-        int64_t c = (e0 / inner) % channels;
-        const int64_t stride = step * V;
-        const int64_t dr = stride % inner;
-        const int64_t dc = (stride / inner) % channels;
-        for (int64_t i0 = start; i0 < nv; i0 += FA_UNROLL * step) {
-            Pack<S, V> p[FA_UNROLL];
-#pragma unroll
-            for (int u = 0; u < FA_UNROLL; u++)
-                if (i0 + u * step < nv)
-                    load_pack<S, V>(p[u], x + (i0 + u * step) * V);
-#pragma unroll
-            for (int u = 0; u < FA_UNROLL; u++) {
-                const int64_t i = i0 + u * step;
-                if (i >= nv)
-                    break;
-                int64_t rr = r, cc = c;
-#pragma unroll
-                for (int k = 0; k < V; k++) {
-                    const C s = slopes ? slopes[cc] : shared;
-                    p[u].s[k] = Tr::store(FA_LEAKY_F(Tr::load(p[u].s[k]), s));
-                    if (++rr == inner) {
-                        rr = 0;
-                        if (++cc == channels)
-                            cc = 0;
-                    }
-                }
-                store_pack<S, V>(y + i * V, p[u]);
-                r += dr;
-                c += dc;
-                if (r >= inner) {
-                    r -= inner;
-                    c += 1;
-                }
-                if (c >= channels)
-                    c -= channels;
-            }
-        }
-    }
-    for (int64_t e = nv * V + start; e < n; e += step) {
-        const C s = slopes ? slopes[(e / inner) % channels] : shared;
-        y[e] = Tr::store(FA_LEAKY_F(Tr::load(x[e]), s));
-    }
+    PreluForward<Tr> f(slopes, shared, channels, inner, V);
+    const S *const in[1] = {x};
+    fa_elementwise<S, V, 1>(in, y, n, f);
 }
 
 /* The slope vector on the device: as given, copied from the host (stream
@@ -548,13 +590,10 @@ extern "C" int fa_cuda_prelu_forward(int device, int dtype, const void *x,
         return 0;
     FA_ON_DEVICE(device);
     cudaStream_t s = (cudaStream_t)stream;
-    switch (dtype) {
-    case FA_DT_F32: return prelu_forward_t<TrF32>(device, x, slopes, slopes_on_host, shared_slope, y, outer, channels, inner, s);
-    case FA_DT_F64: return prelu_forward_t<TrF64>(device, x, slopes, slopes_on_host, shared_slope, y, outer, channels, inner, s);
-    case FA_DT_F16: return prelu_forward_t<TrF16>(device, x, slopes, slopes_on_host, shared_slope, y, outer, channels, inner, s);
-    case FA_DT_BF16: return prelu_forward_t<TrBF16>(device, x, slopes, slopes_on_host, shared_slope, y, outer, channels, inner, s);
-    }
-    return fa_fail("fa_cuda_prelu_forward: unknown dtype", cudaErrorInvalidValue);
+    return fa_with_dtype(dtype, "fa_cuda_prelu_forward: unknown dtype", [&](auto tr) {
+        return prelu_forward_t<decltype(tr)>(device, x, slopes, slopes_on_host, shared_slope,
+                                             y, outer, channels, inner, s);
+    });
 }
 
 /* ------------------------------------------------------------------------ */
@@ -588,7 +627,7 @@ __device__ __forceinline__ typename Tr::S prelu_backward_one(typename Tr::S gs,
     const C g = Tr::load(gs), xv = Tr::load(xs);
     if (!(xv > 0))
         acc += (double)xv * (double)g;   /* NaN in x makes the sum NaN */
-    return Tr::store(FA_LEAKY_B(g, xv, s));
+    return Tr::store(FA_LEAKY_RELU_BWD(g, xv, s, 0, 0));
 }
 
 /*
@@ -873,13 +912,11 @@ extern "C" int fa_cuda_prelu_backward(int device, int dtype, const void *g, cons
         inner = FA_ROW_MIN_INNER;
     FA_ON_DEVICE(device);
     cudaStream_t s = (cudaStream_t)stream;
-    switch (dtype) {
-    case FA_DT_F32: return prelu_backward_t<TrF32>(device, g, x, slopes, slopes_on_host, shared_slope, gi, grad_slopes, grad_dtype, divide_by_slopes, outer, channels, inner, s);
-    case FA_DT_F64: return prelu_backward_t<TrF64>(device, g, x, slopes, slopes_on_host, shared_slope, gi, grad_slopes, grad_dtype, divide_by_slopes, outer, channels, inner, s);
-    case FA_DT_F16: return prelu_backward_t<TrF16>(device, g, x, slopes, slopes_on_host, shared_slope, gi, grad_slopes, grad_dtype, divide_by_slopes, outer, channels, inner, s);
-    case FA_DT_BF16: return prelu_backward_t<TrBF16>(device, g, x, slopes, slopes_on_host, shared_slope, gi, grad_slopes, grad_dtype, divide_by_slopes, outer, channels, inner, s);
-    }
-    return fa_fail("fa_cuda_prelu_backward: unknown dtype", cudaErrorInvalidValue);
+    return fa_with_dtype(dtype, "fa_cuda_prelu_backward: unknown dtype", [&](auto tr) {
+        return prelu_backward_t<decltype(tr)>(device, g, x, slopes, slopes_on_host, shared_slope,
+                                              gi, grad_slopes, grad_dtype, divide_by_slopes,
+                                              outer, channels, inner, s);
+    });
 }
 
 /* ------------------------------------------------------------------------ */
