@@ -24,13 +24,18 @@ ISAS = ["baseline", "avx2", "avx512f"]
 
 
 def build_flags():
-    """GCC_LIKE_FLAGS from setup.py: the flags the real build uses."""
+    """EXACTNESS_FLAGS and SPEED_FLAGS from setup.py: the flags the real build
+    uses."""
     with open(os.path.join(ROOT, "setup.py")) as f:
         tree = ast.parse(f.read())
+    flags = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "GCC_LIKE_FLAGS":
-            return ast.literal_eval(node.value)
-    raise RuntimeError("GCC_LIKE_FLAGS not found in setup.py")
+        name = getattr(node.targets[0], "id", "") if isinstance(node, ast.Assign) else ""
+        if name in ("EXACTNESS_FLAGS", "SPEED_FLAGS"):
+            flags[name] = ast.literal_eval(node.value)
+    if len(flags) != 2:
+        raise RuntimeError("EXACTNESS_FLAGS or SPEED_FLAGS not found in setup.py")
+    return flags["EXACTNESS_FLAGS"] + flags["SPEED_FLAGS"]
 
 
 def innermost_loops(text):
@@ -54,7 +59,7 @@ def innermost_loops(text):
             continue
         if any(first < f <= last for f, _ in spans):
             continue                # has an inner loop
-        parents = [f for f, l in spans if f < first and last <= l]
+        parents = [f for f, end in spans if f < first and last <= end]
         exempt = {"baseline"} if "scalar on baseline:" in lines[first - 1] else set()
         loops[first] = (max(parents) if parents else None, exempt)
     return loops
@@ -67,7 +72,8 @@ def vectorised_lines(isa):
                "-fopt-info-vec-all"]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     found, missed = {}, set()
-    for m in re.finditer(r"kernels_impl\.h:(\d+):\d+: optimized: loop vectorized using (\d+) byte", out):
+    vectorized = r"kernels_impl\.h:(\d+):\d+: optimized: loop vectorized using (\d+) byte"
+    for m in re.finditer(vectorized, out):
         found.setdefault(int(m.group(1)), []).append(int(m.group(2)))
     for m in re.finditer(r"kernels_impl\.h:(\d+):\d+: missed: couldn't vectorize loop", out):
         missed.add(int(m.group(1)))
@@ -81,7 +87,7 @@ def main():
     for isa in ISAS:
         found, missed = vectorised_lines(isa)
 
-        def ok(line):
+        def ok(line, found=found, missed=missed):
             return line is not None and line in found and line not in missed
 
         # vectorised in every instantiation, itself or as part of its
