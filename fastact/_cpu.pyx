@@ -55,12 +55,14 @@ cdef extern from "fastact.h" nogil:
     void fa_force_thread_backoff(int64_t budget_ns)
     void fa_thread_stats(int64_t *stats)
 
-    int FA_ISA_BASELINE, FA_ISA_AVX2, FA_ISA_AVX512F, FA_ISA_COUNT
+    int FA_ISA_COUNT
     int fa_isa_supported(int isa)
     int fa_isa_best()
     int fa_set_isa(int isa)
     int fa_get_isa()
     const char *fa_isa_name(int isa)
+    int FA_ISA_ENV_UNKNOWN, FA_ISA_ENV_UNSUPPORTED
+    int fa_isa_environment(const char **value)
 
 # Releasing and retaking the GIL costs about 0.1 us: more than a small call's
 # whole kernel.  Smaller calls keep it (numpy draws the same line).
@@ -614,11 +616,18 @@ ISA_NAMES = tuple(fa_isa_name(i).decode() for i in range(FA_ISA_COUNT))
 def _isa_problem(name):
     """Why ISA `name` cannot be used here, or None when it can."""
     if name not in ISA_NAMES:
-        return f"unknown (expected one of {', '.join(ISA_NAMES)})"
+        return _unknown_isa()
     if not fa_isa_supported(ISA_NAMES.index(name)):
-        return (f"not supported by this CPU or build (supported: "
-                f"{', '.join(supported_isas())})")
+        return _unsupported_isa()
     return None
+
+
+def _unknown_isa():
+    return f"unknown (expected one of {', '.join(ISA_NAMES)})"
+
+
+def _unsupported_isa():
+    return f"not supported by this CPU or build (supported: {', '.join(supported_isas())})"
 
 
 def set_isa(name):
@@ -692,13 +701,14 @@ def config():
 
 
 def _isa_from_environment():
-    requested = os.environ.get("FASTACT_ISA", "").strip().lower()
-    if requested in ("", "auto", "best"):
+    """Warns when the C runtime ignored FASTACT_ISA (it reads the variable
+    once, at its first use: here, at import), saying why."""
+    cdef const char *value = NULL
+    cdef int status = fa_isa_environment(&value)
+    if status != FA_ISA_ENV_UNKNOWN and status != FA_ISA_ENV_UNSUPPORTED:
         return
-    problem = _isa_problem(requested)
-    if problem is None:
-        set_isa(requested)
-        return
+    requested = os.fsdecode(<bytes>value).strip().lower() if value != NULL else ""
+    problem = _unknown_isa() if status == FA_ISA_ENV_UNKNOWN else _unsupported_isa()
     warnings.warn(f"FASTACT_ISA={requested!r} ignored: the ISA is {problem}; using "
                   f"{get_isa()}", RuntimeWarning, stacklevel=2)
 
