@@ -59,13 +59,16 @@ SOURCES = [
     "fastact/_cpu.pyx",
     "src/parallel.c",
     "src/dispatch.c",
+    "src/runtime.c",
     "src/prelu.c",
     "src/elementwise.c",
-    "src/membench.c",
     "src/kernels_baseline.c",
     "src/kernels_avx2.c",
     "src/kernels_avx512f.c",
 ]
+# the benchmark's memory ceilings: a module of their own, which runs on
+# _cpu's thread policy and ISA choice (src/runtime.h)
+MEMBENCH_SOURCES = ["fastact/_membench.pyx", "src/membench.c"]
 
 # The flags every C compiler run gets (GCC or Clang: fastact's C is POSIX and
 # GNU C, see src/parallel.c), one row each: why it is there.
@@ -335,11 +338,12 @@ class BuildExt(build_ext):
 
 extensions = [
     Extension(
-        "fastact._cpu",
-        SOURCES,
+        name,
+        sources,
         include_dirs=["src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
+    for name, sources in (("fastact._cpu", SOURCES), ("fastact._membench", MEMBENCH_SOURCES))
 ]
 
 

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from . import _api, _bench_busy, _bench_cuda, _cpu, _dtypes
+from . import _api, _bench_busy, _bench_cuda, _cpu, _dtypes, _membench
 from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
@@ -177,12 +177,13 @@ def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_s
     ceiling_counts = sorted(set(counts) | ({1} if max(counts) > 1 else set()))
     for c in ceiling_counts:
         tag = _thread_tag(counts, c)
-        t.add_at(c, "ceiling copy (ordinary stores)" + tag, b8, _cpu.ceiling_copy, x, dst, False)
-        t.add_at(c, "ceiling copy (streaming stores)" + tag, b8, _cpu.ceiling_copy, x, dst, True)
-        t.add_at(c, "ceiling r2w1 (ordinary stores)" + tag, b12, _cpu.ceiling_add, x, g, z, False)
-        t.add_at(c, "ceiling r2w1 (streaming stores)" + tag, b12, _cpu.ceiling_add, x, g, z, True)
+        copy, add = _membench.ceiling_copy, _membench.ceiling_add
+        t.add_at(c, "ceiling copy (ordinary stores)" + tag, b8, copy, x, dst, False)
+        t.add_at(c, "ceiling copy (streaming stores)" + tag, b8, copy, x, dst, True)
+        t.add_at(c, "ceiling r2w1 (ordinary stores)" + tag, b12, add, x, g, z, False)
+        t.add_at(c, "ceiling r2w1 (streaming stores)" + tag, b12, add, x, g, z, True)
         if c in counts:
-            t.add_at(c, "ceiling rmw (x *= 1)" + tag, b8, _cpu.ceiling_scale_inplace, rmw, 1.0)
+            t.add_at(c, "ceiling rmw (x *= 1)" + tag, b8, _membench.ceiling_scale_inplace, rmw, 1.0)
 
     # fastact; slope 1 keeps values and signs over repeated in-place calls
     y, gi, xi = np.ones_like(x), np.ones_like(x), x.copy()
@@ -240,7 +241,8 @@ def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_s
             "threads": c,
             "fwd_out/copy": t.gbs("fastact forward out=" + tag) / copy,
             "fwd_new/copy": t.gbs("fastact forward (new output)" + tag) / copy,
-            "inplace/rmw": t.gbs("fastact forward in place" + tag) / t.gbs("ceiling rmw (x *= 1)" + tag),
+            "inplace/rmw": (t.gbs("fastact forward in place" + tag)
+                            / t.gbs("ceiling rmw (x *= 1)" + tag)),
             "bwd_out/r2w1": t.gbs("fastact backward out=" + tag) / r2w1,
             "bwd_new/r2w1": t.gbs("fastact backward (new output)" + tag) / r2w1,
             "fwd_out/numpy": t.gbs("fastact forward out=" + tag) / max(
@@ -269,7 +271,8 @@ def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_s
         print("  (calls this small run on one thread whatever the thread count)", file=out)
     elif max(counts) > 1:
         scaling = ", ".join(f"{r['threads']} threads {r['copy_c/copy_1']:.2f}x (copy), "
-                            f"{r['r2w1_c/r2w1_1']:.2f}x (r2w1)" for r in summary if r["threads"] > 1)
+                            f"{r['r2w1_c/r2w1_1']:.2f}x (r2w1)"
+                            for r in summary if r["threads"] > 1)
         print(f"  ceilings against one thread: {scaling}; fastact's team calls "
               f"{t.stats['team_calls']}, of which cost more than one thread: "
               f"{t.stats['bad_team_calls']}, run on one thread by its back-off: "
@@ -324,10 +327,10 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
     t = _Cases(out)
     dst, z = np.ones_like(x), np.ones_like(x)
-    t.add("ceiling copy (ordinary stores)", b8, _cpu.ceiling_copy, x, dst, False)
-    t.add("ceiling copy (streaming stores)", b8, _cpu.ceiling_copy, x, dst, True)
-    t.add("ceiling r2w1 (ordinary stores)", b12, _cpu.ceiling_add, x, g, z, False)
-    t.add("ceiling r2w1 (streaming stores)", b12, _cpu.ceiling_add, x, g, z, True)
+    t.add("ceiling copy (ordinary stores)", b8, _membench.ceiling_copy, x, dst, False)
+    t.add("ceiling copy (streaming stores)", b8, _membench.ceiling_copy, x, dst, True)
+    t.add("ceiling r2w1 (ordinary stores)", b12, _membench.ceiling_add, x, g, z, False)
+    t.add("ceiling r2w1 (streaming stores)", b12, _membench.ceiling_add, x, g, z, True)
     # an output of its own for each case, as the ceilings have: a case
     # writing the array the previous case just wrote would find it in cache,
     # which flatters every case but the first
@@ -338,7 +341,7 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     t.add("elu (new output)", b8, _api.elu, x)
     if torch is not None:
         xt = torch.from_numpy(x)
-        for name, tname in TORCH_FAMILY.items():
+        for tname in TORCH_FAMILY.values():
             t.add(f"torch F.{tname}", b8, getattr(F, tname), xt)
         t.add("fastact leaky_relu (new output)", b8, _api.leaky_relu, x)
 
@@ -388,10 +391,10 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     if backed_off:
         print(f"  * CONTENTION: {backed_off}: other processes were using the CPUs", file=out)
     if torch is not None:
+        leaky = t.time("torch F.leaky_relu") / t.time("fastact leaky_relu (new output)")
         print("  torch time / fastact time, new outputs: "
               f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
-              f"leaky_relu {t.time('torch F.leaky_relu') / t.time('fastact leaky_relu (new output)'):.1f}x",
-              file=out)
+              f"leaky_relu {leaky:.1f}x", file=out)
     return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b)}
 
 
@@ -438,12 +441,13 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
     # call also creates its threads), and forget what that call taught the
     # back-off
     warm = np.ones(1 << 20, dtype=np.float32)
-    _cpu.ceiling_copy(warm, np.empty_like(warm), False)
+    _membench.ceiling_copy(warm, np.empty_like(warm), False)
     _cpu.force_thread_backoff(0)
     cfg = _cpu.config()
     print(f"fastact bench: SIMD {cfg['isa']}, {', '.join(map(str, counts))} threads "
           f"(CPUs available: {cfg['cpu_limit']}), numpy {np.__version__}, "
-          f"torch {torch.__version__ if torch is not None else 'not installed (its rows are skipped)'}",
+          f"torch "
+          f"{torch.__version__ if torch is not None else 'not installed (its rows are skipped)'}",
           file=out)
     seconds, eager = import_seconds(3 if quick else 5)
     print(f"import fastact: {seconds * 1e3:.0f} ms (median of {3 if quick else 5} fresh "
@@ -472,7 +476,8 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
     for line in summary:
         mark = "*" if line["busy"] and line["threads"] > 1 else " "
         row = (f"  {str(line['shape']):20s} {line['threads']:3d} {line['fwd_out/copy']:9.2f} "
-               f"{line['fwd_new/copy']:8.2f} {line['inplace/rmw']:9.2f} {line['bwd_out/r2w1']:9.2f} "
+               f"{line['fwd_new/copy']:8.2f} {line['inplace/rmw']:9.2f} "
+               f"{line['bwd_out/r2w1']:9.2f} "
                f"{line['bwd_new/r2w1']:8.2f} {line['fwd_out/numpy']:8.1f}")
         if torch is not None:
             row += (f" {line['fwd_new/torch']:11.1f} {line['inplace/torch_leaky_']:24.2f} "

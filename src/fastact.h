@@ -61,15 +61,6 @@ int fa_unary_backward(int dtype, int op, const double params[3],
                       const void *grad_output, const void *x, void *grad_input,
                       int64_t n);
 
-/* --- memory ceilings, for the benchmark ---------------------------------- */
-/* dst = src (streaming == 1: non-temporal stores) */
-void membench_copy_f32(const float *src, float *dst, int64_t n, int streaming);
-/* x = x * factor, in place */
-void membench_scale_inplace_f32(float *x, float factor, int64_t n);
-/* z = a + b (streaming == 1: non-temporal stores) */
-void membench_add_f32(const float *a, const float *b, float *z, int64_t n,
-                      int streaming);
-
 /* --- thread policy (parallel.c) ----------------------------------------- */
 void fa_init(void);                 /* idempotent; registers the fork handler */
 int fa_have_openmp(void);

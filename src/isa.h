@@ -4,8 +4,9 @@
  *   X(name, target, cpu_test)
  *   name      what FASTACT_ISA and fastact.config() call it, and the suffix of
  *             its kernel tables fa_kernels_<name> (kernels_<name>.c)
- *   target    the GCC/Clang target its kernels are compiled for; unused for
- *             baseline, the build's default target (SSE2 on x86-64)
+ *   target    the GCC/Clang target its code is compiled for; for baseline
+ *             the x86-64 default (SSE2), which kernels_baseline.c gets from
+ *             the build without asking for it
  *   cpu_test  true when this CPU and OS run it: FA_CPU("feature") is
  *             __builtin_cpu_supports, which also checks that the OS saves
  *             the wide registers (XGETBV), not only the CPUID bits
@@ -20,7 +21,7 @@
 #ifndef FASTACT_ISA_H
 #define FASTACT_ISA_H
 
-#define FA_ISA_ROW_baseline(X) X(baseline, "", 1)
+#define FA_ISA_ROW_baseline(X) X(baseline, "sse2", 1)
 #define FA_ISA_ROW_avx2(X) X(avx2, "avx2,fma", FA_CPU("avx2") && FA_CPU("fma"))
 #define FA_ISA_ROW_avx512f(X) X(avx512f, "avx512f,fma", FA_CPU("avx512f") && FA_CPU("fma"))
 
@@ -30,6 +31,15 @@
 #define FA_ISA_TARGETS 1
 #else
 #define FA_ISA_TARGETS 0
+#endif
+
+/* Compiles one function for a target (one row's): for code that has all its
+ * ISAs in one unit (membench.c).  Where targets are not available every ISA's
+ * function is the default one; only the baseline is ever chosen there. */
+#if FA_ISA_TARGETS
+#define FA_TARGET_ATTRIBUTE(spec) __attribute__((target(spec)))
+#else
+#define FA_TARGET_ATTRIBUTE(spec)
 #endif
 
 /* FA_ISA_<name>: an ISA's index, its row's place in FA_ISA_LIST */
