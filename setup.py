@@ -8,6 +8,8 @@ Environment:
   (unset)               build it when nvcc is found (CUDA_HOME, CUDA_PATH,
                         PATH or /usr/local/cuda), whether or not this machine
                         has a GPU, and only warn if that breaks.
+  FASTACT_WERROR=1      fastact's own C (src/*.c) is compiled with -Wall
+                        -Wextra; this makes a warning an error (CI sets it).
   FASTACT_BUILD_JOBS=N  at most N C compilers at once and nvcc --threads N
                         (default: the CPUs this process may use); 1 builds
                         one thing at a time, as a plain setuptools build does.
@@ -25,9 +27,19 @@ work; the C sources are compiled in parallel (the three kernels_<isa>.c and
 Cython's _cpu.c take nearly all the C time); nvcc runs its front end once per
 distinct PTX (see CUDA_GENCODE).
 
-The kernels are compiled for several ISAs (see src/kernels_<isa>.c) and one is
-chosen at run time, so no -march flag is used: a built wheel runs on any
-x86-64 CPU.
+Compiler flags (GCC or Clang; fastact's C is POSIX and GNU C):
+  EXACTNESS_FLAGS  results depend on them: a compiler that rejects one stops
+                   the build, naming the flag and why
+  SPEED_FLAGS      speed only: one the compiler rejects is dropped, with a note
+  WARNING_FLAGS    -Wall -Wextra on src/*.c (not on Cython's generated C), and
+                   -Werror with FASTACT_WERROR=1
+  -fopenmp         (or -Xpreprocessor -fopenmp and -lomp, Apple clang with
+                   libomp) where an OpenMP program builds and links; none with
+                   FASTACT_NO_OPENMP=1
+  NPY_NO_DEPRECATED_API  Cython's glue uses no numpy API deprecated since 1.7
+  NVCC_FLAGS, CUDA_GENCODE  the CUDA module's (see there)
+The kernels are compiled for several ISAs (src/isa.h) and one is chosen at
+run time, so no -march flag is used: a built wheel runs on any x86-64 CPU.
 """
 import glob
 import os
@@ -47,24 +59,44 @@ SOURCES = [
     "fastact/_cpu.pyx",
     "src/parallel.c",
     "src/dispatch.c",
+    "src/runtime.c",
     "src/prelu.c",
     "src/elementwise.c",
-    "src/membench.c",
     "src/kernels_baseline.c",
     "src/kernels_avx2.c",
     "src/kernels_avx512f.c",
 ]
+# the benchmark's memory ceilings: a module of their own, which runs on
+# _cpu's thread policy and ISA choice (src/runtime.h)
+MEMBENCH_SOURCES = ["fastact/_membench.pyx", "src/membench.c"]
 
-# Each keeps results exact (see src/kernels_impl.h for why each is needed);
-# flags the compiler rejects are dropped.
-GCC_LIKE_FLAGS = [
-    "-O3",
-    "-fno-trapping-math",
+# The flags every C compiler run gets (GCC or Clang: fastact's C is POSIX and
+# GNU C, see src/parallel.c), one row each: why it is there.
+#
+# Results depend on these, so the build stops when the compiler rejects one:
+EXACTNESS_FLAGS = [
+    # a * b + c is rounded twice, as written: a fused multiply-add rounds once,
+    # so contracting it (GCC does so across statements by default, Clang within
+    # them) would make results differ between ISAs (only avx2 and avx512f have
+    # FMA), from the CUDA kernels (-fmad=false) and from the float64 oracle.
+    # The kernels call fmaf where they want a fused operation.
     "-ffp-contract=off",
-    "-fno-thread-jumps",
-    "-fno-tree-loop-distribute-patterns",
-    "-fno-math-errno",
 ]
+# Speed only (src/kernels_impl.h says how each one lets a loop vectorise);
+# one the compiler rejects is dropped, and the build says so:
+SPEED_FLAGS = [
+    "-O3",                          # vectorisation, unrolling
+    "-fno-trapping-math",           # x > 0 ? x : a * x computes a * x on every lane
+    "-fno-thread-jumps",            # keeps the in-place loops' stores unconditional
+    "-fno-tree-loop-distribute-patterns",  # no loop turned into a memcpy/memset call
+    "-fno-math-errno",              # fmaf becomes an instruction, not a libm call
+]
+# Diagnostics, for fastact's own C (src/*.c) only, not for the C that Cython
+# generates; they change no code.  FASTACT_WERROR=1 adds -Werror (CI sets it).
+WARNING_FLAGS = ["-Wall", "-Wextra"]
+WERROR = os.environ.get("FASTACT_WERROR", "").strip()
+if WERROR not in ("", "0", "1"):
+    sys.exit(f"fastact build: FASTACT_WERROR must be 0, 1 or unset, got {WERROR!r}")
 
 CYTHON_DIRECTIVES = {
     "language_level": 3,
@@ -121,6 +153,25 @@ def _slow_first(sources):
     return sorted(sources, key=lambda src: not slow(src))
 
 
+def _is_own_c(source):
+    """True for fastact's own C (src/*.c), False for the C Cython generates."""
+    return os.path.normpath(source).split(os.sep)[0] == "src"
+
+
+def _with_flags_for_own_c(compile_any, own_flags):
+    """compiler.compile that adds own_flags for fastact's own C sources."""
+    def compile_sources(sources, *args, extra_postargs=None, **kwargs):
+        objects = {}
+        for own in (True, False):
+            group = [src for src in sources if _is_own_c(src) == own]
+            if group:
+                postargs = list(extra_postargs or []) + (own_flags if own else [])
+                objects.update(zip(group, compile_any(group, *args,
+                                                       extra_postargs=postargs, **kwargs)))
+        return [objects[src] for src in sources]
+    return compile_sources
+
+
 class BuildExt(build_ext):
     def _compiles(self, code, compile_args=(), link_args=None):
         """True when code compiles (and links, if link_args is not None)."""
@@ -143,22 +194,39 @@ class BuildExt(build_ext):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _compile_flags(self):
-        if self.compiler.compiler_type == "msvc":
-            return ["/O2"]
+        """EXACTNESS_FLAGS (all, or the build stops) and the SPEED_FLAGS the
+        compiler accepts."""
         probe = "int main(void) { return 0; }\n"
-        if self._compiles(probe, GCC_LIKE_FLAGS + ["-Werror"]):
-            return list(GCC_LIKE_FLAGS)     # the usual case: one probe, not six
-        return [f for f in GCC_LIKE_FLAGS if self._compiles(probe, [f, "-Werror"])]
+        if self._compiles(probe, EXACTNESS_FLAGS + SPEED_FLAGS + ["-Werror"]):
+            return EXACTNESS_FLAGS + SPEED_FLAGS    # the usual case: one probe
+        for flag in EXACTNESS_FLAGS:
+            if not self._compiles(probe, [flag, "-Werror"]):
+                sys.exit(
+                    f"fastact build: the C compiler ({self.compiler.compiler[0]}) rejects "
+                    f"{flag}, which fastact's results depend on: without it the compiler "
+                    f"may fuse a * b + c into one fused multiply-add, which rounds "
+                    f"differently, so results would no longer be bitwise the same on "
+                    f"every ISA and as the reference says. Build with GCC or Clang "
+                    f"(e.g. CC=gcc).")
+        speed = [f for f in SPEED_FLAGS if self._compiles(probe, [f, "-Werror"])]
+        dropped = [f for f in SPEED_FLAGS if f not in speed]
+        _warn(f"the C compiler rejects {' '.join(dropped)}: building without "
+              f"(results are the same; some kernels may be slower)")
+        return EXACTNESS_FLAGS + speed
+
+    def _warning_flags(self):
+        """Flags for fastact's own C sources: WARNING_FLAGS, and -Werror when
+        FASTACT_WERROR=1."""
+        accepted = [f for f in WARNING_FLAGS
+                    if self._compiles("int main(void) { return 0; }\n", [f, "-Werror"])]
+        return accepted + (["-Werror"] if WERROR == "1" else [])
 
     def _openmp_flags(self):
         if os.environ.get("FASTACT_NO_OPENMP", "") not in ("", "0"):
             _say("FASTACT_NO_OPENMP is set: building serial kernels")
             return [], []
-        if self.compiler.compiler_type == "msvc":
-            candidates = [(["/openmp"], [])]
-        else:
-            candidates = [(["-fopenmp"], ["-fopenmp"]),
-                          (["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
+        candidates = [(["-fopenmp"], ["-fopenmp"]),
+                      (["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
         for cflags, lflags in candidates:
             if self._compiles(OPENMP_PROBE, cflags, lflags):
                 return cflags, lflags
@@ -189,10 +257,15 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = flags + omp_compile + ext.extra_compile_args
             ext.extra_link_args = omp_link + ext.extra_link_args
-        if self._jobs == 1:
-            super().build_extensions()
-        else:
-            self._build_extensions_concurrently()
+        compile_any = self.compiler.compile
+        self.compiler.compile = _with_flags_for_own_c(compile_any, self._warning_flags())
+        try:
+            if self._jobs == 1:
+                super().build_extensions()
+            else:
+                self._build_extensions_concurrently()
+        finally:
+            self.compiler.compile = compile_any
         if self._cuda is not None:
             self._cuda.exception()  # wait; build_extension has handled a failure
         failed = [e for e in self.extensions if getattr(e, "_fastact_failed", False)]
@@ -265,11 +338,12 @@ class BuildExt(build_ext):
 
 extensions = [
     Extension(
-        "fastact._cpu",
-        SOURCES,
+        name,
+        sources,
         include_dirs=["src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
+    for name, sources in (("fastact._cpu", SOURCES), ("fastact._membench", MEMBENCH_SOURCES))
 ]
 
 

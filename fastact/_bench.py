@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from . import _api, _bench_busy, _bench_cuda, _cpu, _dtypes
+from . import _api, _bench_busy, _bench_cuda, _cpu, _dtypes, _membench
 from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
@@ -177,12 +177,13 @@ def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_s
     ceiling_counts = sorted(set(counts) | ({1} if max(counts) > 1 else set()))
     for c in ceiling_counts:
         tag = _thread_tag(counts, c)
-        t.add_at(c, "ceiling copy (ordinary stores)" + tag, b8, _cpu.ceiling_copy, x, dst, False)
-        t.add_at(c, "ceiling copy (streaming stores)" + tag, b8, _cpu.ceiling_copy, x, dst, True)
-        t.add_at(c, "ceiling r2w1 (ordinary stores)" + tag, b12, _cpu.ceiling_add, x, g, z, False)
-        t.add_at(c, "ceiling r2w1 (streaming stores)" + tag, b12, _cpu.ceiling_add, x, g, z, True)
+        copy, add = _membench.ceiling_copy, _membench.ceiling_add
+        t.add_at(c, "ceiling copy (ordinary stores)" + tag, b8, copy, x, dst, False)
+        t.add_at(c, "ceiling copy (streaming stores)" + tag, b8, copy, x, dst, True)
+        t.add_at(c, "ceiling r2w1 (ordinary stores)" + tag, b12, add, x, g, z, False)
+        t.add_at(c, "ceiling r2w1 (streaming stores)" + tag, b12, add, x, g, z, True)
         if c in counts:
-            t.add_at(c, "ceiling rmw (x *= 1)" + tag, b8, _cpu.ceiling_scale_inplace, rmw, 1.0)
+            t.add_at(c, "ceiling rmw (x *= 1)" + tag, b8, _membench.ceiling_scale_inplace, rmw, 1.0)
 
     # fastact; slope 1 keeps values and signs over repeated in-place calls
     y, gi, xi = np.ones_like(x), np.ones_like(x), x.copy()
@@ -326,10 +327,10 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
     t = _Cases(out)
     dst, z = np.ones_like(x), np.ones_like(x)
-    t.add("ceiling copy (ordinary stores)", b8, _cpu.ceiling_copy, x, dst, False)
-    t.add("ceiling copy (streaming stores)", b8, _cpu.ceiling_copy, x, dst, True)
-    t.add("ceiling r2w1 (ordinary stores)", b12, _cpu.ceiling_add, x, g, z, False)
-    t.add("ceiling r2w1 (streaming stores)", b12, _cpu.ceiling_add, x, g, z, True)
+    t.add("ceiling copy (ordinary stores)", b8, _membench.ceiling_copy, x, dst, False)
+    t.add("ceiling copy (streaming stores)", b8, _membench.ceiling_copy, x, dst, True)
+    t.add("ceiling r2w1 (ordinary stores)", b12, _membench.ceiling_add, x, g, z, False)
+    t.add("ceiling r2w1 (streaming stores)", b12, _membench.ceiling_add, x, g, z, True)
     # an output of its own for each case, as the ceilings have: a case
     # writing the array the previous case just wrote would find it in cache,
     # which flatters every case but the first
@@ -390,11 +391,10 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     if backed_off:
         print(f"  * CONTENTION: {backed_off}: other processes were using the CPUs", file=out)
     if torch is not None:
+        leaky = t.time("torch F.leaky_relu") / t.time("fastact leaky_relu (new output)")
         print("  torch time / fastact time, new outputs: "
               f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
-              f"leaky_relu "
-              f"{t.time('torch F.leaky_relu') / t.time('fastact leaky_relu (new output)'):.1f}x",
-              file=out)
+              f"leaky_relu {leaky:.1f}x", file=out)
     return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b)}
 
 
@@ -441,7 +441,7 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
     # call also creates its threads), and forget what that call taught the
     # back-off
     warm = np.ones(1 << 20, dtype=np.float32)
-    _cpu.ceiling_copy(warm, np.empty_like(warm), False)
+    _membench.ceiling_copy(warm, np.empty_like(warm), False)
     _cpu.force_thread_backoff(0)
     cfg = _cpu.config()
     torch_version = (torch.__version__ if torch is not None

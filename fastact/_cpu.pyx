@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 cimport numpy as cnp
+from cpython.pycapsule cimport PyCapsule_New
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 
@@ -26,6 +27,12 @@ cdef extern from "ops.h" nogil:
 cdef extern from "parallel.h" nogil:
     int64_t FA_PARALLEL_MIN_BYTES
 
+cdef extern from "runtime.h" nogil:
+    ctypedef struct fa_runtime:
+        pass
+    const fa_runtime fa_runtime_api
+    const char *FA_RUNTIME_CAPSULE
+
 cdef extern from "fastact.h" nogil:
     int fa_prelu_forward(int dtype, const void *x, const void *slopes, void *y,
                          int64_t outer, int64_t channels, int64_t inner)
@@ -37,10 +44,6 @@ cdef extern from "fastact.h" nogil:
     int fa_unary_backward(int dtype, int op, const double *params,
                           const void *grad_output, const void *x, void *grad_input,
                           int64_t n)
-    void membench_copy_f32(const float *src, float *dst, int64_t n, int streaming)
-    void membench_scale_inplace_f32(float *x, float factor, int64_t n)
-    void membench_add_f32(const float *a, const float *b, float *z, int64_t n,
-                          int streaming)
 
     void fa_init()
     int fa_have_openmp()
@@ -55,12 +58,14 @@ cdef extern from "fastact.h" nogil:
     void fa_force_thread_backoff(int64_t budget_ns)
     void fa_thread_stats(int64_t *stats)
 
-    int FA_ISA_BASELINE, FA_ISA_AVX2, FA_ISA_AVX512F, FA_ISA_COUNT
+    int FA_ISA_COUNT
     int fa_isa_supported(int isa)
     int fa_isa_best()
     int fa_set_isa(int isa)
     int fa_get_isa()
     const char *fa_isa_name(int isa)
+    int FA_ISA_ENV_UNKNOWN, FA_ISA_ENV_UNSUPPORTED
+    int fa_isa_environment(const char **value)
 
 # Releasing and retaking the GIL costs about 0.1 us: more than a small call's
 # whole kernel.  Smaller calls keep it (numpy draws the same line).
@@ -537,47 +542,6 @@ def unary_backward(int op, tuple params, cnp.ndarray grad_output, cnp.ndarray x,
     return _finish(dest, target)
 
 
-# --- memory ceilings (for the benchmark) -------------------------------------
-
-cdef cnp.ndarray _f32_block(object a, str name):
-    if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not _kernel_ready(a):
-        raise ValueError(f"{name} must be a C-contiguous float32 numpy array")
-    return a
-
-
-def ceiling_copy(src, dst, bint streaming):
-    """dst[...] = src with ordinary or non-temporal stores."""
-    cdef cnp.ndarray s = _f32_block(src, "src")
-    cdef cnp.ndarray d = _f32_block(dst, "dst")
-    if s.size != d.size or not cnp.PyArray_ISWRITEABLE(d) or _overlaps(s, d):
-        raise ValueError("dst must be writeable, as large as src, and separate")
-    with nogil:
-        membench_copy_f32(<float *>cnp.PyArray_DATA(s), <float *>cnp.PyArray_DATA(d),
-                          cnp.PyArray_SIZE(s), streaming)
-
-
-def ceiling_scale_inplace(x, float factor):
-    """x *= factor: an in-place read-modify-write."""
-    cdef cnp.ndarray a = _f32_block(x, "x")
-    if not cnp.PyArray_ISWRITEABLE(a):
-        raise ValueError("x is read-only")
-    with nogil:
-        membench_scale_inplace_f32(<float *>cnp.PyArray_DATA(a), factor, cnp.PyArray_SIZE(a))
-
-
-def ceiling_add(a, b, z, bint streaming):
-    """z[...] = a + b: read two arrays, write one."""
-    cdef cnp.ndarray aa = _f32_block(a, "a")
-    cdef cnp.ndarray bb = _f32_block(b, "b")
-    cdef cnp.ndarray zz = _f32_block(z, "z")
-    if (aa.size != bb.size or aa.size != zz.size or not cnp.PyArray_ISWRITEABLE(zz)
-            or _overlaps(aa, zz) or _overlaps(bb, zz)):
-        raise ValueError("z must be writeable, as large as a and b, and separate")
-    with nogil:
-        membench_add_f32(<float *>cnp.PyArray_DATA(aa), <float *>cnp.PyArray_DATA(bb),
-                         <float *>cnp.PyArray_DATA(zz), cnp.PyArray_SIZE(aa), streaming)
-
-
 # --- threads and ISA ------------------------------------------------------------
 
 def set_num_threads(n):
@@ -614,11 +578,18 @@ ISA_NAMES = tuple(fa_isa_name(i).decode() for i in range(FA_ISA_COUNT))
 def _isa_problem(name):
     """Why ISA `name` cannot be used here, or None when it can."""
     if name not in ISA_NAMES:
-        return f"unknown (expected one of {', '.join(ISA_NAMES)})"
+        return _unknown_isa()
     if not fa_isa_supported(ISA_NAMES.index(name)):
-        return (f"not supported by this CPU or build (supported: "
-                f"{', '.join(supported_isas())})")
+        return _unsupported_isa()
     return None
+
+
+def _unknown_isa():
+    return f"unknown (expected one of {', '.join(ISA_NAMES)})"
+
+
+def _unsupported_isa():
+    return f"not supported by this CPU or build (supported: {', '.join(supported_isas())})"
 
 
 def set_isa(name):
@@ -692,13 +663,14 @@ def config():
 
 
 def _isa_from_environment():
-    requested = os.environ.get("FASTACT_ISA", "").strip().lower()
-    if requested in ("", "auto", "best"):
+    """Warns when the C runtime ignored FASTACT_ISA (it reads the variable
+    once, at its first use: here, at import), saying why."""
+    cdef const char *value = NULL
+    cdef int status = fa_isa_environment(&value)
+    if status != FA_ISA_ENV_UNKNOWN and status != FA_ISA_ENV_UNSUPPORTED:
         return
-    problem = _isa_problem(requested)
-    if problem is None:
-        set_isa(requested)
-        return
+    requested = os.fsdecode(<bytes>value).strip().lower() if value != NULL else ""
+    problem = _unknown_isa() if status == FA_ISA_ENV_UNKNOWN else _unsupported_isa()
     warnings.warn(f"FASTACT_ISA={requested!r} ignored: the ISA is {problem}; using "
                   f"{get_isa()}", RuntimeWarning, stacklevel=2)
 
@@ -706,3 +678,6 @@ def _isa_from_environment():
 fa_init()
 _DEFAULT_STREAMING = fa_streaming_threshold_bytes()
 _isa_from_environment()
+# the thread policy and ISA choice above, for fastact's other C modules
+# (_membench): through this capsule they share this module's state
+_runtime = PyCapsule_New(<void *>&fa_runtime_api, FA_RUNTIME_CAPSULE, NULL)

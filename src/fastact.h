@@ -44,15 +44,6 @@ int fa_unary_backward(int dtype, int op, const double params[3],
                       const void *grad_output, const void *x, void *grad_input,
                       int64_t n);
 
-/* --- memory ceilings, for the benchmark ---------------------------------- */
-/* dst = src (streaming == 1: non-temporal stores) */
-void membench_copy_f32(const float *src, float *dst, int64_t n, int streaming);
-/* x = x * factor, in place */
-void membench_scale_inplace_f32(float *x, float factor, int64_t n);
-/* z = a + b (streaming == 1: non-temporal stores) */
-void membench_add_f32(const float *a, const float *b, float *z, int64_t n,
-                      int streaming);
-
 /* --- thread policy (parallel.c) ----------------------------------------- */
 void fa_init(void);                 /* idempotent; registers the fork handler */
 int fa_have_openmp(void);
@@ -78,11 +69,26 @@ void fa_force_thread_backoff(int64_t budget_ns);
 void fa_thread_stats(int64_t stats[5]);
 
 /* --- run-time ISA choice (dispatch.c) ------------------------------------ */
-enum { FA_ISA_BASELINE = 0, FA_ISA_AVX2 = 1, FA_ISA_AVX512F = 2, FA_ISA_COUNT = 3 };
+/* ISAs are indices FA_ISA_<name>, 0 (FA_ISA_baseline) to FA_ISA_COUNT - 1:
+ * src/isa.h lists them.  The active one is chosen once, thread-safely, at the
+ * first kernel call or call of fa_get_isa, fa_set_isa or fa_isa_environment:
+ * the one FASTACT_ISA names, if this CPU runs it (unset, blank, "auto" or
+ * "best": the highest it runs). */
+#include "isa.h"
 int fa_isa_supported(int isa);      /* compiled in and supported by this CPU */
 int fa_isa_best(void);
 int fa_set_isa(int isa);            /* 0, or -1 when not supported */
 int fa_get_isa(void);
-const char *fa_isa_name(int isa);
+const char *fa_isa_name(int isa);   /* "unknown" when out of range */
+int fa_isa_from_name(const char *name); /* the ISA of that name, or -1 */
+/* How FASTACT_ISA was taken: one of the FA_ISA_ENV_* below; *value (when
+ * value is not NULL) is the variable's value then, or NULL if unset. */
+enum {
+    FA_ISA_ENV_UNSET = 0,           /* unset, blank, "auto" or "best" */
+    FA_ISA_ENV_APPLIED = 1,         /* names an ISA this CPU runs: active */
+    FA_ISA_ENV_UNKNOWN = -1,        /* names no ISA: ignored */
+    FA_ISA_ENV_UNSUPPORTED = -2     /* an ISA this CPU or build lacks: ignored */
+};
+int fa_isa_environment(const char **value);
 
 #endif

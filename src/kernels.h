@@ -43,10 +43,6 @@ typedef struct {
                             double *acc, int64_t w, int64_t rows);
     /* sv[k * inner + i] = slopes[k] for k < nchan, i < inner */
     void (*expand_slopes)(const void *slopes, int64_t nchan, int64_t inner, void *sv);
-    /* memory ceilings for the benchmark */
-    void (*copy)(const void *src, void *dst, int64_t n, int streaming);
-    void (*scale_inplace)(void *x, double factor, int64_t n);
-    void (*add)(const void *a, const void *b, void *z, int64_t n, int streaming);
     void (*unary_fwd)(int op, const double *params, const void *x, void *y,
                       int64_t n, int streaming);
     void (*unary_fwd_inplace)(int op, const double *params, void *xy, int64_t n);
@@ -58,12 +54,6 @@ typedef struct {
 
 /* The table of dtype (FA_DT_*, src/ops.h) for the active ISA (dispatch.c). */
 const fa_kernels *fa_kernels_for(int dtype);
-
-/* Per-ISA tables, one per dtype (indexed by FA_DT_*), defined in
- * kernels_<isa>.c; NULL where not compiled. */
-extern const fa_kernels *const fa_kernels_baseline;
-extern const fa_kernels *const fa_kernels_avx2;
-extern const fa_kernels *const fa_kernels_avx512f;
 
 /* Lane sums combined pairwise in a fixed order. */
 static inline double fa_sum_lanes(const double lane[FA_LANES])

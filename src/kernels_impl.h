@@ -10,17 +10,17 @@
  * parameters are held in FA_C.
  *
  * Plain C loops the compiler vectorises, made possible without changing
- * results by the flags setup.py passes (GCC_LIKE_FLAGS): -fno-trapping-math
- * lets `x > 0 ? x : a * x` compute a * x on every lane (NaN, inf and signed
- * zeros behave the same); -ffp-contract=off keeps a * b + c from becoming an
- * FMA, so every ISA rounds the same way (FMAs are written as fmaf where
- * wanted: exact everywhere); -fno-thread-jumps stops gcc from splitting the
- * in-place loops on x > 0 into a path whose store it then drops (a
- * conditional store SSE2 cannot vectorise); -fno-tree-loop-distribute-patterns
- * keeps the memory-ceiling copy a loop of ordinary stores rather than a call
- * to memcpy; -fno-math-errno lets fmaf become an instruction (fastact never
- * reads errno).  tools/check_vectorization.py checks that every innermost
- * loop here is vectorised for every ISA.
+ * results by the flags setup.py passes (EXACTNESS_FLAGS and SPEED_FLAGS,
+ * each documented there): -fno-trapping-math lets `x > 0 ? x : a * x`
+ * compute a * x on every lane (NaN, inf and signed zeros behave the same);
+ * -ffp-contract=off keeps a * b + c from becoming an FMA, so every ISA
+ * rounds the same way (FMAs are written as fmaf where wanted: exact
+ * everywhere); -fno-thread-jumps stops gcc from splitting the in-place loops
+ * on x > 0 into a path whose store it then drops (a conditional store SSE2
+ * cannot vectorise); -fno-tree-loop-distribute-patterns keeps loops of plain
+ * copies loops rather than calls to memcpy; -fno-math-errno lets fmaf become
+ * an instruction (fastact never reads errno).  tools/check_vectorization.py
+ * checks that every innermost loop here is vectorised for every ISA.
  *
  * The ops are those of src/ops.h, expanded from its list FA_OPS: one loop
  * skeleton per kernel shape (fwd_loop, bwd_loop), instantiated per op with
@@ -481,67 +481,6 @@ static void FA_NAME(expand_slopes)(const void *slopesv, int64_t nchan,
     }
 }
 
-static void FA_NAME(copy)(const void *srcv, void *dstv, int64_t n, int streaming)
-{
-    const FA_T *restrict src = (const FA_T *)srcv;
-    FA_T *restrict dst = (FA_T *)dstv;
-    int64_t i = 0;
-    if (FA_HAVE_STREAM && streaming) {
-        int64_t head = fa_elems_to_line(dst, sizeof(FA_T));
-        if (head > n) {
-            head = n;
-        }
-        for (; i < head; i++) {
-            dst[i] = src[i];
-        }
-        for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) { /* not hot: SIMD inside */
-            fa_stream_block(dst + i, src + i, (size_t)len * sizeof(FA_T));
-        }
-        fa_stream_fence();
-    }
-    for (; i < n; i++) {
-        dst[i] = src[i];
-    }
-}
-
-static void FA_NAME(scale_inplace)(void *xv, double factor, int64_t n)
-{
-    FA_T *x = (FA_T *)xv;
-    const FA_C f = (FA_C)factor;
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = FA_STORE(FA_LOAD(x[i]) * f);
-    }
-}
-
-static void FA_NAME(add)(const void *av, const void *bv, void *zv, int64_t n,
-                         int streaming)
-{
-    const FA_T *restrict a = (const FA_T *)av;
-    const FA_T *restrict b = (const FA_T *)bv;
-    FA_T *restrict z = (FA_T *)zv;
-    int64_t i = 0;
-    if (FA_HAVE_STREAM && streaming) {
-        int64_t head = fa_elems_to_line(z, sizeof(FA_T));
-        if (head > n) {
-            head = n;
-        }
-        for (; i < head; i++) {
-            z[i] = FA_STORE(FA_LOAD(a[i]) + FA_LOAD(b[i]));
-        }
-        for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) {
-            FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
-            for (int64_t j = 0; j < len; j++) {
-                tmp[j] = FA_STORE(FA_LOAD(a[i + j]) + FA_LOAD(b[i + j]));
-            }
-            fa_stream_block(z + i, tmp, (size_t)len * sizeof(FA_T));
-        }
-        fa_stream_fence();
-    }
-    for (; i < n; i++) {
-        z[i] = FA_STORE(FA_LOAD(a[i]) + FA_LOAD(b[i]));
-    }
-}
-
 static const fa_kernels FA_NAME(table) = {
     .elsize = sizeof(FA_T),
     .csize = sizeof(FA_C),
@@ -554,9 +493,6 @@ static const fa_kernels FA_NAME(table) = {
     .bwd_vec = FA_NAME(bwd_vec),
     .bwd_vec_inplace = FA_NAME(bwd_vec_inplace),
     .expand_slopes = FA_NAME(expand_slopes),
-    .copy = FA_NAME(copy),
-    .scale_inplace = FA_NAME(scale_inplace),
-    .add = FA_NAME(add),
     .unary_fwd = FA_NAME(unary_fwd),
     .unary_fwd_inplace = FA_NAME(unary_fwd_inplace),
     .unary_bwd = FA_NAME(unary_bwd),

@@ -230,6 +230,7 @@ void fa_thread_stats(int64_t stats[5])
     stats[4] = LOAD(&backoff_doublings);
 }
 
+#if FA_HAVE_OPENMP   /* only a team call is judged */
 /* Judges a team call of nitems items that took wall_ns, the fastest of its
  * threads having spent item_ns per item it ran (from its first item to its
  * last): nitems * item_ns is about the call's cost on one thread (more for
@@ -254,6 +255,7 @@ static void judge_team(int64_t wall_ns, double item_ns, int64_t nitems)
         STORE(&backoff_doublings, 0);
     }
 }
+#endif
 
 /* the most ranges a team's items are split into (threads beyond start on
  * another thread's range) */

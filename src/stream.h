@@ -13,7 +13,7 @@
 /* Bytes of a cache line; streamed blocks start on and cover whole lines. */
 #define FA_LINE 64
 
-#if defined(__x86_64__) || defined(_M_X64)
+#if defined(__x86_64__)
 #include <emmintrin.h>
 #define FA_HAVE_STREAM 1
 
@@ -39,11 +39,8 @@ static inline void fa_stream_block(void *dst, const void *src, size_t nbytes)
 static inline void fa_stream_fence(void) {}
 #endif
 
-#if defined(_MSC_VER)
-#define FA_ALIGNED(n) __declspec(align(n))
-#else
+/* GNU C: fastact is built with GCC or Clang (parallel.c is POSIX) */
 #define FA_ALIGNED(n) __attribute__((aligned(n)))
-#endif
 
 /* Elements of size elsize before p reaches a FA_LINE boundary (p must be
  * elsize-aligned). */

@@ -35,13 +35,18 @@ DTYPES = ["f32", "f64", "f16", "bf16"]
 
 
 def build_flags():
-    """GCC_LIKE_FLAGS from setup.py: the flags the real build uses."""
+    """EXACTNESS_FLAGS and SPEED_FLAGS from setup.py: the flags the real build
+    uses."""
     with open(os.path.join(ROOT, "setup.py")) as f:
         tree = ast.parse(f.read())
+    flags = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "GCC_LIKE_FLAGS":
-            return ast.literal_eval(node.value)
-    raise RuntimeError("GCC_LIKE_FLAGS not found in setup.py")
+        name = getattr(node.targets[0], "id", "") if isinstance(node, ast.Assign) else ""
+        if name in ("EXACTNESS_FLAGS", "SPEED_FLAGS"):
+            flags[name] = ast.literal_eval(node.value)
+    if len(flags) != 2:
+        raise RuntimeError("EXACTNESS_FLAGS or SPEED_FLAGS not found in setup.py")
+    return flags["EXACTNESS_FLAGS"] + flags["SPEED_FLAGS"]
 
 
 def innermost_loops(text):

@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 
 import fastact
-from fastact import _cpu
+from fastact import _membench
 
 from .common import LARGE, THREADS, make, use_threads
 
@@ -50,18 +50,18 @@ class RatioToMemoryCeiling:
 
     def track_forward_out_vs_copy(self, threads):
         # the faster of ordinary and streaming stores, as `fastact bench` does
-        ceiling = _faster(lambda: _cpu.ceiling_copy(self.x, self.z, False),
-                          lambda: _cpu.ceiling_copy(self.x, self.z, True))
+        ceiling = _faster(lambda: _membench.ceiling_copy(self.x, self.z, False),
+                          lambda: _membench.ceiling_copy(self.x, self.z, True))
         return _interleaved_ratio(lambda: fastact.prelu(self.x, self.slopes, out=self.y),
                                   ceiling)
 
     def track_inplace_vs_read_modify_write(self, threads):
         return _interleaved_ratio(lambda: fastact.prelu(self.xi, self.ones, inplace=True),
-                                  lambda: _cpu.ceiling_scale_inplace(self.rmw, 1.0))
+                                  lambda: _membench.ceiling_scale_inplace(self.rmw, 1.0))
 
     def track_backward_out_vs_read2_write1(self, threads):
-        ceiling = _faster(lambda: _cpu.ceiling_add(self.x, self.g, self.z, False),
-                          lambda: _cpu.ceiling_add(self.x, self.g, self.z, True))
+        ceiling = _faster(lambda: _membench.ceiling_add(self.x, self.g, self.z, False),
+                          lambda: _membench.ceiling_add(self.x, self.g, self.z, True))
         return _interleaved_ratio(
             lambda: fastact.prelu_backward(self.g, self.x, self.slopes, out=self.y), ceiling)
 
