@@ -38,9 +38,11 @@ shortcut max(x, slope * x) is not, and fastact never uses it.
 """
 import numpy as np
 
-from . import _cpu, _device
-from ._checks import channel_axis as _channel_axis, finite as _finite, no_stream as _no_stream
-from ._checks import real as _real
+from . import _checks, _cpu, _device
+from ._checks import channel_axis as _channel_axis
+from ._checks import finite as _finite
+from ._checks import no_stream as _no_stream
+from ._checks import numpy_input as _as_array
 
 __all__ = [
     "prelu", "prelu_backward",
@@ -77,40 +79,16 @@ _RELU6_PARAMS = (0.0, 6.0, 0.0)
 
 # --- argument handling ---------------------------------------------------------
 
-def _as_array(a, name, writable):
-    """a as a numpy array (array-likes are converted; in-place targets cannot be)."""
-    if isinstance(a, np.ndarray):
-        return a
-    if writable:
-        raise TypeError(f"inplace=True needs {name} to be a numpy.ndarray, "
-                        f"got {type(a).__name__}")
-    return np.asarray(a)
-
-
 def _relu_op(negative_slope, max_value, threshold):
     """(op, params) for relu: the plain kernel for the default parameters."""
     if (max_value is None and type(negative_slope) in (float, int)
             and type(threshold) in (float, int) and negative_slope == 0 and threshold == 0):
         return _OP_RELU_PLAIN, _NO_PARAMS
-    ns = _finite(negative_slope, "negative_slope")
-    t = _finite(threshold, "threshold")
-    m = _inf if max_value is None else _real(max_value, "max_value")
-    # Keras's rules (its ReLU layer and keras.activations.relu)
-    if ns < 0:
-        raise ValueError(f"negative_slope must be >= 0 for relu (as in Keras), got "
-                         f"{ns}; use leaky_relu for a negative slope")
-    if m < 0:
-        raise ValueError(f"max_value must be >= 0 or None (as in Keras), got {m}")
-    if t < 0:
-        raise ValueError(f"threshold must be >= 0 (as in Keras), got {t}")
-    return _OP_RELU, (ns, m, t)
+    return _OP_RELU, _checks.relu(negative_slope, max_value, threshold)
 
 
 def _theta_params(theta):
-    th = _finite(theta, "theta")
-    if th < 0:
-        raise ValueError(f"theta must be >= 0 (as in Keras's ThresholdedReLU), got {th}")
-    return (0.0, _inf, th)
+    return (0.0, _inf, _checks.theta(theta))
 
 
 # --- dispatch ------------------------------------------------------------------
@@ -138,14 +116,16 @@ def _backward(op, params, grad_output, x, out, inplace, stream):
     return _backward_other(op, params, grad_output, x, out, inplace, stream)
 
 
-def _elu_backward_from_output(grad_output, y, alpha, out, stream):
+def elu_backward_from_output(grad_output, y, alpha, out, stream):
     """elu's gradient read off its output y (after an in-place forward): exact in
-    the branch taken, needs alpha > 0 (the caller checks)."""
+    the branch taken, needs alpha > 0 (the caller checks).  For fastact's
+    modules; not public."""
     return _backward(_OP_ELU_OUTPUT, (alpha, 0.0, 0.0), grad_output, y, out, False, stream)
 
 
-def _prelu_backward_from_output(grad_output, y, slopes, channel_axis, out, stream):
-    """prelu's gradients read off its output y (every slope > 0; the caller checks)."""
+def prelu_backward_from_output(grad_output, y, slopes, channel_axis, out, stream):
+    """prelu's gradients read off its output y (every slope > 0; the caller
+    checks).  For fastact's modules; not public."""
     if _is_foreign(y) or _is_foreign(grad_output):
         return _device.prelu_backward(grad_output, y, slopes, out, False, True,
                                       channel_axis, stream)

@@ -26,7 +26,9 @@ import importlib.util
 import numpy as np
 
 from . import _cpu, _dtypes
-from ._checks import finite as _finite, is_number as _is_number, no_stream as _no_stream
+from ._checks import finite as _finite
+from ._checks import is_number as _is_number
+from ._checks import no_stream as _no_stream
 from ._checks import slopes_array as _check_slopes_array
 from ._layout import expand_slopes, prelu_plan, reduce_grad
 
