@@ -38,7 +38,7 @@ shortcut max(x, slope * x) is not, and fastact never uses it.
 """
 import numpy as np
 
-from . import _checks, _cpu, _device
+from . import _checks, _cpu, _device, _foreign
 from ._checks import channel_axis as _channel_axis
 from ._checks import finite as _finite
 from ._checks import no_stream as _no_stream
@@ -62,7 +62,7 @@ _prelu_forward = _cpu.prelu_forward
 _prelu_backward = _cpu.prelu_backward
 _unary_forward = _cpu.unary_forward
 _unary_backward = _cpu.unary_backward
-_is_foreign = _device.is_foreign
+_is_foreign = _foreign.is_foreign
 
 _OP_LEAKY_RELU = _cpu.OP_LEAKY_RELU
 _OP_RELU = _cpu.OP_RELU
@@ -95,16 +95,23 @@ def _theta_params(theta):
 # The fast path (a numpy array and no stream) is inlined in each function; what
 # is left (foreign arrays, array-likes, a stream) goes through these.
 
+def _path(x):
+    """The module that runs a call on another library's array x (or with
+    another library's grad_output): fastact._device for CUDA arrays,
+    fastact._foreign for CPU ones."""
+    return _device if _foreign.on_cuda(x) else _foreign
+
+
 def _forward_other(op, params, x, out, inplace, stream):
     if _is_foreign(x):
-        return _device.unary_forward(op, params, x, out, inplace, stream)
+        return _path(x).unary_forward(op, params, x, out, inplace, stream)
     _no_stream(stream)
     return _unary_forward(op, params, _as_array(x, "x", inplace), out, inplace)
 
 
 def _backward_other(op, params, grad_output, x, out, inplace, stream):
     if _is_foreign(x) or _is_foreign(grad_output):
-        return _device.unary_backward(op, params, grad_output, x, out, inplace, stream)
+        return _path(x).unary_backward(op, params, grad_output, x, out, inplace, stream)
     _no_stream(stream)
     return _unary_backward(op, params, _as_array(grad_output, "grad_output", inplace),
                            _as_array(x, "x", False), out, inplace)
@@ -127,7 +134,7 @@ def prelu_backward_from_output(grad_output, y, slopes, channel_axis, out, stream
     """prelu's gradients read off its output y (every slope > 0; the caller
     checks).  For fastact's modules; not public."""
     if _is_foreign(y) or _is_foreign(grad_output):
-        return _device.prelu_backward(grad_output, y, slopes, out, False, True,
+        return _path(y).prelu_backward(grad_output, y, slopes, out, False, True,
                                       channel_axis, stream)
     _no_stream(stream)
     grad_output = _as_array(grad_output, "grad_output", False)
@@ -205,7 +212,7 @@ def prelu(x, slopes, *, channel_axis=1, out=None, inplace=False, stream=None):
             return _prelu_forward(x, slopes, out, inplace, channel_axis)
         return _prelu_forward(x, slopes, out, inplace)
     if _is_foreign(x):
-        return _device.prelu_forward(x, slopes, out, inplace, channel_axis, stream)
+        return _path(x).prelu_forward(x, slopes, out, inplace, channel_axis, stream)
     _no_stream(stream)
     return _prelu_forward(_as_array(x, "x", inplace), slopes, out, inplace, channel_axis)
 
@@ -267,7 +274,7 @@ def prelu_backward(grad_output, x, slopes, *, channel_axis=1, out=None, inplace=
             return _prelu_backward(grad_output, x, slopes, out, inplace, False, channel_axis)
         return _prelu_backward(grad_output, x, slopes, out, inplace)
     if _is_foreign(x) or _is_foreign(grad_output):
-        return _device.prelu_backward(grad_output, x, slopes, out, inplace, False,
+        return _path(x).prelu_backward(grad_output, x, slopes, out, inplace, False,
                                       channel_axis, stream)
     _no_stream(stream)
     return _prelu_backward(_as_array(grad_output, "grad_output", inplace),

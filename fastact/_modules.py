@@ -29,7 +29,7 @@ from ._api import (
     thresholded_relu,
     thresholded_relu_backward,
 )
-from ._device import is_foreign
+from ._foreign import is_foreign
 
 __all__ = ["Activation", "LeakyReLU", "ReLU", "ReLU6", "ThresholdedReLU", "ELU",
            "Square", "PReLU", "Custom"]
