@@ -113,11 +113,11 @@ def relu(negative_slope, max_value, threshold):
     return ns, m, t
 
 
-def theta(value):
+def theta(value, name="theta"):
     """thresholded_relu's theta as a Python float >= 0 (Keras's rule)."""
-    th = finite(value, "theta")
+    th = finite(value, name)
     if th < 0:
-        raise ValueError(f"theta must be >= 0 (as in Keras's ThresholdedReLU), got {th}")
+        raise ValueError(f"{name} must be >= 0 (as in Keras's ThresholdedReLU), got {th}")
     return th
 
 
