@@ -3,7 +3,8 @@
 Every function takes numpy arrays (run by the CPU kernels) or, when fastact's
 CUDA part is built, GPU arrays (CuPy arrays, torch CUDA tensors: anything with
 ``__cuda_array_interface__`` or ``__dlpack__``), returned as the same type.
-Parameters are checked here, the same way for every device, by the rules of
+The elementwise ops are made from their specs in fastact._ops.  Parameters
+are checked here, the same way for every device, by the rules of
 fastact._checks: they must be real numbers (Python or numpy scalars, bfloat16
 included; TypeError naming the parameter otherwise) and not NaN, and all but
 max_value finite; relu rejects negative max_value, negative_slope and
