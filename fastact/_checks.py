@@ -58,7 +58,7 @@ def real(value, name):
     """value as a Python float: a real number that is not NaN."""
     if type(value) is float:
         v = value
-    elif _is_real(value):
+    elif type(value) is int or _is_real(value):      # int first: the ABC test is slow
         try:
             v = float(value)
         except OverflowError:       # an int (or Fraction) past float64's range
