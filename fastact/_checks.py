@@ -1,5 +1,8 @@
 """The argument rules every entry point and every device shares, each in one
-place: parameters, PReLU's slopes and channel_axis.
+place: parameters, PReLU's slopes, channel_axis and its module's shape
+arguments, dtypes given by name, where results go, and the messages that
+reject them.  Rules that need raw pointers (overlap, alignment) live in
+fastact._cpu, and raise the messages built here.
 
 - A parameter (negative_slope, max_value, threshold, theta, alpha, init, a
   shared slope) is a real number: a Python int or float, a numpy or
@@ -14,12 +17,19 @@ place: parameters, PReLU's slopes and channel_axis.
 - channel_axis is an integer (a Python int, a numpy integer, anything
   ``operator.index`` takes; not a bool: TypeError) equal to 1 or -1
   (ValueError).
+- relu's negative_slope, max_value and threshold are >= 0, and
+  thresholded_relu's theta too (ValueError: Keras's rules).
+- A result goes to a new array, to ``out`` (an array of x's shape and dtype,
+  writeable, not partially overlapping an input) or, with ``inplace=True``,
+  into its target (writeable); never both out= and inplace=True.
 """
 import math
 import numbers
 import operator
 
 import numpy as np
+
+from . import _dtypes
 
 _INF = math.inf
 
@@ -48,7 +58,7 @@ def real(value, name):
     """value as a Python float: a real number that is not NaN."""
     if type(value) is float:
         v = value
-    elif _is_real(value):
+    elif type(value) is int or _is_real(value):      # int first: the ABC test is slow
         try:
             v = float(value)
         except OverflowError:       # an int (or Fraction) past float64's range
@@ -87,6 +97,30 @@ def slopes_array(arr):
         raise ValueError(f"slopes must be finite, got {arr[where]}{at}")
 
 
+def relu(negative_slope, max_value, threshold):
+    """relu's parameters as Python floats (max_value None: +inf), by Keras's
+    rules (its ReLU layer and keras.activations.relu)."""
+    ns = finite(negative_slope, "negative_slope")
+    t = finite(threshold, "threshold")
+    m = _INF if max_value is None else real(max_value, "max_value")
+    if ns < 0:
+        raise ValueError(f"negative_slope must be >= 0 for relu (as in Keras), got "
+                         f"{ns}; use leaky_relu for a negative slope")
+    if m < 0:
+        raise ValueError(f"max_value must be >= 0 or None (as in Keras), got {m}")
+    if t < 0:
+        raise ValueError(f"threshold must be >= 0 (as in Keras), got {t}")
+    return ns, m, t
+
+
+def theta(value, name="theta"):
+    """thresholded_relu's theta as a Python float >= 0 (Keras's rule)."""
+    th = finite(value, name)
+    if th < 0:
+        raise ValueError(f"{name} must be >= 0 (as in Keras's ThresholdedReLU), got {th}")
+    return th
+
+
 def no_stream(stream):
     """stream= orders work on a GPU: for arrays on the CPU it must be None."""
     if stream is not None:
@@ -107,6 +141,119 @@ def channel_axis(value):
         raise ValueError(f"channel_axis must be 1 (channels first, NCHW) or -1 (channels "
                          f"last, NHWC), got {_shown(axis)}")
     return axis
+
+
+def channels(value):
+    """PReLU's channel count: a positive int (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"channels must be a positive int, got {value!r}")
+    return int(value)
+
+
+def slopes_shape(value):
+    """A shape for PReLU's slopes: an int or a tuple of positive ints."""
+    shape = (value,) if isinstance(value, (int, np.integer)) else value
+    try:
+        shape = tuple(_size(n) for n in shape)
+    except TypeError:
+        shape = None
+    if shape is None or any(n < 1 for n in shape):
+        raise ValueError(f"slopes_shape must be a tuple of positive ints, got {value!r}")
+    return shape
+
+
+def _size(n):
+    """n as an int when it is one (ints, numpy integers; not bools or floats)."""
+    if isinstance(n, (bool, np.bool_)):
+        raise TypeError("a bool is not a size")
+    return operator.index(n)
+
+
+def dtype(value, name="dtype"):
+    """A dtype fastact computes in, from a numpy dtype, a type or a name
+    ('bfloat16', which imports ml_dtypes)."""
+    if isinstance(value, str) and value == "bfloat16":
+        return _dtypes.bfloat16(f"{name}={value!r}")
+    try:
+        d = np.dtype(value)
+    except TypeError:
+        d = None
+    if d is None or not _dtypes.is_supported(d):
+        raise TypeError(f"{name} must be {_dtypes.ONE_OF_NAMES}, got {value!r}")
+    return d
+
+
+def numpy_input(a, name, writable):
+    """a as a numpy array: array-likes are converted, but an in-place target
+    (writable) cannot be."""
+    if isinstance(a, np.ndarray):
+        return a
+    if writable:
+        raise TypeError(f"inplace=True needs {name} to be a numpy.ndarray, "
+                        f"got {type(a).__name__}")
+    return np.asarray(a)
+
+
+def supported_array(a, name):
+    """a numpy array a of a dtype fastact takes (TypeError otherwise)."""
+    if not _dtypes.is_supported(a.dtype):
+        raise _dtypes.unsupported(name, a.dtype)
+    return a
+
+
+# --- where results go ---------------------------------------------------------
+# Each device tests its arrays its own way (fastact._cpu with numpy's C API,
+# fastact._device on parsed CUDA arrays); the rules and their messages are
+# these.
+
+def both_out_and_inplace():
+    return ValueError("pass either out= or inplace=True, not both")
+
+
+def read_only(name, inplace):
+    """For an in-place target, or for out= (inplace False)."""
+    return ValueError(f"inplace=True but {name} is read-only" if inplace
+                      else f"{name} is read-only")
+
+
+def mismatch(name, what, got, expected, like_name="x"):
+    """name's dtype or shape (what) differs from like_name's."""
+    return ValueError(f"{name} has {what} {got}; expected {expected}, the {what} of "
+                      f"{like_name}")
+
+
+def partial_overlap(written, read):
+    return ValueError(
+        f"{written} overlaps {read} partially; pass the same array for an in-place "
+        f"result, or an array that shares no memory with {read}")
+
+
+def matches(name, dtype, shape, like_dtype, like_shape, like_name="x"):
+    """An array's dtype and shape (as the device spells them) equal like_name's."""
+    if dtype != like_dtype:
+        raise mismatch(name, "dtype", dtype, like_dtype, like_name)
+    if shape != like_shape:
+        raise mismatch(name, "shape", shape, like_shape, like_name)
+
+
+def numpy_destination(out, inplace, target, target_name):
+    """Where a result computed apart (a custom activation's) goes: target
+    when in place, out (a writeable numpy array of target's shape and dtype),
+    or None for a new array."""
+    if inplace:
+        if out is not None:
+            raise both_out_and_inplace()
+        if not target.flags.writeable:
+            raise read_only(target_name, True)
+        return target
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    matches("out", out.dtype, out.shape, target.dtype, target.shape)
+    if not out.flags.writeable:
+        raise read_only("out", False)
+    return out
 
 
 def _shown(value):

@@ -4,7 +4,9 @@
 Everything is validated before any kernel runs, so a call that raises has
 written nothing.  The kernels see C-contiguous, aligned, native-endian blocks;
 anything else is copied first (inputs) or computed into a temporary and
-copied back (outputs).
+copied back (outputs).  The argument rules and their messages are
+fastact._checks's, the dtype facts fastact._dtypes's: what is here tests
+arrays through numpy's C API, where a tiny call cannot afford Python.
 """
 import operator
 import os
@@ -70,14 +72,12 @@ cdef extern from "fastact.h" nogil:
 # Releasing and retaking the GIL costs about 0.1 us: more than a small call's
 # whole kernel.  Smaller calls keep it (numpy draws the same line).
 cdef int64_t GIL_RELEASE_MIN = 8192
-# channel_axis's valid values, as objects: an identity test passes them (see _api)
-cdef object _ONE = 1, _MINUS_ONE = -1
 
-from ._checks import channel_axis as _channel_axis, finite as _finite, is_number as _is_number
+from . import _checks, _dtypes
+from ._checks import finite as _finite, is_number as _is_number
 from ._checks import slopes_array as _check_slopes_array
+from ._dtypes import loaded_bfloat16
 from ._layout import expand_slopes, prelu_plan, reduce_grad
-
-from ._dtypes import SUPPORTED_NAMES, loaded_bfloat16
 
 # bfloat16 is ml_dtypes's, a numpy type number known only once ml_dtypes is
 # imported (fastact never imports it just to recognise an array: an array of
@@ -94,15 +94,14 @@ cdef int _bf16_num():
     return _BF16_NUM
 
 
-_SUPPORTED = SUPPORTED_NAMES + " (bfloat16 with ml_dtypes installed)"
-# per dtype code (FA_DT_*): the array dtype (bfloat16's from ml_dtypes, looked
-# up when needed), and the compute dtype that holds slopes (float16 and
-# bfloat16 are computed in float32)
-_NATIVE = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
-_COMPUTE = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float32),
-            np.dtype(np.float32))
-cdef int[4] _COMPUTE_NUM = [cnp.NPY_FLOAT32, cnp.NPY_FLOAT64, cnp.NPY_FLOAT32,
-                            cnp.NPY_FLOAT32]
+# fastact._dtypes's table holds the kernels' dtype codes: it must agree with src/ops.h
+if (tuple(d.code for d in _dtypes.TABLE) != (FA_DT_F32, FA_DT_F64, FA_DT_F16, FA_DT_BF16)
+        or _dtypes.TABLE != tuple(sorted(_dtypes.TABLE, key=lambda d: d.code))):
+    raise ImportError("fastact._dtypes.TABLE disagrees with the dtype codes of src/ops.h")
+# per dtype code (FA_DT_*), from the table: the compute dtype that holds
+# slopes and grad_slopes, and its numpy type number
+_COMPUTE = tuple(_dtypes.compute_dtype(d) for d in _dtypes.TABLE)
+cdef int[4] _COMPUTE_NUM = [c.num for c in _COMPUTE]
 
 OP_LEAKY_RELU = FA_OP_LEAKY_RELU
 OP_RELU = FA_OP_RELU
@@ -117,7 +116,9 @@ DT_F16 = FA_DT_F16
 DT_BF16 = FA_DT_BF16
 
 
-# --- argument checks ---------------------------------------------------------
+# --- argument checks ------------------------------------------------------------
+# The checks that read numpy's C API (dtype numbers, flags, byte bounds); the
+# rules and their messages are fastact._checks's.
 
 cdef inline tuple _shape(cnp.ndarray a):
     return (<object>a).shape
@@ -140,12 +141,11 @@ cdef int _dtype_code(cnp.ndarray a, str name) except -1:
         return FA_DT_F16
     if t == _bf16_num():
         return FA_DT_BF16
-    raise TypeError(f"{name} has dtype {a.dtype}; fastact supports {_SUPPORTED}")
+    raise _dtypes.unsupported(name, a.dtype)
 
 
 cdef inline object _native_dtype(cnp.ndarray a):
-    cdef int code = _dtype_code(a, "array")
-    return _NATIVE[code] if code != FA_DT_BF16 else loaded_bfloat16()
+    return _dtypes.numpy_dtype(_dtypes.TABLE[_dtype_code(a, "array")])
 
 
 cdef cnp.ndarray _fresh_copy(cnp.ndarray a):
@@ -202,21 +202,26 @@ cdef int _check_output(object out, cnp.ndarray like, str name, str like_name) ex
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     cdef cnp.ndarray o = out
-    if cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(like):   # any byte order
-        raise ValueError(f"{name} has dtype {o.dtype}; expected {like.dtype}, the dtype of {like_name}")
-    if _shape(o) != _shape(like):
-        raise ValueError(f"{name} has shape {_shape(o)}; expected {_shape(like)}, the shape of {like_name}")
+    _check_like(o, like, name, like_name)
     if not cnp.PyArray_ISWRITEABLE(o):
-        raise ValueError(f"{name} is read-only")
+        raise _checks.read_only(name, False)
+    return 0
+
+
+cdef inline int _check_like(cnp.ndarray a, cnp.ndarray like, str name,
+                            str like_name) except -1:
+    """a has like's dtype (in any byte order) and shape."""
+    if cnp.PyArray_TYPE(a) != cnp.PyArray_TYPE(like):
+        raise _checks.mismatch(name, "dtype", a.dtype, like.dtype, like_name)
+    if _shape(a) != _shape(like):
+        raise _checks.mismatch(name, "shape", _shape(a), _shape(like), like_name)
     return 0
 
 
 cdef int _check_no_partial_overlap(cnp.ndarray written, cnp.ndarray read,
                                    str wname, str rname) except -1:
     if _overlaps(written, read) and not _same_view(written, read):
-        raise ValueError(
-            f"{wname} overlaps {rname} partially; pass the same array for an "
-            f"in-place result, or an array that shares no memory with {rname}")
+        raise _checks.partial_overlap(wname, rname)
     return 0
 
 
@@ -226,9 +231,9 @@ cdef cnp.ndarray _destination(object out, bint inplace, cnp.ndarray target,
     or None for a new array.  `out` must match x and not overlap it partially."""
     if inplace:
         if out is not None:
-            raise ValueError("pass either out= or inplace=True, not both")
+            raise _checks.both_out_and_inplace()
         if not cnp.PyArray_ISWRITEABLE(target):
-            raise ValueError(f"inplace=True but {target_name} is read-only")
+            raise _checks.read_only(target_name, True)
         return target
     if out is None:
         return None
@@ -319,6 +324,13 @@ cdef inline void _simple_layout(cnp.ndarray x, bint per_channel, int axis,
         layout[2] *= cnp.PyArray_DIMS(x)[d]
 
 
+cdef inline int _check_channel_axis(int channel_axis) except -1:
+    """fastact._api checks channel_axis; callers that bypass it still get its rule."""
+    if channel_axis != 1 and channel_axis != -1:
+        _checks.channel_axis(channel_axis)
+    return 0
+
+
 cdef tuple _grad_slopes_shape(object slopes):
     """grad_slopes has the shape of slopes; 0-d for a number."""
     if type(slopes) is np.ndarray:
@@ -351,13 +363,7 @@ cdef tuple _forward_buffers(cnp.ndarray x, cnp.ndarray dest, int code):
 
 cdef int _check_grad_output(cnp.ndarray grad_output, cnp.ndarray x) except -1:
     _dtype_code(grad_output, "grad_output")
-    if cnp.PyArray_TYPE(grad_output) != cnp.PyArray_TYPE(x):
-        raise ValueError(
-            f"grad_output has dtype {grad_output.dtype}; expected {x.dtype}, the dtype of x")
-    if _shape(grad_output) != _shape(x):
-        raise ValueError(
-            f"grad_output has shape {_shape(grad_output)}; expected {_shape(x)}, the shape of x")
-    return 0
+    return _check_like(grad_output, x, "grad_output", "x")
 
 
 cdef tuple _backward_buffers(cnp.ndarray grad_output, cnp.ndarray x, cnp.ndarray dest):
@@ -380,6 +386,19 @@ cdef tuple _backward_buffers(cnp.ndarray grad_output, cnp.ndarray x, cnp.ndarray
     return gsrc, xsrc, target
 
 
+cdef int _raise_for_status(int status, str kernel) except -1:
+    """A kernel's non-zero return code (src/fastact.h) as its exception.
+    The kernels write nothing when they fail."""
+    if status == -1:
+        raise MemoryError(f"fastact: {kernel} cannot allocate its workspace")
+    if status == -2:
+        # the checks above let through only the dtypes and ops of src/ops.h:
+        # the extension was built against another op or dtype list
+        raise RuntimeError(f"fastact: {kernel} does not know this dtype or op; "
+                           f"fastact._cpu and its kernels were built apart")
+    raise RuntimeError(f"fastact: {kernel} failed with code {status}")
+
+
 cdef inline object _finish(cnp.ndarray dest, cnp.ndarray target):
     if dest is None:
         return target
@@ -391,11 +410,10 @@ cdef inline object _finish(cnp.ndarray dest, cnp.ndarray target):
 # --- PReLU --------------------------------------------------------------------
 
 def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace,
-                  object channel_axis=1):
-    """See fastact.prelu."""
+                  int channel_axis=1):
+    """See fastact.prelu (channel_axis checked there)."""
     cdef int code = _dtype_code(x, "x")
-    if channel_axis is not _ONE and channel_axis is not _MINUS_ONE:
-        channel_axis = _channel_axis(channel_axis)
+    _check_channel_axis(channel_axis)
     cdef int64_t[3] layout
     cdef bint simple
     cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple)
@@ -408,11 +426,14 @@ def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace,
     cdef void *xp = cnp.PyArray_DATA(src)
     cdef void *sp = cnp.PyArray_DATA(values)
     cdef void *yp = cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef int status
     if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
-        fa_prelu_forward(code, xp, sp, yp, layout[0], layout[1], layout[2])
+        status = fa_prelu_forward(code, xp, sp, yp, layout[0], layout[1], layout[2])
     else:
         with nogil:
-            fa_prelu_forward(code, xp, sp, yp, layout[0], layout[1], layout[2])
+            status = fa_prelu_forward(code, xp, sp, yp, layout[0], layout[1], layout[2])
+    if status != 0:
+        _raise_for_status(status, "prelu_forward")
     return _finish(dest, target)
 
 
@@ -435,13 +456,13 @@ cdef void _round_sums(const double *sums, const void *slopes, void *grad, int co
 
 def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
                    object out, bint inplace, bint divide_by_slopes=False,
-                   object channel_axis=1):
-    """See fastact.prelu_backward.  divide_by_slopes: x is the output of an
-    in-place forward with slopes > 0; the slope gradient is divided by them."""
+                   int channel_axis=1):
+    """See fastact.prelu_backward (channel_axis checked there).  divide_by_slopes:
+    x is the output of an in-place forward with slopes > 0; the slope gradient
+    is divided by them."""
     cdef int code = _dtype_code(x, "x")
     _check_grad_output(grad_output, x)
-    if channel_axis is not _ONE and channel_axis is not _MINUS_ONE:
-        channel_axis = _channel_axis(channel_axis)
+    _check_channel_axis(channel_axis)
     cdef int64_t[3] layout
     cdef bint simple
     cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple)
@@ -461,15 +482,16 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     cdef void *sp = cnp.PyArray_DATA(values)
     cdef void *gip = cnp.PyArray_DATA(<cnp.ndarray>target)
     cdef double *sums_p = <double *>cnp.PyArray_DATA(sums)
-    cdef int rc
+    cdef int status
     if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
-        rc = fa_prelu_backward(code, gp, xp, sp, gip, sums_p, layout[0], layout[1], layout[2])
+        status = fa_prelu_backward(code, gp, xp, sp, gip, sums_p,
+                                   layout[0], layout[1], layout[2])
     else:
         with nogil:
-            rc = fa_prelu_backward(code, gp, xp, sp, gip, sums_p,
-                                   layout[0], layout[1], layout[2])
-    if rc != 0:
-        raise MemoryError("fastact: cannot allocate the slope-gradient workspace")
+            status = fa_prelu_backward(code, gp, xp, sp, gip, sums_p,
+                                       layout[0], layout[1], layout[2])
+    if status != 0:
+        _raise_for_status(status, "prelu_backward")
 
     cdef object grad_dtype = _COMPUTE[code]
     cdef cnp.ndarray grad_slopes
@@ -508,11 +530,14 @@ def unary_forward(int op, tuple params, cnp.ndarray x, object out, bint inplace)
     cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>src)
     cdef void *yp = cnp.PyArray_DATA(<cnp.ndarray>target)
     cdef int64_t n = cnp.PyArray_SIZE(x)
+    cdef int status
     if n < GIL_RELEASE_MIN:
-        fa_unary_forward(code, op, p, xp, yp, n)
+        status = fa_unary_forward(code, op, p, xp, yp, n)
     else:
         with nogil:
-            fa_unary_forward(code, op, p, xp, yp, n)
+            status = fa_unary_forward(code, op, p, xp, yp, n)
+    if status != 0:
+        _raise_for_status(status, "unary_forward")
     return _finish(dest, target)
 
 
@@ -534,11 +559,14 @@ def unary_backward(int op, tuple params, cnp.ndarray grad_output, cnp.ndarray x,
     cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>xsrc)
     cdef void *gip = cnp.PyArray_DATA(<cnp.ndarray>target)
     cdef int64_t n = cnp.PyArray_SIZE(x)
+    cdef int status
     if n < GIL_RELEASE_MIN:
-        fa_unary_backward(code, op, p, gp, xp, gip, n)
+        status = fa_unary_backward(code, op, p, gp, xp, gip, n)
     else:
         with nogil:
-            fa_unary_backward(code, op, p, gp, xp, gip, n)
+            status = fa_unary_backward(code, op, p, gp, xp, gip, n)
+    if status != 0:
+        _raise_for_status(status, "unary_backward")
     return _finish(dest, target)
 
 

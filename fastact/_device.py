@@ -1,13 +1,12 @@
-"""Dispatch of arrays that are not numpy arrays, by device.
+"""CUDA arrays: the CUDA path, and whether there is a GPU to take it.
 
-- CUDA arrays: anything exporting ``__cuda_array_interface__`` (CuPy, Numba,
-  PyTorch) or DLPack on a CUDA device.  They go to the CUDA kernels of the
-  optional module ``fastact._cuda``, imported here lazily (``import
-  fastact`` never depends on it).  New outputs are allocated with the input's
-  own library (torch, CuPy or Numba), so a torch tensor gives a torch tensor.
-- CPU arrays of other libraries (a torch CPU tensor, any DLPack producer on
-  the CPU): viewed as numpy arrays without a copy, computed by the CPU
-  kernels, and returned as the producer's type.
+CUDA arrays are anything exporting ``__cuda_array_interface__`` (CuPy,
+Numba, PyTorch) or DLPack on a CUDA device (see fastact._foreign for what an
+array of another library is, and for those on the CPU).  They go to the CUDA
+kernels of the optional module ``fastact._cuda``, imported here lazily
+(``import fastact`` never depends on it).  New outputs are allocated with
+the input's own library (torch, CuPy or Numba), so a torch tensor gives a
+torch tensor.
 
 Streams, for CUDA arrays: the ``stream=`` argument (an int handle, a
 ``torch.cuda.Stream``, a CuPy or Numba stream) when given; else the stream
@@ -17,25 +16,20 @@ kernels are queued on that stream and nothing waits on the host.  When that
 stream is not the current stream of the library whose arrays fastact
 allocates or copies, the two are ordered with events on the device.
 
-Tensors that require grad are refused (autograd integration is separate),
-as are torch tensors whose memory does not hold their values as they are
-(sparse, nested, mkldnn, quantized, lazily negated): TypeError.
+Arrays are checked as fastact._foreign.check_tensor says (no autograd,
+dense torch tensors), with the rules of fastact._checks.
 """
 import importlib.util
 
 import numpy as np
 
-from . import _cpu, _dtypes
-from ._checks import finite as _finite, is_number as _is_number, no_stream as _no_stream
+from . import _checks, _dtypes
+from ._checks import finite as _finite
+from ._checks import is_number as _is_number
 from ._checks import slopes_array as _check_slopes_array
+from ._foreign import check_tensor, cpu_view, is_foreign, is_torch, library, on_cuda
 from ._layout import expand_slopes, prelu_plan, reduce_grad
 
-_DT_F32, _DT_F64, _DT_F16, _DT_BF16 = _cpu.DT_F32, _cpu.DT_F64, _cpu.DT_F16, _cpu.DT_BF16
-_DT_NAMES = {_DT_F32: "float32", _DT_F64: "float64", _DT_F16: "float16",
-             _DT_BF16: "bfloat16"}
-_ITEMSIZE = {_DT_F32: 4, _DT_F64: 8, _DT_F16: 2, _DT_BF16: 2}
-_TYPESTR = {"f4": _DT_F32, "f8": _DT_F64, "f2": _DT_F16}
-_SUPPORTED = "float32, float64, float16 and bfloat16"
 _LEGACY_STREAM = 0      # the default stream of a runtime built without per-thread streams
 
 _cuda = None
@@ -117,172 +111,17 @@ def cuda_available():
     return cuda_status().startswith("available")
 
 
-# --- what an object is ------------------------------------------------------------
-
-def is_foreign(obj):
-    """True for an array fastact reaches through another library's protocol
-    (__cuda_array_interface__ or DLPack), numpy arrays excepted."""
-    if isinstance(obj, np.ndarray):
-        return False
-    t = type(obj)
-    return hasattr(t, "__cuda_array_interface__") or hasattr(t, "__dlpack__")
-
-
-def _library(obj):
-    root = type(obj).__module__.partition(".")[0]
-    return root if root in ("torch", "cupy", "numba") else None
-
-
-def _is_torch(obj):
-    return type(obj).__module__.partition(".")[0] == "torch"
-
-
-def _refuse_grad(obj, name):
-    if getattr(obj, "requires_grad", False):
-        raise TypeError(
-            f"{name} is a tensor that requires grad; fastact's functions are not "
-            f"autograd operations: pass {name}.detach() (and compute the gradients "
-            f"with fastact's backward functions)")
-
-
-_torch_dts = None
-
-
-def _check_tensor(obj, name):
-    """What fastact needs of another library's array besides its place: no
-    autograd and, for a torch tensor (on any device), a dense one of a
-    supported dtype without torch's lazy negation bit, whose memory holds its
-    values as they are.  Returns a torch tensor's dtype code (FA_DT_*)."""
-    global _torch_dts
-    _refuse_grad(obj, name)
-    if not _is_torch(obj):
-        return None
-    import torch
-    if obj.is_nested or obj.layout != torch.strided:
-        kind = "nested" if obj.is_nested else str(obj.layout).replace("torch.", "").lstrip("_")
-        raise TypeError(f"{name} is a {kind} torch tensor; fastact needs dense (strided) "
-                        f"tensors" + ("" if obj.is_nested else f": pass {name}.to_dense()"))
-    if _torch_dts is None:
-        _torch_dts = {torch.float32: _DT_F32, torch.float64: _DT_F64,
-                      torch.float16: _DT_F16, torch.bfloat16: _DT_BF16}
-    dt = _torch_dts.get(obj.dtype)
-    if dt is None:      # complex (conjugate bit or not), integer, quantized, ...
-        raise TypeError(f"{name} has dtype {obj.dtype}; fastact supports {_SUPPORTED}")
-    if obj.is_neg():
-        raise TypeError(f"{name} has torch's negative bit set (its memory holds "
-                        f"-{name}); pass {name}.resolve_neg()")
-    return dt
-
-
-def _on_cuda(obj, name="x"):
-    """True for a CUDA array, False for a CPU one; TypeError otherwise."""
-    if _is_torch(obj):
-        kind = obj.device.type
-        if kind in ("cuda", "cpu"):
-            return kind == "cuda"
-        raise TypeError(f"{name} is a torch tensor on device {obj.device}; fastact takes "
-                        f"CPU and CUDA tensors")
-    t = type(obj)
-    if hasattr(t, "__cuda_array_interface__"):
-        try:
-            obj.__cuda_array_interface__
-            return True
-        except (AttributeError, TypeError, RuntimeError):
-            pass
-    if hasattr(t, "__dlpack_device__"):
-        kind, _ = obj.__dlpack_device__()
-        if kind in (2, 13):                         # kDLCUDA, kDLCUDAManaged
-            return True
-        if kind in (1, 3):                          # kDLCPU, kDLCUDAHost
-            return False
-        raise TypeError(f"{name} is a {type(obj).__name__} on DLPack device type "
-                        f"{kind}; fastact takes CPU and CUDA arrays")
-    if hasattr(t, "__dlpack__"):
-        return False
-    raise TypeError(f"{name} is a {type(obj).__name__}; fastact takes numpy arrays, "
-                    f"CUDA arrays and DLPack producers")
-
-
-# --- CPU producers: numpy views, the CPU kernels, the producer's type back ----------
-
-def _torch_bf16(obj):
-    import torch
-    return obj.dtype == torch.bfloat16
-
-
-def _cpu_view(obj, name):
-    """obj as a numpy array sharing its memory."""
-    if isinstance(obj, np.ndarray):
-        return obj
-    _check_tensor(obj, name)
-    if _is_torch(obj):
-        if _torch_bf16(obj):
-            import torch
-            bf16 = _dtypes.bfloat16(f"{name} is a torch.bfloat16 tensor")
-            return obj.view(torch.int16).numpy().view(bf16)
-        return obj.numpy()
-    try:
-        return np.from_dlpack(obj)
-    except (TypeError, BufferError, RuntimeError) as exc:
-        raise TypeError(f"{name}: cannot view {type(obj).__name__} as a numpy array "
-                        f"through DLPack ({exc})") from None
-
-
-def _cpu_operand(obj, name):
-    """A CPU operand as numpy; a CUDA array here is an error (x is on the CPU)."""
-    if obj is None or isinstance(obj, np.ndarray):
-        return obj
-    if is_foreign(obj):
-        if _on_cuda(obj, name):
-            raise ValueError(f"{name} is on a CUDA device but x is on the CPU: pass "
-                             f"arrays on one device")
-        return _cpu_view(obj, name)
-    return obj
-
-
-def _wrap_like(like, arr):
-    """A new numpy result as the type of `like` (no copy)."""
-    if _is_torch(like):
-        import torch
-        if arr.dtype.name == "bfloat16":
-            return torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
-        return torch.from_numpy(arr)
-    namespace = getattr(like, "__array_namespace__", None)
-    if namespace is not None:
-        try:
-            return namespace().from_dlpack(arr)
-        except Exception:  # noqa: BLE001 - a producer that cannot take it back
-            return arr
-    return arr
-
-
-def _cpu_call(fn, like, outputs, args):
-    """Run a _cpu function on numpy views; map its results back: an array that
-    is one of the caller's (in place, out=) becomes the caller's object."""
-    result = fn(*args)
-    single = not isinstance(result, tuple)
-    results = (result,) if single else result
-    mapped = []
-    for r in results:
-        for view, original in outputs:
-            if r is view:
-                mapped.append(original)
-                break
-        else:
-            mapped.append(_wrap_like(like, r) if isinstance(r, np.ndarray) else r)
-    return mapped[0] if single else tuple(mapped)
-
-
 # --- CUDA arrays ---------------------------------------------------------------------
 
 class _Gpu:
-    """A CUDA array, parsed: data pointer, shape, dtype code, library."""
+    """A CUDA array, parsed: data pointer, shape, dtype (its entry of
+    fastact._dtypes.TABLE), library."""
     __slots__ = ("obj", "ptr", "shape", "dt", "size", "lib", "device", "stream",
                  "readonly", "contiguous", "keep")
 
     @property
     def nbytes(self):
-        return self.size * _ITEMSIZE[self.dt]
+        return self.size * self.dt.itemsize
 
 
 def _c_contiguous(shape, strides, itemsize):
@@ -298,7 +137,7 @@ def _c_contiguous(shape, strides, itemsize):
 def _parse_torch(t, name):
     import torch
     a = _Gpu()
-    a.obj, a.lib, a.dt = t, "torch", _check_tensor(t, name)
+    a.obj, a.lib, a.dt = t, "torch", check_tensor(t, name)
     a.ptr, a.shape, a.size = t.data_ptr(), tuple(t.shape), t.numel()
     a.device = t.device.index if t.device.index is not None else torch.cuda.current_device()
     a.stream, a.readonly, a.keep = None, False, None
@@ -309,18 +148,18 @@ def _parse_torch(t, name):
 def _parse_cai(obj, name):
     cai = obj.__cuda_array_interface__
     typestr = cai["typestr"]
-    if typestr[0] not in "<=|" or typestr[1:] not in _TYPESTR:
-        raise TypeError(f"{name} has dtype {np.dtype(typestr) if typestr[0] in '<>=|' else typestr}; "
-                        f"fastact supports {_SUPPORTED}")
+    if typestr[0] not in "<=|" or typestr[1:] not in _dtypes.BY_TYPESTR:
+        shown = np.dtype(typestr) if typestr[0] in "<>=|" else typestr
+        raise _dtypes.unsupported(name, shown, on_cpu=False)
     if cai.get("mask") is not None:
         raise ValueError(f"{name} is a masked array; fastact needs plain arrays")
     a = _Gpu()
-    a.obj, a.lib, a.dt = obj, _library(obj), _TYPESTR[typestr[1:]]
+    a.obj, a.lib, a.dt = obj, library(obj), _dtypes.BY_TYPESTR[typestr[1:]]
     a.ptr, a.readonly = int(cai["data"][0]), bool(cai["data"][1])
     a.shape = tuple(int(n) for n in cai["shape"])
     a.size = int(np.prod(a.shape, dtype=np.int64))
     strides = cai.get("strides")
-    a.contiguous = strides is None or _c_contiguous(a.shape, strides, _ITEMSIZE[a.dt])
+    a.contiguous = strides is None or _c_contiguous(a.shape, strides, a.dt.itemsize)
     stream = cai.get("stream") if int(cai.get("version", 0)) >= 3 else None
     a.stream = None if stream is None else int(stream)
     a.keep = None
@@ -339,23 +178,21 @@ def _parse_dlpack(obj, name, stream):
     # (1 is the legacy default stream in DLPack's numbering, where 0 is not allowed)
     view = cuda.consume_dlpack(obj.__dlpack__(stream=1 if not stream else stream))
     a = _Gpu()
-    if view.lanes != 1 or (view.type_code, view.bits) not in (
-            (2, 32), (2, 64), (2, 16), (4, 16)):
+    a.dt = _dtypes.BY_DLPACK.get((view.type_code, view.bits)) if view.lanes == 1 else None
+    if a.dt is None:
         raise TypeError(f"{name} has DLPack dtype (code {view.type_code}, {view.bits} bits, "
-                        f"{view.lanes} lanes); fastact supports {_SUPPORTED}")
-    a.dt = {(2, 32): _DT_F32, (2, 64): _DT_F64, (2, 16): _DT_F16,
-            (4, 16): _DT_BF16}[(view.type_code, view.bits)]
-    a.obj, a.lib, a.keep = obj, _library(obj), view
+                        f"{view.lanes} lanes); fastact supports {_dtypes.SUPPORTED_NAMES}")
+    a.obj, a.lib, a.keep = obj, library(obj), view
     a.ptr, a.shape = view.ptr, view.shape
     a.size = int(np.prod(a.shape, dtype=np.int64))
     a.contiguous = view.strides is None or _c_contiguous(
-        a.shape, [s * _ITEMSIZE[a.dt] for s in view.strides], _ITEMSIZE[a.dt])
+        a.shape, [s * a.dt.itemsize for s in view.strides], a.dt.itemsize)
     a.device, a.stream, a.readonly = view.device_id, None, False
     return a
 
 
 def _parse_gpu(obj, name, stream_hint=None):
-    if _is_torch(obj):
+    if is_torch(obj):
         return _parse_torch(obj, name)
     t = type(obj)
     if hasattr(t, "__cuda_array_interface__"):
@@ -460,16 +297,12 @@ def _contiguous(call, a, name):
 
 def _gpu_operand(call, obj, name, x):
     """A second input (grad_output): a CUDA array on x's device, x's dtype and shape."""
-    if not is_foreign(obj) or not _on_cuda(obj, name):
+    if not is_foreign(obj) or not on_cuda(obj, name):
         raise ValueError(f"{name} is on the CPU but x is on a CUDA device: pass arrays "
                          f"on one device")
     a = _parse_gpu(obj, name, call.stream)
     _same_device(call, a, name)
-    if a.dt != x.dt:
-        raise ValueError(f"{name} has dtype {_DT_NAMES[a.dt]}; expected "
-                         f"{_DT_NAMES[x.dt]}, the dtype of x")
-    if a.shape != x.shape:
-        raise ValueError(f"{name} has shape {a.shape}; expected {x.shape}, the shape of x")
+    _checks.matches(name, a.dt.name, a.shape, x.dt.name, x.shape)
     return a
 
 
@@ -489,10 +322,8 @@ def _empty_like(call, like, shape, dt):
     lib = like.lib
     if lib == "torch":
         import torch
-        dtype = {_DT_F32: torch.float32, _DT_F64: torch.float64, _DT_F16: torch.float16,
-                 _DT_BF16: torch.bfloat16}[dt]
         call.used("torch")
-        return _parse_torch(torch.empty(shape, dtype=dtype,
+        return _parse_torch(torch.empty(shape, dtype=_dtypes.torch_dtype(dt),
                                         device=torch.device("cuda", call.device)), "out")
     if lib == "cupy":
         import cupy
@@ -501,7 +332,7 @@ def _empty_like(call, like, shape, dt):
             a = _parse_cai(cupy.empty(shape, dtype=_np_dtype(dt)), "out")
         a.stream = None
         return a
-    if lib == "numba" and dt != _DT_BF16:
+    if lib == "numba" and dt is not _dtypes.BF16:
         from numba import cuda as numba_cuda
         with numba_cuda.gpus[call.device]:
             a = _parse_cai(numba_cuda.device_array(shape, dtype=_np_dtype(dt)), "out")
@@ -512,9 +343,7 @@ def _empty_like(call, like, shape, dt):
 
 
 def _np_dtype(dt):
-    if dt == _DT_BF16:
-        return _dtypes.bfloat16("a bfloat16 result")
-    return np.dtype(_DT_NAMES[dt])
+    return _dtypes.numpy_dtype(dt, "a bfloat16 result")
 
 
 def _destination(call, out, inplace, target, target_name, x, reads):
@@ -522,33 +351,27 @@ def _destination(call, out, inplace, target, target_name, x, reads):
     array of x's library.  `reads`: (array, name) the kernel reads."""
     if inplace:
         if out is not None:
-            raise ValueError("pass either out= or inplace=True, not both")
+            raise _checks.both_out_and_inplace()
         if target.readonly:
-            raise ValueError(f"inplace=True but {target_name} is read-only")
+            raise _checks.read_only(target_name, True)
         if not target.contiguous:
             raise ValueError(f"inplace=True needs a C-contiguous {target_name} on the GPU")
         return target
     if out is None:
         return None
-    if isinstance(out, np.ndarray) or not is_foreign(out) or not _on_cuda(out, "out"):
+    if isinstance(out, np.ndarray) or not is_foreign(out) or not on_cuda(out, "out"):
         raise ValueError(f"out ({type(out).__name__}) is on the CPU but x is on a CUDA "
                          f"device: pass out on x's device")
     o = _parse_gpu(out, "out", call.stream)
     _same_device(call, o, "out")
-    if o.dt != x.dt:
-        raise ValueError(f"out has dtype {_DT_NAMES[o.dt]}; expected {_DT_NAMES[x.dt]}, "
-                         f"the dtype of x")
-    if o.shape != x.shape:
-        raise ValueError(f"out has shape {o.shape}; expected {x.shape}, the shape of x")
+    _checks.matches("out", o.dt.name, o.shape, x.dt.name, x.shape)
     if o.readonly:
-        raise ValueError("out is read-only")
+        raise _checks.read_only("out", False)
     if not o.contiguous:
         raise ValueError("out must be C-contiguous on the GPU")
     for a, name in reads:
         if _overlap(o, a) == "partial":
-            raise ValueError(
-                f"out overlaps {name} partially; pass the same array for an in-place "
-                f"result, or an array that shares no memory with {name}")
+            raise _checks.partial_overlap("out", name)
     return o
 
 
@@ -566,13 +389,7 @@ def _gpu_x(x, stream):
 
 
 def unary_forward(op, params, x, out, inplace, stream):
-    """y = f(x) for op (src/ops.h); see fastact._api for the semantics."""
-    if not _on_cuda(x):
-        _no_stream(stream)
-        xv = _cpu_view(x, "x")
-        outv = _cpu_operand(out, "out")
-        return _cpu_call(_cpu.unary_forward, x, [(xv, x), (outv, out)],
-                         (op, params, xv, outv, inplace))
+    """y = f(x) for op (src/ops.h) on a CUDA array; see fastact._api for the semantics."""
     call, a = _gpu_x(x, stream)
     dest = _destination(call, out, inplace, a, "x", a, [(a, "x")])
     if dest is not None:
@@ -581,22 +398,15 @@ def unary_forward(op, params, x, out, inplace, stream):
     target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
     p0, p1, p2 = (float(v) for v in params)
     call.before_launch()
-    call.cuda.unary_forward(call.device, op, a.dt, p0, p1, p2, src.ptr, target.ptr,
+    call.cuda.unary_forward(call.device, op, a.dt.code, p0, p1, p2, src.ptr, target.ptr,
                             a.size, call.stream)
     call.after_launch()
     return _result(dest, target)
 
 
 def unary_backward(op, params, grad_output, x, out, inplace, stream):
-    """grad_input = grad_output * f'(x) for op (ELU_OUTPUT: x is the output)."""
-    if not _on_cuda(x):
-        _no_stream(stream)
-        xv = _cpu_view(x, "x")
-        gv = _cpu_operand(grad_output, "grad_output")
-        outv = _cpu_operand(out, "out")
-        return _cpu_call(_cpu.unary_backward, x,
-                         [(gv, grad_output), (outv, out), (xv, x)],
-                         (op, params, gv, xv, outv, inplace))
+    """grad_input = grad_output * f'(x) for op (ELU_OUTPUT: x is the output), x
+    a CUDA array."""
     call, a = _gpu_x(x, stream)
     g = _gpu_operand(call, grad_output, "grad_output", a)
     call.order_operand(g)
@@ -608,7 +418,7 @@ def unary_backward(op, params, grad_output, x, out, inplace, stream):
     target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
     p0, p1, p2 = (float(v) for v in params)
     call.before_launch()
-    call.cuda.unary_backward(call.device, op, a.dt, p0, p1, p2, gs.ptr, xs.ptr,
+    call.cuda.unary_backward(call.device, op, a.dt.code, p0, p1, p2, gs.ptr, xs.ptr,
                              target.ptr, a.size, call.stream)
     call.after_launch()
     return _result(dest, target)
@@ -638,27 +448,26 @@ class _SlopeArgs:
 def _gpu_slopes(call, slopes, x, channel_axis):
     """The slope vector for x (a CUDA array), without reading device memory on
     the host."""
-    compute = np.float64 if x.dt == _DT_F64 else np.float32
+    compute = _dtypes.compute_dtype(x.dt)
     s = _SlopeArgs()
     s.ptr, s.on_host, s.shared, s.keep, s.lib, s.device_array = 0, False, 0.0, None, None, None
     if _is_number(slopes):
         s.shared = _finite(slopes, "slopes")
         s.plan = prelu_plan(x.shape, (), channel_axis)
         return s
-    if is_foreign(slopes) and _on_cuda(slopes, "slopes"):
+    if is_foreign(slopes) and on_cuda(slopes, "slopes"):
         d = _parse_gpu(slopes, "slopes", call.stream)
         _same_device(call, d, "slopes")
         call.order_operand(d)
         s.plan = plan = prelu_plan(x.shape, d.shape, channel_axis)
         s.lib = d.lib
-        want = _DT_F64 if compute is np.float64 else _DT_F32
-        if d.dt == want and d.contiguous and (not plan.span or plan.span == plan.span_slopes):
+        want = _dtypes.BY_NAME[x.dt.compute]
+        if d.dt is want and d.contiguous and (not plan.span or plan.span == plan.span_slopes):
             s.ptr, s.keep = d.ptr, d
             return s
         if d.lib == "torch":
-            import torch
             call.used("torch")
-            t = d.obj.to(dtype=torch.float64 if want == _DT_F64 else torch.float32)
+            t = d.obj.to(dtype=_dtypes.torch_dtype(want))
             vec = expand_slopes(t, plan, _TorchNamespace) if plan.span else t.reshape(-1)
             s.keep = _parse_torch(vec.contiguous(), "slopes")
         elif d.lib == "cupy":
@@ -672,12 +481,12 @@ def _gpu_slopes(call, slopes, x, channel_axis):
         else:
             raise TypeError(
                 f"slopes: fastact converts CUDA slopes with torch or CuPy only; pass "
-                f"C-contiguous {_DT_NAMES[want]} slopes of one value per channel")
+                f"C-contiguous {want.name} slopes of one value per channel")
         s.ptr = s.keep.ptr
         return s
     # host slopes (numpy, a list, a CPU tensor): copied to the device with the call
     if is_foreign(slopes):
-        slopes = _cpu_view(slopes, "slopes")
+        slopes = cpu_view(slopes, "slopes")
     arr = np.asarray(slopes)
     _check_slopes_array(arr)
     s.plan = plan = prelu_plan(x.shape, arr.shape, channel_axis)
@@ -697,14 +506,7 @@ def _slopes_apart(sl, dest):
 
 
 def prelu_forward(x, slopes, out, inplace, channel_axis, stream):
-    """y = x > 0 ? x : slope * x; see fastact.prelu."""
-    if not _on_cuda(x):
-        _no_stream(stream)
-        xv = _cpu_view(x, "x")
-        outv = _cpu_operand(out, "out")
-        sv = _cpu_operand(slopes, "slopes")
-        return _cpu_call(_cpu.prelu_forward, x, [(xv, x), (outv, out)],
-                         (xv, sv, outv, inplace, channel_axis))
+    """y = x > 0 ? x : slope * x on a CUDA array; see fastact.prelu."""
     call, a = _gpu_x(x, stream)
     sl = _gpu_slopes(call, slopes, a, channel_axis)
     dest = _destination(call, out, inplace, a, "x", a, [(a, "x")])
@@ -715,7 +517,7 @@ def prelu_forward(x, slopes, out, inplace, channel_axis, stream):
     target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
     p = sl.plan
     call.before_launch()
-    call.cuda.prelu_forward(call.device, a.dt, src.ptr, sl.ptr, sl.on_host, sl.shared,
+    call.cuda.prelu_forward(call.device, a.dt.code, src.ptr, sl.ptr, sl.on_host, sl.shared,
                             target.ptr, p.outer, p.channels, p.inner, call.stream)
     call.after_launch()
     return _result(dest, target)
@@ -723,16 +525,7 @@ def prelu_forward(x, slopes, out, inplace, channel_axis, stream):
 
 def prelu_backward(grad_output, x, slopes, out, inplace, divide_by_slopes, channel_axis,
                    stream):
-    """(grad_input, grad_slopes); see fastact.prelu_backward."""
-    if not _on_cuda(x):
-        _no_stream(stream)
-        xv = _cpu_view(x, "x")
-        gv = _cpu_operand(grad_output, "grad_output")
-        outv = _cpu_operand(out, "out")
-        sv = _cpu_operand(slopes, "slopes")
-        return _cpu_call(_cpu.prelu_backward, x,
-                         [(gv, grad_output), (outv, out), (xv, x)],
-                         (gv, xv, sv, outv, inplace, divide_by_slopes, channel_axis))
+    """(grad_input, grad_slopes) for a CUDA array x; see fastact.prelu_backward."""
     call, a = _gpu_x(x, stream)
     g = _gpu_operand(call, grad_output, "grad_output", a)
     call.order_operand(g)
@@ -746,20 +539,21 @@ def prelu_backward(grad_output, x, slopes, out, inplace, divide_by_slopes, chann
     target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
     p = sl.plan
     # grad_slopes: x's dtype, float32 for float16/bfloat16 (summed in float64)
-    grad_dt = _DT_F64 if a.dt == _DT_F64 else _DT_F32
+    grad_dt = _dtypes.BY_NAME[a.dt.compute]
     broadcast = bool(p.span) and p.span != p.span_slopes
     lib_holder = a if a.lib in ("torch", "cupy", "numba") else _any_gpu_library(a)
     if broadcast:
         if lib_holder.lib not in ("torch", "cupy"):
             raise TypeError("slopes that broadcast over part of x need torch or CuPy "
                             "arrays on the GPU")
-        vec = _empty_like(call, lib_holder, (p.channels,), _DT_F64)
+        vec = _empty_like(call, lib_holder, (p.channels,), _dtypes.F64)
     else:
         vec = _empty_like(call, lib_holder, p.slopes_shape, grad_dt)
     call.before_launch()
-    call.cuda.prelu_backward(call.device, a.dt, gs.ptr, xs.ptr, sl.ptr, sl.on_host,
+    call.cuda.prelu_backward(call.device, a.dt.code, gs.ptr, xs.ptr, sl.ptr, sl.on_host,
                              sl.shared, target.ptr, vec.ptr,
-                             _DT_F64 if broadcast else grad_dt, bool(divide_by_slopes),
+                             (_dtypes.F64 if broadcast else grad_dt).code,
+                             bool(divide_by_slopes),
                              p.outer, p.channels, p.inner, call.stream)
     if broadcast:
         # sum over the broadcast dims with the library, on its stream, after us
@@ -767,8 +561,7 @@ def prelu_backward(grad_output, x, slopes, out, inplace, divide_by_slopes, chann
         call.cuda.stream_wait(call.device, lib_stream, call.stream)
         grad = reduce_grad(vec.obj, p)
         if vec.lib == "torch":
-            import torch
-            grad = grad.to(torch.float64 if grad_dt == _DT_F64 else torch.float32)
+            grad = grad.to(_dtypes.torch_dtype(grad_dt))
         else:
             grad = grad.astype(_np_dtype(grad_dt))
         call.lib_streams.discard(lib_stream)

@@ -16,8 +16,6 @@ per channel.  Every slope shape fastact accepts maps onto that:
 from collections import namedtuple
 from math import prod
 
-from ._checks import channel_axis as _channel_axis
-
 Plan = namedtuple("Plan", "outer channels inner span span_slopes slopes_shape")
 Plan.__doc__ = """x as (outer, channels, inner) blocks.
 
@@ -30,12 +28,13 @@ slopes_shape: the shape of the slopes as given (and of grad_slopes).
 def prelu_plan(x_shape, slopes_shape, channel_axis=1):
     """The Plan for slopes of shape ``slopes_shape`` on x of shape ``x_shape``.
 
-    Raises ValueError (naming the shapes) when the slopes do not fit x.
+    channel_axis is 1 or -1 (fastact._checks.channel_axis, applied by the
+    callers).  Raises ValueError (naming the shapes) when the slopes do not
+    fit x.
     """
     x_shape = tuple(x_shape)
     slopes_shape = tuple(slopes_shape)
     ndim = len(x_shape)
-    channel_axis = _channel_axis(channel_axis)
     if prod(slopes_shape) == 1:
         return Plan(1, 1, prod(x_shape), (), (), slopes_shape)
     if len(slopes_shape) == 1:

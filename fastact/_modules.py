@@ -8,32 +8,31 @@ attributes, and an ``inplace`` flag: the forward then writes into its input
 and backward works from the output where that is exact (a clear ValueError
 where it is not).  ``fastact.get(name, **params)`` returns these modules.
 """
-import operator
-
 import numpy as np
 
-from . import _api, _dtypes
-from ._api import (elu, elu_backward, leaky_relu, leaky_relu_backward, prelu,
-                   prelu_backward, relu, relu6, relu6_backward, relu_backward, square,
-                   square_backward, thresholded_relu, thresholded_relu_backward)
+from . import _checks, _dtypes
+from ._api import (
+    elu,
+    elu_backward,
+    elu_backward_from_output,
+    leaky_relu,
+    leaky_relu_backward,
+    prelu,
+    prelu_backward,
+    prelu_backward_from_output,
+    relu,
+    relu6,
+    relu6_backward,
+    relu_backward,
+    square,
+    square_backward,
+    thresholded_relu,
+    thresholded_relu_backward,
+)
+from ._foreign import is_foreign
 
 __all__ = ["Activation", "LeakyReLU", "ReLU", "ReLU6", "ThresholdedReLU", "ELU",
            "Square", "PReLU", "Custom"]
-
-_DTYPE_NAMES = "float32, float64, float16 or bfloat16"
-
-
-def _dtype(dtype, name="dtype"):
-    """A supported float dtype from a numpy dtype, a type or a name ('bfloat16')."""
-    if isinstance(dtype, str) and dtype == "bfloat16":
-        return _dtypes.bfloat16(f"{name}={dtype!r}")
-    try:
-        d = np.dtype(dtype)
-    except TypeError:
-        d = None
-    if d is None or not _dtypes.is_supported(d):
-        raise TypeError(f"{name} must be {_DTYPE_NAMES}, got {dtype!r}")
-    return d
 
 
 def _aliases(out, x):
@@ -52,7 +51,7 @@ def _low_precision_type(a):
     name = str(getattr(a, "dtype", ""))
     if name.endswith("bfloat16"):
         return _dtypes.bfloat16(f"a {name} array").type
-    if name.endswith("float16"):
+    if name.endswith(_dtypes.F16.name):
         return np.float16
     return None
 
@@ -162,7 +161,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, negative_slope=0.01, *, inplace=False):
         super().__init__(inplace=inplace)
-        self.negative_slope = _api._finite(negative_slope, "negative_slope")
+        self.negative_slope = _checks.finite(negative_slope, "negative_slope")
 
     def _params(self):
         return (self.negative_slope,)
@@ -221,11 +220,10 @@ class ReLU(Activation):
 
     def __init__(self, negative_slope=0.0, max_value=None, threshold=0.0, *, inplace=False):
         super().__init__(inplace=inplace)
-        _api._relu_op(negative_slope, max_value, threshold)     # validates
         # kept as the Python floats the functions use (max_value: None or one)
-        self.negative_slope = _api._finite(negative_slope, "negative_slope")
-        self.max_value = None if max_value is None else _api._real(max_value, "max_value")
-        self.threshold = _api._finite(threshold, "threshold")
+        ns, m, t = _checks.relu(negative_slope, max_value, threshold)
+        self.negative_slope, self.threshold = ns, t
+        self.max_value = None if max_value is None else m
 
     def _params(self):
         return (self.negative_slope, self.max_value, self.threshold)
@@ -322,7 +320,7 @@ class ThresholdedReLU(Activation):
 
     def __init__(self, theta=1.0, *, inplace=False):
         super().__init__(inplace=inplace)
-        self.theta = _api._theta_params(theta)[2]       # validated, a Python float
+        self.theta = _checks.theta(theta)
 
     def _params(self):
         return (self.theta,)
@@ -369,7 +367,7 @@ class ELU(Activation):
 
     def __init__(self, alpha=1.0, *, inplace=False):
         super().__init__(inplace=inplace)
-        self.alpha = _api._finite(alpha, "alpha")
+        self.alpha = _checks.finite(alpha, "alpha")
 
     def _params(self):
         return (self.alpha,)
@@ -387,8 +385,8 @@ class ELU(Activation):
                 f"off the output")
 
     def _backward_from_output(self, grad_output, y, params, out, stream):
-        alpha = _api._finite(params[0], "alpha")
-        return _api._elu_backward_from_output(grad_output, y, alpha, out, stream)
+        alpha = _checks.finite(params[0], "alpha")
+        return elu_backward_from_output(grad_output, y, alpha, out, stream)
 
 
 class Square(Activation):
@@ -483,26 +481,16 @@ class PReLU(Activation):
     def __init__(self, channels=1, *, shared=False, init=0.25, inplace=False,
                  dtype=np.float32, channel_axis=1, slopes_shape=None):
         super().__init__(inplace=inplace)
-        dtype = _dtype(dtype)
-        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) \
-                or channels < 1:
-            raise ValueError(f"channels must be a positive int, got {channels!r}")
-        channel_axis = _api._channel_axis(channel_axis)
-        init = _api._finite(init, "init")
+        dtype = _checks.dtype(dtype)
+        channels = _checks.channels(channels)
+        channel_axis = _checks.channel_axis(channel_axis)
+        init = _checks.finite(init, "init")
         if slopes_shape is not None:
             if shared or channels != 1:
                 raise ValueError("pass either slopes_shape or channels/shared, not both")
-            shape = (slopes_shape,) if isinstance(slopes_shape, (int, np.integer)) \
-                else slopes_shape
-            try:
-                shape = tuple(_index(n) for n in shape)
-            except TypeError:
-                shape = None
-            if shape is None or any(n < 1 for n in shape):
-                raise ValueError(f"slopes_shape must be a tuple of positive ints, "
-                                 f"got {slopes_shape!r}")
+            shape = _checks.slopes_shape(slopes_shape)
         else:
-            shape = (1 if shared else int(channels),)
+            shape = (1 if shared else channels,)
         self.shared = bool(shared) or (slopes_shape is not None and int(np.prod(shape)) == 1)
         self.channel_axis = channel_axis
         self.slopes = np.full(shape, init, dtype=dtype)
@@ -539,7 +527,7 @@ class PReLU(Activation):
                     "PReLU.backward after an in-place forward needs every slope "
                     "> 0 (the input is overwritten, and with a slope <= 0 its sign "
                     "cannot be read off the output); use inplace=False")
-            grad_input, grad_slopes = _api._prelu_backward_from_output(
+            grad_input, grad_slopes = prelu_backward_from_output(
                 grad_output, self._saved, slopes, channel_axis, out, stream)
         else:
             grad_input, grad_slopes = prelu_backward(
@@ -569,13 +557,6 @@ def _host(a):
     return np.asarray(a)
 
 
-def _index(n):
-    """n as an int when it is one (ints, numpy integers; not bools or floats)."""
-    if isinstance(n, (bool, np.bool_)):
-        raise TypeError("a bool is not a size")
-    return operator.index(n)
-
-
 class Custom(Activation):
     """An activation registered with :func:`fastact.register`.
 
@@ -600,20 +581,15 @@ class Custom(Activation):
 
     def _forward(self, x, params, out, inplace, stream):
         x = self._input(x, "x", inplace, stream)
-        dest = self._destination(out, inplace, x, "x")
+        dest = _checks.numpy_destination(out, inplace, x, "x")
         y = self._checked(self.forward_function(x, **params), "forward", x)
         return self._deliver(y, dest, (x,))
 
     def _backward(self, grad_output, x, params, out, inplace, stream):
         x = self._input(x, "x", False, stream)
         g = self._input(grad_output, "grad_output", inplace, stream)
-        if g.dtype != x.dtype:
-            raise ValueError(f"grad_output has dtype {g.dtype}; expected {x.dtype}, "
-                             f"the dtype of x")
-        if g.shape != x.shape:
-            raise ValueError(f"grad_output has shape {g.shape}; expected {x.shape}, "
-                             f"the shape of x")
-        dest = self._destination(out, inplace, g, "grad_output")
+        _checks.matches("grad_output", g.dtype, g.shape, x.dtype, x.shape)
+        dest = _checks.numpy_destination(out, inplace, g, "grad_output")
         gi = self._checked(self.backward_function(g, x, **params), "backward", x)
         return self._deliver(gi, dest, (g, x))
 
@@ -622,36 +598,11 @@ class Custom(Activation):
 
     # --- helpers ---
     def _input(self, a, name, inplace, stream):
-        if type(a) is not np.ndarray and _api._is_foreign(a):
+        if type(a) is not np.ndarray and is_foreign(a):
             raise TypeError(f"custom activation {self.name!r} runs numpy callables: "
                             f"{name} must be a numpy array, got {type(a).__name__}")
-        _api._no_stream(stream)
-        a = _api._as_array(a, name, inplace)
-        if not _dtypes.is_supported(a.dtype):
-            raise TypeError(f"{name} has dtype {a.dtype}; fastact supports {_DTYPE_NAMES}")
-        return a
-
-    @staticmethod
-    def _destination(out, inplace, target, target_name):
-        if inplace:
-            if out is not None:
-                raise ValueError("pass either out= or inplace=True, not both")
-            if not target.flags.writeable:
-                raise ValueError(f"inplace=True but {target_name} is read-only")
-            return target
-        if out is None:
-            return None
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-        if out.dtype != target.dtype:
-            raise ValueError(f"out has dtype {out.dtype}; expected {target.dtype}, "
-                             f"the dtype of x")
-        if out.shape != target.shape:
-            raise ValueError(f"out has shape {out.shape}; expected {target.shape}, "
-                             f"the shape of x")
-        if not out.flags.writeable:
-            raise ValueError("out is read-only")
-        return out
+        _checks.no_stream(stream)
+        return _checks.supported_array(_checks.numpy_input(a, name, inplace), name)
 
     def _checked(self, result, which, x):
         """result, checked to be a numpy array of x's shape and dtype."""
