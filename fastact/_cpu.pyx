@@ -251,7 +251,7 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
     so grad_slopes needs no reduction over broadcast dims."""
     cdef cnp.ndarray arr
     cdef cnp.npy_intp n
-    cdef int axis, d, ndim = cnp.PyArray_NDIM(x)
+    cdef int axis, ndim = cnp.PyArray_NDIM(x)
     cdef int ct = _COMPUTE_NUM[code]
     cdef double v
     cdef bint number = False

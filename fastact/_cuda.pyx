@@ -34,7 +34,6 @@ cdef extern from "fastact_cuda.h" nogil:
                                int64_t channels, int64_t inner, uintptr_t stream)
 
 
-
 cdef int _check(int rc) except -1:
     if rc != 0:
         raise RuntimeError("fastact CUDA: " + fa_cuda_error_message().decode(errors="replace"))

@@ -13,8 +13,6 @@ cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_Import
 from libc.stdint cimport int64_t
 
-from . import _cpu  # noqa: F401 (the runtime's module, loaded before the capsule is read)
-
 cnp.import_array()
 
 cdef extern from "runtime.h" nogil:
@@ -35,6 +33,8 @@ cdef extern from "membench.h" nogil:
                           int64_t n, int streaming)
 
 
+# PyCapsule_Import imports fastact._cpu, the runtime's module, and raises
+# (rather than returning NULL) when the capsule is missing
 cdef const fa_runtime *_runtime = <const fa_runtime *>PyCapsule_Import(FA_RUNTIME_CAPSULE, 0)
 if _runtime.version != FA_RUNTIME_VERSION or _runtime.isa_count != FA_ISA_COUNT:
     raise ImportError("fastact._membench and fastact._cpu come from different builds; "
