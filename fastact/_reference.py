@@ -161,6 +161,20 @@ def elu_backward_from_output(grad_output, y, alpha=1.0):
     return np.where(y <= 0, g * (y + alpha), g)
 
 
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """min_val where x < min_val, max_val where x > max_val, else x (NaN
+    and the sign of a zero x kept), as torch's F.hardtanh."""
+    x = _f64(x)
+    return np.where(x < min_val, min_val, np.where(x > max_val, max_val, x))
+
+
+def hardtanh_backward(grad_output, x, min_val=-1.0, max_val=1.0):
+    """g where min_val < x < max_val or x is NaN, else 0 (0 at both kinks,
+    as torch's hardtanh_backward)."""
+    g, x = _f64(grad_output), _f64(x)
+    return np.where((x <= min_val) | (x >= max_val), 0.0, g)
+
+
 def square(x):
     x = _f64(x)
     return x * x

@@ -56,7 +56,7 @@ spec.loader.exec_module(oracle)
 import numpy as np
 x = np.array([[[-1.0, 2.0], [3.0, -4.0]]])
 # every function once, so that an import inside a function is caught too
-for name in ("leaky_relu", "relu", "relu6", "thresholded_relu", "elu", "square"):
+for name in ("leaky_relu", "relu", "relu6", "thresholded_relu", "elu", "hardtanh", "square"):
     getattr(oracle, name)(x)
     getattr(oracle, name + "_backward")(x, x)
 oracle.elu_backward_from_output(x, x)
@@ -140,6 +140,19 @@ def test_elu_backward_from_output():
     # y + alpha at and below 0, 1 above
     assert_same(ref.elu_backward_from_output(a(1.0, 1.0, 2.0), a(-1.0, 0.0, 3.0), 2.0),
                 a(1.0, 2.0, 2.0))
+
+
+def test_hardtanh():
+    x = a(-2.0, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0, NAN, INF, -INF)
+    assert_same(ref.hardtanh(x), a(-1.0, -1.0, -0.0, 0.0, 0.5, 1.0, 1.0, NAN, 1.0, -1.0))
+    # the gradient is 0 at both kinks and passes through NaN
+    assert_same(ref.hardtanh_backward(np.full(10, 3.0), x),
+                a(0.0, 0.0, 3.0, 3.0, 3.0, 0.0, 0.0, 3.0, 0.0, 0.0))
+    # a range that holds 0 at its lower end keeps -0.0; min_val == max_val is a constant
+    assert_same(ref.hardtanh(a(-0.0, 0.0, -1.0, 7.0), 0.0, 6.0), a(-0.0, 0.0, 0.0, 6.0))
+    assert_same(ref.hardtanh(a(-3.0, 0.5, 3.0), 0.5, 0.5), a(0.5, 0.5, 0.5))
+    assert_same(ref.hardtanh_backward(a(1.0, 1.0, 1.0), a(-3.0, 0.5, 3.0), 0.5, 0.5),
+                a(0.0, 0.0, 0.0))
 
 
 def test_square():
