@@ -23,8 +23,7 @@ cnp.import_array()
 
 cdef extern from "ops.h" nogil:
     int FA_DT_F32, FA_DT_F64, FA_DT_F16, FA_DT_BF16
-    int FA_OP_LEAKY_RELU, FA_OP_RELU, FA_OP_RELU_PLAIN, FA_OP_ELU, FA_OP_SQUARE
-    int FA_OP_ELU_OUTPUT, FA_OP_COUNT
+    int FA_OP_COUNT, FA_OP_FORWARD_COUNT
 
 cdef extern from "parallel.h" nogil:
     int64_t FA_PARALLEL_MIN_BYTES
@@ -46,6 +45,7 @@ cdef extern from "fastact.h" nogil:
     int fa_unary_backward(int dtype, int op, const double *params,
                           const void *grad_output, const void *x, void *grad_input,
                           int64_t n)
+    const char *fa_op_name(int op)
 
     void fa_init()
     int fa_have_openmp()
@@ -103,12 +103,12 @@ if (tuple(d.code for d in _dtypes.TABLE) != (FA_DT_F32, FA_DT_F64, FA_DT_F16, FA
 _COMPUTE = tuple(_dtypes.compute_dtype(d) for d in _dtypes.TABLE)
 cdef int[4] _COMPUTE_NUM = [c.num for c in _COMPUTE]
 
-OP_LEAKY_RELU = FA_OP_LEAKY_RELU
-OP_RELU = FA_OP_RELU
-OP_RELU_PLAIN = FA_OP_RELU_PLAIN
-OP_ELU = FA_OP_ELU
-OP_SQUARE = FA_OP_SQUARE
-OP_ELU_OUTPUT = FA_OP_ELU_OUTPUT
+# the kernels' op codes, by name, read off src/ops.h's op list: OPS["elu"],
+# and as constants OP_ELU, ... (ops with a forward first, then those with a
+# backward only)
+OPS = {fa_op_name(op).decode(): op for op in range(FA_OP_COUNT)}
+FORWARD_OPS = frozenset(name for name, op in OPS.items() if op < FA_OP_FORWARD_COUNT)
+globals().update({"OP_" + name.upper(): op for name, op in OPS.items()})
 # the kernels' dtype codes (src/ops.h), shared with the GPU glue
 DT_F32 = FA_DT_F32
 DT_F64 = FA_DT_F64
@@ -510,7 +510,7 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
 # --- the family: elementwise ops ---------------------------------------------------
 
 cdef int _check_op(int op, tuple params, double *p, bint backward) except -1:
-    if op < 0 or op >= FA_OP_COUNT or (op == FA_OP_ELU_OUTPUT and not backward):
+    if op < 0 or op >= FA_OP_COUNT or (op >= FA_OP_FORWARD_COUNT and not backward):
         raise ValueError(f"unknown op code {op}")
     if len(params) != 3:
         raise ValueError(f"params must hold 3 values, got {len(params)}")

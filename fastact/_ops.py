@@ -46,13 +46,13 @@ def relu_kernel(negative_slope, max_value, threshold):
     slope and threshold and no cap (the defaults), else the general one."""
     if (max_value is None and type(negative_slope) in (float, int)
             and type(threshold) in (float, int) and negative_slope == 0 and threshold == 0):
-        return _cpu.OP_RELU_PLAIN, (0.0, 0.0, 0.0)
-    return _cpu.OP_RELU, _checks.relu(negative_slope, max_value, threshold)
+        return _cpu.OPS["relu_plain"], (0.0, 0.0, 0.0)
+    return _cpu.OPS["relu"], _checks.relu(negative_slope, max_value, threshold)
 
 
 OPS = (
     OpSpec(
-        name="leaky_relu", op=_cpu.OP_LEAKY_RELU,
+        name="leaky_relu", op=_cpu.OPS["leaky_relu"],
         params=(Param("negative_slope", 0.01, _checks.finite, """\
 negative_slope : float, default 0.01
     Any finite slope, including 0, negative ones and ones > 1.  The
@@ -90,7 +90,7 @@ takes there, as in PyTorch.""",
 array([0.1, 0.1, 1. ])"""),
 
     OpSpec(
-        name="relu", op=_cpu.OP_RELU,
+        name="relu", op=_cpu.OPS["relu"],
         params=(Param("negative_slope", 0.0, _checks.finite, """\
 negative_slope : float, default 0.0
     Slope below the threshold; >= 0."""),
@@ -155,7 +155,7 @@ relu6 and hardtanh).  NaN passes grad_output through.""",
 array([0.25, 0.25, 1.  , 0.  , 0.  ])"""),
 
     OpSpec(
-        name="relu6", op=_cpu.OP_RELU, params=(), kernel_params=(0.0, 6.0, 0.0),
+        name="relu6", op=_cpu.OPS["relu"], params=(), kernel_params=(0.0, 6.0, 0.0),
         prepare=None, oracle="relu6",
         summary="``min(max(x, 0), 6)``: :func:`relu` with ``max_value=6``, as torch.nn.ReLU6.",
         extended="",
@@ -178,7 +178,7 @@ grad_output through.""",
 array([0., 1., 0., 0.])"""),
 
     OpSpec(
-        name="thresholded_relu", op=_cpu.OP_RELU,
+        name="thresholded_relu", op=_cpu.OPS["relu"],
         params=(Param("theta", 1.0, _checks.theta, """\
 theta : float, default 1.0
     The threshold, >= 0 (ValueError otherwise, as Keras)."""),),
@@ -206,7 +206,7 @@ At x == theta the gradient is 0 (the branch the forward takes there).""",
 array([0., 0., 1.])"""),
 
     OpSpec(
-        name="elu", op=_cpu.OP_ELU,
+        name="elu", op=_cpu.OPS["elu"],
         params=(Param("alpha", 1.0, _checks.finite, """\
 alpha : float, default 1.0
     Any finite value (the default of PyTorch and Keras)."""),),
@@ -237,7 +237,7 @@ At x == 0 the gradient is alpha (the branch the forward takes); at -inf
 array([0.73575888, 2.        , 1.        ])"""),
 
     OpSpec(
-        name="square", op=_cpu.OP_SQUARE, params=(), kernel_params=(0.0, 0.0, 0.0),
+        name="square", op=_cpu.OPS["square"], params=(), kernel_params=(0.0, 0.0, 0.0),
         prepare=None, oracle="square",
         summary="``y = x * x``, elementwise (the classic example of a custom activation).",
         extended="",

@@ -59,6 +59,17 @@ static void backward_items(void *ctx, int64_t begin, int64_t end)
     }
 }
 
+#define FA_OP_NAME_(NAME, name, heavy) #name,
+static const char *const op_names[FA_OP_COUNT] = {
+    FA_OPS(FA_OP_NAME_) FA_BACKWARD_ONLY_OPS(FA_OP_NAME_)
+};
+#undef FA_OP_NAME_
+
+const char *fa_op_name(int op)
+{
+    return op >= 0 && op < FA_OP_COUNT ? op_names[op] : NULL;
+}
+
 static int check(int dtype, int op)
 {
     return dtype >= 0 && dtype < FA_DT_COUNT && op >= 0 && op < FA_OP_COUNT ? 0 : -2;
@@ -67,7 +78,7 @@ static int check(int dtype, int op)
 int fa_unary_forward(int dtype, int op, const double params[3], const void *x,
                      void *y, int64_t n)
 {
-    if (check(dtype, op) != 0 || op == FA_OP_ELU_OUTPUT) {
+    if (check(dtype, op) != 0 || op >= FA_OP_FORWARD_COUNT) {
         return -2;
     }
     unary_job job = {fa_kernels_for(dtype), op, params, 0, (const char *)x,

@@ -36,13 +36,16 @@ int fa_prelu_backward(int dtype, const void *grad_output, const void *x,
  * y = f(x) over n contiguous elements, f the op FA_OP_* with parameters
  * params[0..2] as src/ops.h defines them; y may be x (in place).
  * grad_input = grad_output * f'(x); grad_input may be grad_output.
- * Return 0, or -2 for an unknown dtype or op (nothing written).
+ * Return 0, or -2 for an unknown dtype or op, or a forward of a
+ * backward-only op (nothing written).
  */
 int fa_unary_forward(int dtype, int op, const double params[3], const void *x,
                      void *y, int64_t n);
 int fa_unary_backward(int dtype, int op, const double params[3],
                       const void *grad_output, const void *x, void *grad_input,
                       int64_t n);
+/* The op's name in src/ops.h's list ("leaky_relu", ...), NULL for no op. */
+const char *fa_op_name(int op);
 
 /* --- thread policy (parallel.c) ----------------------------------------- */
 void fa_init(void);                 /* idempotent; registers the fork handler */

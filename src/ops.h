@@ -57,6 +57,10 @@
 #define FA_OP_ENUM_(NAME, name, heavy) FA_OP_##NAME,
 enum { FA_OPS(FA_OP_ENUM_) FA_BACKWARD_ONLY_OPS(FA_OP_ENUM_) FA_OP_COUNT };
 #undef FA_OP_ENUM_
+/* the ops with a forward come first: codes below FA_OP_FORWARD_COUNT */
+#define FA_OP_ONE_(NAME, name, heavy) +1
+enum { FA_OP_FORWARD_COUNT = 0 FA_OPS(FA_OP_ONE_) };
+#undef FA_OP_ONE_
 
 /* Element types, the same codes on the CPU and the GPU.  float16 and
  * bfloat16 are computed in float32 and rounded once to the type. */
@@ -105,5 +109,6 @@ enum {
 /* square: x * x; gradient 2x */
 #define FA_SQUARE_FWD(x, p0, p1, p2) ((x) * (x))
 #define FA_SQUARE_BWD(g, x, p0, p1, p2) ((g) * ((x) + (x)))
+
 
 #endif
