@@ -3,8 +3,8 @@
 PReLU forward and fused backward on (N, C, *spatial) or channels-last arrays,
 per-channel, shared or broadcast slopes; the rectifier family (leaky_relu,
 relu with Keras's slope, cap and threshold, relu6, thresholded_relu, elu,
-square), each with its backward; modules with forward/backward; lookup by
-name and custom activations.  Out of place, into ``out=`` or in place;
+hardtanh, square), each with its backward; modules with forward/backward;
+lookup by name and custom activations.  Out of place, into ``out=`` or in place;
 OpenMP-parallel SIMD kernels chosen at run time for the CPU.
 
 >>> import numpy as np, fastact
@@ -24,6 +24,8 @@ from ._api import (  # noqa: E402 - after the check that explains a missing buil
     elu,
     elu_backward,
     get_num_threads,
+    hardtanh,
+    hardtanh_backward,
     leaky_relu,
     leaky_relu_backward,
     prelu,
@@ -42,6 +44,7 @@ from ._api import (  # noqa: E402 - after the check that explains a missing buil
 from ._device import cuda_available  # noqa: E402 - after the check, as above
 from ._modules import (  # noqa: E402
     ELU,
+    Hardtanh,
     LeakyReLU,
     PReLU,
     ReLU,
@@ -54,6 +57,7 @@ from ._registry import available, get, register  # noqa: E402
 __all__ = [
     "__version__",
     "ELU",
+    "Hardtanh",
     "LeakyReLU",
     "PReLU",
     "ReLU",
@@ -67,6 +71,8 @@ __all__ = [
     "elu_backward",
     "get",
     "get_num_threads",
+    "hardtanh",
+    "hardtanh_backward",
     "leaky_relu",
     "leaky_relu_backward",
     "prelu",

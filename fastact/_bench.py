@@ -53,9 +53,11 @@ FAMILY = [
      {"negative_slope": 0.1, "max_value": 6.0, "threshold": 0.5}),
     ("thresholded_relu", "thresholded_relu", "thresholded_relu_backward", {"theta": 1.0}),
     ("elu", "elu", "elu_backward", {"alpha": 1.0}),
+    ("hardtanh", "hardtanh", "hardtanh_backward", {}),
     ("square", "square", "square_backward", {}),
 ]
-TORCH_FAMILY = {"leaky_relu": "leaky_relu", "relu": "relu", "relu6": "relu6", "elu": "elu"}
+TORCH_FAMILY = {"leaky_relu": "leaky_relu", "relu": "relu", "relu6": "relu6", "elu": "elu",
+                "hardtanh": "hardtanh"}
 
 
 def _calls_per_batch(fn, args, kwargs, seconds):

@@ -113,6 +113,16 @@ def relu(negative_slope, max_value, threshold):
     return ns, m, t
 
 
+def hardtanh(min_val, max_val):
+    """hardtanh's bounds as Python floats, min_val <= max_val (PyTorch's rule)."""
+    lo = real(min_val, "min_val")
+    hi = real(max_val, "max_val")
+    if lo > hi:
+        raise ValueError(f"min_val must not be greater than max_val (as in PyTorch), "
+                         f"got min_val={lo}, max_val={hi}")
+    return lo, hi
+
+
 def theta(value, name="theta"):
     """thresholded_relu's theta as a Python float >= 0 (Keras's rule)."""
     th = finite(value, name)

@@ -15,6 +15,8 @@ from ._api import (
     elu,
     elu_backward,
     elu_backward_from_output,
+    hardtanh,
+    hardtanh_backward,
     leaky_relu,
     leaky_relu_backward,
     prelu,
@@ -32,7 +34,7 @@ from ._api import (
 from ._foreign import is_foreign
 
 __all__ = ["Activation", "LeakyReLU", "ReLU", "ReLU6", "ThresholdedReLU", "ELU",
-           "Square", "PReLU", "Custom"]
+           "Hardtanh", "Square", "PReLU", "Custom"]
 
 
 def _aliases(out, x):
@@ -292,6 +294,63 @@ class ReLU6(Activation):
 
     def _backward_from_output(self, grad_output, y, params, out, stream):
         return relu6_backward(grad_output, y, out=out, stream=stream)
+
+
+class Hardtanh(Activation):
+    """x clipped to ``[min_val, max_val]``, like torch.nn.Hardtanh.
+
+    Parameters
+    ----------
+    min_val : float, default -1.0
+    max_val : float, default 1.0
+        The bounds, ``min_val <= max_val`` (either may be infinite).
+    inplace : bool, default False
+        Write the forward result into its input; backward then works from the
+        output (exact: the output lies strictly between the bounds exactly
+        where x does).  Refused at backward for float16/bfloat16 input when a
+        bound does not round to itself in that dtype towards the outside.
+
+    Examples
+    --------
+    >>> import numpy as np, fastact
+    >>> m = fastact.Hardtanh(0.0, 6.0)
+    >>> m(np.array([-1.0, 3.0, 6.0, 9.0]))
+    array([0., 3., 6., 6.])
+    >>> m.backward(np.ones(4))
+    array([0., 1., 0., 0.])
+    """
+
+    name = "hardtanh"
+    _param_names = ("min_val", "max_val")
+
+    def __init__(self, min_val=-1.0, max_val=1.0, *, inplace=False):
+        super().__init__(inplace=inplace)
+        self.min_val, self.max_val = _checks.hardtanh(min_val, max_val)
+
+    def _forward(self, x, params, out, inplace, stream):
+        return hardtanh(x, *params, out=out, inplace=inplace, stream=stream)
+
+    def _backward(self, grad_output, x, params, out, inplace, stream):
+        return hardtanh_backward(grad_output, x, *params, out=out, inplace=inplace,
+                                 stream=stream)
+
+    def _from_output_problem(self, params, y):
+        low = _low_precision_type(y)
+        if low is None:
+            return None
+        # the kernels compare with the bounds in float32 and round y once: a
+        # clipped output that rounds into the open range would look unclipped
+        for name, bound, inward in (("min_val", params[0], 1), ("max_val", params[1], -1)):
+            b32 = np.float32(bound)
+            if inward * (np.float32(low(b32)) - b32) > 0:
+                return (f"{name} = {bound} rounds towards the inside of the range in "
+                        f"{np.dtype(low).name}, so the clipped outputs cannot be told from "
+                        f"the others")
+        return None
+
+    def _backward_from_output(self, grad_output, y, params, out, stream):
+        # y lies strictly between the bounds exactly where x does, and y = x there
+        return hardtanh_backward(grad_output, y, *params, out=out, stream=stream)
 
 
 class ThresholdedReLU(Activation):

@@ -50,6 +50,11 @@ def relu_kernel(negative_slope, max_value, threshold):
     return _cpu.OPS["relu"], _checks.relu(negative_slope, max_value, threshold)
 
 
+def hardtanh_kernel(min_val, max_val):
+    """(op, kernel_params) for hardtanh: its bounds, checked together."""
+    return _cpu.OPS["hardtanh"], _checks.hardtanh(min_val, max_val) + (0.0,)
+
+
 OPS = (
     OpSpec(
         name="leaky_relu", op=_cpu.OPS["leaky_relu"],
@@ -235,6 +240,50 @@ At x == 0 the gradient is alpha (the branch the forward takes); at -inf
 >>> import numpy as np, fastact
 >>> fastact.elu_backward(np.ones(3), np.array([-1.0, 0.0, 2.0]), alpha=2.0)
 array([0.73575888, 2.        , 1.        ])"""),
+
+    OpSpec(
+        name="hardtanh", op=_cpu.OPS["hardtanh"],
+        params=(Param("min_val", -1.0, _checks.real, """\
+min_val : float, default -1.0
+    The lower bound (may be -inf)."""),
+                Param("max_val", 1.0, _checks.real, """\
+max_val : float, default 1.0
+    The upper bound, >= min_val (may be inf).""")),
+        kernel_params=None, prepare=hardtanh_kernel, oracle="hardtanh",
+        summary="Hard tanh: x clipped to ``[min_val, max_val]``, as torch's F.hardtanh.",
+        extended="""\
+::
+
+    y = min_val   where x < min_val
+    y = max_val   where x > max_val
+    y = x         elsewhere, NaN included""",
+        returns="",
+        raises="""\
+ValueError
+    For ``min_val > max_val`` (as PyTorch) or a NaN bound.
+TypeError
+    For a bound that is not a real number.""",
+        notes="""\
+A zero x inside the range keeps its sign (``hardtanh(-0.0)`` is -0.0, also
+with ``min_val == 0``), as in PyTorch.  ``relu6`` is ``hardtanh(x, 0, 6)``
+but for the sign of zero and NaN (relu6 gives +0.0 for -0.0, as Keras).""",
+        examples="""\
+>>> import numpy as np, fastact
+>>> fastact.hardtanh(np.array([-3.0, -0.5, 0.0, 2.0]))
+array([-1. , -0.5,  0. ,  1. ])
+>>> fastact.hardtanh(np.array([-3.0, 2.0, 7.0]), 0.0, 6.0)
+array([0., 2., 6.])""",
+        backward_summary=("Gradient of :func:`hardtanh`: grad_output where "
+                          "``min_val < x < max_val``, else 0."),
+        backward_extended="",
+        backward_returns="",
+        backward_notes="""\
+At both kinks (x == min_val, x == max_val) the gradient is 0, and NaN
+passes grad_output through, as PyTorch's hardtanh_backward.""",
+        backward_examples="""\
+>>> import numpy as np, fastact
+>>> fastact.hardtanh_backward(np.ones(4), np.array([-1.0, -0.5, 0.5, 1.0]))
+array([0., 1., 1., 0.])"""),
 
     OpSpec(
         name="square", op=_cpu.OPS["square"], params=(), kernel_params=(0.0, 0.0, 0.0),

@@ -30,6 +30,7 @@ _BUILTINS = {
     "relu6": (_modules.ReLU6, ("ReLU6",)),
     "thresholded_relu": (_modules.ThresholdedReLU, ("ThresholdedReLU",)),
     "elu": (_modules.ELU, ("ELU",)),
+    "hardtanh": (_modules.Hardtanh, ("Hardtanh",)),
     "square": (_modules.Square, ()),
     "prelu": (_modules.PReLU, ("PReLU", "PRelu")),
 }

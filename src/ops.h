@@ -27,6 +27,7 @@
  *   relu_plain   none: max(x, 0) with NaN kept (relu's fast case)
  *   elu          p0 = alpha
  *   square       none
+ *   hardtanh     p0 = min_val, p1 = max_val (min_val <= max_val)
  *   elu_output   backward only (FA_BACKWARD_ONLY_OPS), p0 = alpha > 0: the
  *                gradient read off the output y = elu(x) (after an in-place
  *                forward), the x argument being y
@@ -50,7 +51,8 @@
     X(RELU, relu, 0)                \
     X(RELU_PLAIN, relu_plain, 0)    \
     X(ELU, elu, 1)                  \
-    X(SQUARE, square, 0)
+    X(SQUARE, square, 0)            \
+    X(HARDTANH, hardtanh, 0)
 #define FA_BACKWARD_ONLY_OPS(X)     \
     X(ELU_OUTPUT, elu_output, 0)
 
@@ -110,5 +112,10 @@ enum {
 #define FA_SQUARE_FWD(x, p0, p1, p2) ((x) * (x))
 #define FA_SQUARE_BWD(g, x, p0, p1, p2) ((g) * ((x) + (x)))
 
+/* hardtanh (torch): lo where x < lo, hi where x > hi, else x (NaN and the
+ * sign of zero kept); gradient g strictly inside (lo, hi) and for NaN, 0 at
+ * and beyond both kinks */
+#define FA_HARDTANH_FWD(x, lo, hi, p2) ((x) < (lo) ? (lo) : ((x) > (hi) ? (hi) : (x)))
+#define FA_HARDTANH_BWD(g, x, lo, hi, p2) ((x) <= (lo) || (x) >= (hi) ? 0 : (g))
 
 #endif

@@ -58,6 +58,7 @@ FAMILY = [
     ("relu6", (), _reference.relu6),
     ("thresholded_relu", (0.5,), lambda x: _reference.thresholded_relu(x, 0.5)),
     ("elu", (1.3,), None),
+    ("hardtanh", (-0.3, 2.7), None),
     ("square", (), _reference.square),
 ]
 

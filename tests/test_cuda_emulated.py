@@ -43,6 +43,7 @@ if BF16 is not None:
 DTYPES = list(DT)
 OP_LEAKY_RELU, OP_RELU, OP_RELU_PLAIN = _cpu.OP_LEAKY_RELU, _cpu.OP_RELU, _cpu.OP_RELU_PLAIN
 OP_ELU, OP_SQUARE, OP_ELU_OUTPUT = _cpu.OP_ELU, _cpu.OP_SQUARE, _cpu.OP_ELU_OUTPUT
+OP_HARDTANH = _cpu.OP_HARDTANH
 ELU_ULPS = 2
 
 
@@ -139,6 +140,8 @@ FAMILY = [
      lambda g, x, p: _reference.relu_backward(g, x), 0, 0),
     (OP_ELU, (1.3, 0, 0), lambda x, p: _reference.elu(x, p[0]),
      lambda g, x, p: _reference.elu_backward(g, x, p[0]), ELU_ULPS, ELU_ULPS),
+    (OP_HARDTANH, (-0.3, 2.7, 0), lambda x, p: _reference.hardtanh(x, p[0], p[1]),
+     lambda g, x, p: _reference.hardtanh_backward(g, x, p[0], p[1]), 0, 0),
     (OP_SQUARE, (0, 0, 0), lambda x, p: _reference.square(x),
      lambda g, x, p: _reference.square_backward(g, x), 0, 0),
     (OP_ELU_OUTPUT, (0.7, 0, 0), None,

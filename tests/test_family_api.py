@@ -11,7 +11,7 @@ import pytest
 import fastact
 from fastact import _reference
 
-from helpers import poisoned_like, random_x
+from helpers import assert_same, poisoned_like, random_x
 
 FLOATS = [np.float32, np.float64]
 
@@ -24,6 +24,8 @@ OPS = {
     "thresholded_relu": (fastact.thresholded_relu, fastact.thresholded_relu_backward,
                          {"theta": 0.75}),
     "elu": (fastact.elu, fastact.elu_backward, {"alpha": 1.5}),
+    "hardtanh": (fastact.hardtanh, fastact.hardtanh_backward,
+                 {"min_val": -0.5, "max_val": 2.0}),
     "square": (fastact.square, fastact.square_backward, {}),
 }
 
@@ -507,10 +509,12 @@ MODULES = [
     (lambda **k: fastact.ReLU6(**k), "relu6", {}),
     (lambda **k: fastact.ThresholdedReLU(0.75, **k), "thresholded_relu", {"theta": 0.75}),
     (lambda **k: fastact.ELU(1.5, **k), "elu", {"alpha": 1.5}),
+    (lambda **k: fastact.Hardtanh(**k), "hardtanh", {"min_val": -1.0, "max_val": 1.0}),
+    (lambda **k: fastact.Hardtanh(-0.3, 2.7, **k), "hardtanh", {"min_val": -0.3, "max_val": 2.7}),
     (lambda **k: fastact.Square(**k), "square", {}),
 ]
 MODULE_IDS = ["leaky", "leaky-default", "relu", "relu-keras", "relu-cap", "relu6",
-              "thresholded", "elu", "square"]
+              "thresholded", "elu", "hardtanh", "hardtanh-inexact", "square"]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -712,10 +716,10 @@ def test_module_dtypes(rng):
 def test_exports():
     names = ["leaky_relu", "leaky_relu_backward", "relu", "relu_backward", "relu6",
              "relu6_backward", "elu", "elu_backward", "thresholded_relu",
-             "thresholded_relu_backward", "square", "square_backward", "get", "available",
-             "register", "cuda_available", "LeakyReLU", "ReLU", "ReLU6", "ELU",
-             "ThresholdedReLU", "Square", "PReLU", "prelu", "prelu_backward",
-             "set_num_threads", "get_num_threads", "show_config", "config"]
+             "thresholded_relu_backward", "hardtanh", "hardtanh_backward", "square",
+             "square_backward", "get", "available", "register", "cuda_available", "LeakyReLU",
+             "ReLU", "ReLU6", "ELU", "ThresholdedReLU", "Hardtanh", "Square", "PReLU", "prelu",
+             "prelu_backward", "set_num_threads", "get_num_threads", "show_config", "config"]
     for n in names:
         assert n in fastact.__all__ and hasattr(fastact, n), n
     assert all(hasattr(fastact, n) for n in fastact.__all__)
@@ -763,6 +767,12 @@ def _table():
         rows.append((f"elu({alpha})", {"alpha": alpha}, "elu", [
             (0.0, alpha * 0.0, alpha), (-0.0, alpha * -0.0, alpha), (_INF, _INF, 1.0),
             (-_INF, -alpha, alpha * 0.0), (_NAN, _NAN, 1.0)]))
+    rows.append(("hardtanh()", {}, "hardtanh", [
+        (0.0, 0.0, 1.0), (-0.0, -0.0, 1.0), (1.0, 1.0, 0.0), (-1.0, -1.0, 0.0),
+        (_INF, 1.0, 0.0), (-_INF, -1.0, 0.0), (_NAN, _NAN, 1.0)]))
+    rows.append(("hardtanh(0, 6)", {"min_val": 0.0, "max_val": 6.0}, "hardtanh", [
+        (0.0, 0.0, 0.0), (-0.0, -0.0, 0.0), (-1.0, 0.0, 0.0), (6.0, 6.0, 0.0),
+        (_INF, 6.0, 0.0), (_NAN, _NAN, 1.0)]))
     rows.append(("square()", {}, "square", [
         (0.0, 0.0, 0.0), (-0.0, 0.0, -0.0), (_INF, _INF, _INF), (-_INF, _INF, -_INF),
         (_NAN, _NAN, _NAN)]))
@@ -799,3 +809,74 @@ def test_special_values_table(dtype):
     """The README's table, against the oracle and the kernels, signs of zeros
     included."""
     assert _table_mismatches(dtype) == set()
+
+
+# --- hardtanh: PyTorch's semantics ---------------------------------------------------
+
+HARDTANH_BOUNDS = [(-1.0, 1.0), (0.0, 6.0), (-0.3, 2.7), (0.5, 0.5), (-np.inf, 2.0),
+                   (-2.0, np.inf)]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("lo, hi", HARDTANH_BOUNDS)
+def test_hardtanh_is_torchs(rng, dtype, lo, hi):
+    """Forward and gradient bitwise torch's F.hardtanh (signs of zeros, both
+    kinks and infinities included; NaN in the forward)."""
+    torch = pytest.importorskip("torch")
+    special = [0.0, -0.0, lo, hi, np.inf, -np.inf, np.nan, 1e-30, -1e-30]
+    x = np.concatenate([rng.uniform(-8, 8, 200), np.array(special)]).astype(dtype)
+    x = x[np.isfinite(x) | ~np.isin(x, [lo, hi])]
+    rng.shuffle(x)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    yt = torch.nn.functional.hardtanh(xt, lo, hi)
+    yt.backward(torch.from_numpy(g.copy()))
+    assert_same(fastact.hardtanh(x, lo, hi), yt.detach().numpy())
+    # The gradient at NaN is torch's own coin toss: its CPU kernel gives 0 in
+    # its vector loop and grad_output in its scalar tail (and on one element).
+    # fastact passes grad_output (NaN takes the identity branch, as in relu).
+    gi = fastact.hardtanh_backward(g, x, lo, hi)
+    nan = np.isnan(x)
+    assert_same(gi[~nan], xt.grad.numpy()[~nan])
+    assert_same(gi[nan], g[nan])
+    one = torch.tensor([np.nan], dtype=xt.dtype, requires_grad=True)
+    torch.nn.functional.hardtanh(one, lo, hi).backward(torch.ones(1, dtype=xt.dtype))
+    assert one.grad.item() == 1.0
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    ((1.0, -1.0), ValueError, "min_val must not be greater than max_val"),
+    ((np.nan, 1.0), ValueError, "min_val is NaN"),
+    ((-1.0, np.nan), ValueError, "max_val is NaN"),
+    (("0", 1.0), TypeError, "min_val must be a real number"),
+    ((-1.0, None), TypeError, "max_val must be a real number"),
+])
+def test_hardtanh_rejects_bad_bounds_and_writes_nothing(rng, bad, error, message):
+    x = rng.standard_normal(16)
+    x0, out = x.copy(), poisoned_like(x)
+    for call in (lambda: fastact.hardtanh(x, *bad, out=out),
+                 lambda: fastact.hardtanh(x, *bad, inplace=True),
+                 lambda: fastact.hardtanh_backward(x, x, *bad, out=out),
+                 lambda: fastact.Hardtanh(*bad)):
+        with pytest.raises(error, match=message):
+            call()
+        assert x.tobytes() == x0.tobytes()
+        assert out.tobytes() == poisoned_like(x).tobytes()
+
+
+def test_hardtanh_in_place_half_precision_bound_that_rounds_inwards():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    for dtype in (np.float16, ml_dtypes.bfloat16):
+        # 6.0001 rounds down to 6 in both: clipped outputs would lie inside
+        m = fastact.Hardtanh(0.0, 6.0001, inplace=True)
+        x = np.array([1.0, 7.0], dtype=dtype)
+        m(x)
+        with pytest.raises(ValueError, match="max_val = 6.0001 rounds towards the inside"):
+            m.backward(np.ones(2, dtype))
+        # -0.3 is inexact too, but rounds outwards in float32 and stays clipped
+        for lo, hi in ((0.0, 6.0), (-1.0, 1.0)):
+            m = fastact.Hardtanh(lo, hi, inplace=True)
+            x = np.array([lo + 0.5, hi + 1.0, hi, lo - 1.0], dtype=dtype)
+            m(x)
+            np.testing.assert_array_equal(m.backward(np.ones(4, dtype)).astype(np.float64),
+                                          [1, 0, 0, 0])

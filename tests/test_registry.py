@@ -13,7 +13,8 @@ from fastact import _reference, _registry
 
 from helpers import poisoned_like, random_x
 
-BUILTINS = ["elu", "leaky_relu", "prelu", "relu", "relu6", "square", "thresholded_relu"]
+BUILTINS = ["elu", "hardtanh", "leaky_relu", "prelu", "relu", "relu6", "square",
+            "thresholded_relu"]
 
 
 @pytest.fixture
@@ -61,6 +62,8 @@ def test_available_lists_the_names_sorted(fresh_name):
     ("thresholded_relu", fastact.ThresholdedReLU), ("ThresholdedReLU", fastact.ThresholdedReLU),
     ("prelu", fastact.PReLU), ("PReLU", fastact.PReLU), ("PRelu", fastact.PReLU),
     ("square", fastact.Square), ("Square", fastact.Square),
+    ("hardtanh", fastact.Hardtanh), ("Hardtanh", fastact.Hardtanh),
+    ("hard_tanh", fastact.Hardtanh),
 ])
 def test_spellings(spelling, cls):
     m = fastact.get(spelling)
