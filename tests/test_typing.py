@@ -1,11 +1,13 @@
-"""What fastact ships for type checkers: the py.typed marker, a stub for the
-compiled CUDA module that names what fastact/_cuda.pyx defines, and the
-example of user code that .ci/run type-checks, which must also run."""
+"""What fastact ships for type checkers: the py.typed marker, stubs for the
+compiled modules that name what their .pyx files define, and the example of
+user code that .ci/run type-checks, which must also run."""
 import ast
 import os
 import re
 import subprocess
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASTACT = os.path.join(ROOT, "fastact")
@@ -34,22 +36,36 @@ def _stub_names(path):
     return names
 
 
-def test_cuda_stub_matches_the_pyx():
-    want = _pyx_names(os.path.join(FASTACT, "_cuda.pyx"))
-    assert "consume_dlpack" in want and "DLPackView" in want
-    assert _stub_names(os.path.join(FASTACT, "_cuda.pyi")) == want
+COMPILED = ["_cpu", "_cuda", "_membench"]
 
 
-def test_cuda_stub_matches_the_pyx_signatures():
+@pytest.mark.parametrize("module", COMPILED)
+def test_stub_names_what_the_pyx_defines(module):
+    want = _pyx_names(os.path.join(FASTACT, module + ".pyx"))
+    got = {n for n in _stub_names(os.path.join(FASTACT, module + ".pyi"))
+           if not (n.startswith("__") and n.endswith("__"))}
+    assert want and got == want
+
+
+@pytest.mark.parametrize("module", COMPILED)
+def test_stub_signatures_are_the_pyx(module):
     """Each def's parameter names, in order, as the .pyx declares them."""
-    text = open(os.path.join(FASTACT, "_cuda.pyx")).read()
+    text = open(os.path.join(FASTACT, module + ".pyx")).read()
     pyx = {}
     for name, params in re.findall(r"^def (\w+)\(([^)]*)\)", text, re.M):
-        pyx[name] = [p.split()[-1] for p in params.replace("\n", " ").split(",") if p.strip()]
+        pyx[name] = [p.split("=")[0].split()[-1]
+                     for p in params.replace("\n", " ").split(",") if p.strip()]
     stub = {node.name: [a.arg for a in node.args.args]
-            for node in ast.parse(open(os.path.join(FASTACT, "_cuda.pyi")).read()).body
-            if isinstance(node, ast.FunctionDef)}
+            for node in ast.parse(open(os.path.join(FASTACT, module + ".pyi")).read()).body
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("__")}
     assert stub == pyx
+
+
+def test_cpu_stub_op_constants():
+    """The OP_<NAME> constants the stub's __getattr__ stands for exist."""
+    from fastact import _cpu
+    assert {f"OP_{n.upper()}" for n in _cpu.OPS} <= set(dir(_cpu))
+    assert _cpu.FORWARD_OPS < set(_cpu.OPS)
 
 
 def test_typing_example_runs():
