@@ -139,6 +139,19 @@ def poisoned_like(a):
     return np.full(a.shape, poison, dtype=dtype)
 
 
+def assert_module_out(m, x, g, y, gi):
+    """A module's forward and backward into out= arrays return those arrays
+    holding y and grad_input gi, and its stateless function gives y (all
+    bitwise)."""
+    out = poisoned_like(x)
+    assert m.forward(x, out=out) is out
+    np.testing.assert_array_equal(out, y)
+    out = poisoned_like(x)
+    assert m.backward(g, out=out) is out
+    np.testing.assert_array_equal(out, gi)
+    np.testing.assert_array_equal(m.function(x), y)
+
+
 def _float_facts(dtype):
     """(eps, smallest subnormal) of a float dtype given as a dtype or a name."""
     name = str(np.dtype(dtype) if not isinstance(dtype, str) else dtype)
