@@ -91,10 +91,7 @@ def stream_wait(int device, uintptr_t waiting, uintptr_t producer):
 
 def unary_forward(int device, int op, int dtype, double p0, double p1, double p2,
                   uintptr_t x, uintptr_t y, int64_t n, uintptr_t stream):
-    cdef double params[3]
-    params[0] = p0
-    params[1] = p1
-    params[2] = p2
+    cdef double[3] params = [p0, p1, p2]
     cdef int rc
     with nogil:
         rc = fa_cuda_unary_forward(device, op, dtype, params, <const void *>x,
@@ -104,10 +101,7 @@ def unary_forward(int device, int op, int dtype, double p0, double p1, double p2
 
 def unary_backward(int device, int op, int dtype, double p0, double p1, double p2,
                    uintptr_t g, uintptr_t x, uintptr_t gi, int64_t n, uintptr_t stream):
-    cdef double params[3]
-    params[0] = p0
-    params[1] = p1
-    params[2] = p2
+    cdef double[3] params = [p0, p1, p2]
     cdef int rc
     with nogil:
         rc = fa_cuda_unary_backward(device, op, dtype, params, <const void *>g,

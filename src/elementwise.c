@@ -16,47 +16,57 @@ typedef struct {
     const fa_kernels *k;
     int op;
     const double *params;
-    const char *g;      /* backward: grad_output */
+    const char *g;      /* backward: grad_output; forward: NULL */
     const char *x;
     char *y;            /* forward: y; backward: grad_input */
     int64_t n;
     int streaming;
 } unary_job;
 
-static void forward_items(void *ctx, int64_t begin, int64_t end)
+/* fa_parallel_for's body: items [begin, end) of the job, the forward's or,
+ * when there is a grad_output, the backward's */
+static void run_items(void *ctx, int64_t begin, int64_t end)
 {
     const unary_job *job = (const unary_job *)ctx;
-    const size_t es = job->k->elsize;
+    const fa_kernels *k = job->k;
+    const size_t es = k->elsize;
     for (int64_t j = begin; j < end; j++) {
         const int64_t off = j * FA_UNARY_ITEM;
         const int64_t len = job->n - off < FA_UNARY_ITEM ? job->n - off : FA_UNARY_ITEM;
-        if (job->y == job->x) {
-            job->k->unary_fwd_inplace(job->op, job->params, job->y + off * es, len);
+        const char *x = job->x + off * es;
+        char *y = job->y + off * es;
+        if (job->g == NULL) {
+            if (job->y == job->x) {
+                k->unary_fwd_inplace(job->op, job->params, y, len);
+            }
+            else {
+                k->unary_fwd(job->op, job->params, x, y, len, job->streaming);
+            }
+        }
+        else if (job->y == job->g) {
+            k->unary_bwd_inplace(job->op, job->params, y, x, len);
         }
         else {
-            job->k->unary_fwd(job->op, job->params, job->x + off * es,
-                              job->y + off * es, len, job->streaming);
+            k->unary_bwd(job->op, job->params, job->g + off * es, x, y, len,
+                         job->streaming);
         }
     }
 }
 
-static void backward_items(void *ctx, int64_t begin, int64_t end)
+/* Runs op over x (and g, the backward's grad_output; NULL for the forward)
+ * into y.  y streams (bypasses the cache) when it is a large output of its
+ * own, not an input overwritten in place; the traffic is each input read
+ * once and y written once. */
+static void run(int dtype, int op, const double *params, const void *g, const void *x,
+                void *y, int64_t n)
 {
-    const unary_job *job = (const unary_job *)ctx;
-    const size_t es = job->k->elsize;
-    for (int64_t j = begin; j < end; j++) {
-        const int64_t off = j * FA_UNARY_ITEM;
-        const int64_t len = job->n - off < FA_UNARY_ITEM ? job->n - off : FA_UNARY_ITEM;
-        if (job->y == job->g) {
-            job->k->unary_bwd_inplace(job->op, job->params, job->y + off * es,
-                                      job->x + off * es, len);
-        }
-        else {
-            job->k->unary_bwd(job->op, job->params, job->g + off * es,
-                              job->x + off * es, job->y + off * es, len,
-                              job->streaming);
-        }
-    }
+    const void *in = g != NULL ? g : x;
+    unary_job job = {fa_kernels_for(dtype), op, params, (const char *)g, (const char *)x,
+                     (char *)y, n, 0};
+    const int64_t bytes = n * (int64_t)job.k->elsize;
+    job.streaming = y != in && bytes >= fa_streaming_threshold_bytes();
+    fa_parallel_for((n + FA_UNARY_ITEM - 1) / FA_UNARY_ITEM, (g != NULL ? 3 : 2) * bytes,
+                    run_items, &job);
 }
 
 #define FA_OP_NAME_(NAME, name, heavy) #name,
@@ -81,11 +91,7 @@ int fa_unary_forward(int dtype, int op, const double params[3], const void *x,
     if (check(dtype, op) != 0 || op >= FA_OP_FORWARD_COUNT) {
         return -2;
     }
-    unary_job job = {fa_kernels_for(dtype), op, params, 0, (const char *)x,
-                     (char *)y, n, 0};
-    job.streaming = y != x && n * (int64_t)job.k->elsize >= fa_streaming_threshold_bytes();
-    fa_parallel_for((n + FA_UNARY_ITEM - 1) / FA_UNARY_ITEM,
-                    2 * n * (int64_t)job.k->elsize, forward_items, &job);
+    run(dtype, op, params, NULL, x, y, n);
     return 0;
 }
 
@@ -96,11 +102,6 @@ int fa_unary_backward(int dtype, int op, const double params[3],
     if (check(dtype, op) != 0) {
         return -2;
     }
-    unary_job job = {fa_kernels_for(dtype), op, params, (const char *)grad_output,
-                     (const char *)x, (char *)grad_input, n, 0};
-    job.streaming = grad_input != grad_output
-                    && n * (int64_t)job.k->elsize >= fa_streaming_threshold_bytes();
-    fa_parallel_for((n + FA_UNARY_ITEM - 1) / FA_UNARY_ITEM,
-                    3 * n * (int64_t)job.k->elsize, backward_items, &job);
+    run(dtype, op, params, grad_output, x, grad_input, n);
     return 0;
 }

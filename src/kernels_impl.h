@@ -1,13 +1,17 @@
 /*
  * The serial kernels of one dtype, compiled once per ISA: kernels_isa.h
- * (included by kernels_<isa>.c, which sets the target) defines
+ * (included by kernels_<isa>.c, which sets the target and names the ISA
+ * FA_ISA) defines FA_DTYPE(X) as
+ *   X(suffix, element type, compute type, compute type is double, load, store)
+ * includes this file, and gets the static table FA_NAME(table).  Read off
+ * FA_DTYPE here are
  *   FA_T          the element type in memory,
  *   FA_C          the compute type (float for float16 and bfloat16),
  *   FA_LOAD(v), FA_STORE(c)  conversions between them,
  *   FA_C_IS_DOUBLE  1 for float64,
- *   FA_NAME(name) a unique name for this dtype and ISA,
- * includes this file, and gets the static table FA_NAME(table).  Slopes and
- * parameters are held in FA_C.
+ *   FA_NAME(name) a unique name for this dtype and ISA (name_suffix_isa).
+ * Slopes and parameters are held in FA_C.  The end of this file undefines
+ * them and FA_DTYPE, for the next dtype.
  *
  * Plain C loops the compiler vectorises, made possible without changing
  * results by the flags setup.py passes (EXACTNESS_FLAGS and SPEED_FLAGS,
@@ -48,6 +52,21 @@
 #define FA_KERNEL static
 #endif
 #endif
+
+#ifndef FA_DT_SUFFIX_
+#define FA_DT_SUFFIX_(suffix, t, c, c_is_double, load, store) suffix
+#define FA_DT_T_(suffix, t, c, c_is_double, load, store) t
+#define FA_DT_C_(suffix, t, c, c_is_double, load, store) c
+#define FA_DT_C_IS_DOUBLE_(suffix, t, c, c_is_double, load, store) c_is_double
+#define FA_DT_LOAD_(suffix, t, c, c_is_double, load, store) load
+#define FA_DT_STORE_(suffix, t, c, c_is_double, load, store) store
+#endif
+#define FA_T FA_DTYPE(FA_DT_T_)
+#define FA_C FA_DTYPE(FA_DT_C_)
+#define FA_C_IS_DOUBLE FA_DTYPE(FA_DT_C_IS_DOUBLE_)
+#define FA_LOAD FA_DTYPE(FA_DT_LOAD_)
+#define FA_STORE FA_DTYPE(FA_DT_STORE_)
+#define FA_NAME(name) FA_CAT(FA_CAT(name##_, FA_DTYPE(FA_DT_SUFFIX_)), FA_CAT(_, FA_ISA))
 
 /* one element's share of the slope gradient (NaN in x propagates) */
 #define FA_SLOPE_TERM(xc, gc) ((xc) > 0 ? 0.0 : (double)(xc) * (double)(gc))
@@ -507,3 +526,10 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_EXP
 #undef FA_SPECIAL
 #undef FA_AHEAD
+#undef FA_NAME
+#undef FA_STORE
+#undef FA_LOAD
+#undef FA_C_IS_DOUBLE
+#undef FA_C
+#undef FA_T
+#undef FA_DTYPE

@@ -26,37 +26,12 @@ typedef struct {
     float factor;
 } membench_job;
 
-FA_INLINE void copy_run(const float *restrict src, float *restrict dst, int64_t n,
-                        int streaming)
-{
-    int64_t i = 0;
-    if (FA_HAVE_STREAM && streaming) {
-        int64_t head = fa_elems_to_line(dst, sizeof(float));
-        if (head > n) {
-            head = n;
-        }
-        for (; i < head; i++) {
-            dst[i] = src[i];
-        }
-        for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) {
-            fa_stream_block(dst + i, src + i, (size_t)len * sizeof(float));
-        }
-        fa_stream_fence();
-    }
-    for (; i < n; i++) {
-        dst[i] = src[i];
-    }
-}
-
-FA_INLINE void scale_run(float *restrict x, float factor, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = x[i] * factor;
-    }
-}
-
-FA_INLINE void add_run(const float *restrict a, const float *restrict b, float *restrict z,
-                       int64_t n, int streaming)
+/* z = a (sum 0), or z = a + b (sum 1); sum is a constant in each caller, so
+ * that its tests fold away.  streaming == 1: z's whole lines with
+ * non-temporal stores (a copy's straight from a, a sum's through a block in
+ * L1), the head before z's first whole line and the tail ordinarily. */
+FA_INLINE void stream_run(int sum, const float *restrict a, const float *restrict b,
+                          float *restrict z, int64_t n, int streaming)
 {
     int64_t i = 0;
     if (FA_HAVE_STREAM && streaming) {
@@ -65,10 +40,13 @@ FA_INLINE void add_run(const float *restrict a, const float *restrict b, float *
             head = n;
         }
         for (; i < head; i++) {
-            z[i] = a[i] + b[i];
+            z[i] = sum ? a[i] + b[i] : a[i];
         }
-        /* a block into L1, then streamed out in whole lines */
         for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) {
+            if (!sum) {
+                fa_stream_block(z + i, a + i, (size_t)len * sizeof(float));
+                continue;
+            }
             FA_ALIGNED(FA_LINE) float tmp[FA_BLOCK];
             for (int64_t j = 0; j < len; j++) {
                 tmp[j] = a[i + j] + b[i + j];
@@ -78,7 +56,14 @@ FA_INLINE void add_run(const float *restrict a, const float *restrict b, float *
         fa_stream_fence();
     }
     for (; i < n; i++) {
-        z[i] = a[i] + b[i];
+        z[i] = sum ? a[i] + b[i] : a[i];
+    }
+}
+
+FA_INLINE void scale_run(float *restrict x, float factor, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = x[i] * factor;
     }
 }
 
@@ -91,7 +76,8 @@ FA_INLINE void copy_items(void *ctx, int64_t begin, int64_t end)
 {
     const membench_job *job = (const membench_job *)ctx;
     for (int64_t j = begin; j < end; j++) {
-        copy_run(job->a + j * FA_ITEM, job->z + j * FA_ITEM, item_len(job, j), job->streaming);
+        stream_run(0, job->a + j * FA_ITEM, NULL, job->z + j * FA_ITEM, item_len(job, j),
+                   job->streaming);
     }
 }
 
@@ -107,8 +93,8 @@ FA_INLINE void add_items(void *ctx, int64_t begin, int64_t end)
 {
     const membench_job *job = (const membench_job *)ctx;
     for (int64_t j = begin; j < end; j++) {
-        add_run(job->a + j * FA_ITEM, job->b + j * FA_ITEM, job->z + j * FA_ITEM,
-                item_len(job, j), job->streaming);
+        stream_run(1, job->a + j * FA_ITEM, job->b + j * FA_ITEM, job->z + j * FA_ITEM,
+                   item_len(job, j), job->streaming);
     }
 }
 

@@ -39,7 +39,7 @@
 typedef struct {
     const fa_kernels *k;
     const char *x;      /* forward: x; backward: x */
-    const char *g;      /* backward: grad_output */
+    const char *g;      /* backward: grad_output; forward: NULL */
     const char *slopes;
     char *y;            /* forward: y; backward: grad_input */
     int64_t outer, channels, inner;
@@ -71,79 +71,83 @@ static int64_t plan(prelu_job *job)
     return ((job->outer + job->rpt - 1) / job->rpt) * job->ncolt;
 }
 
-/* Elements of plane item j: offset, count and slope index. */
-static inline void plane_item(const prelu_job *job, int64_t j, int64_t *off,
-                              int64_t *len, int64_t *c)
+/* Plane item j: returns its slope, and sets its elements' offset and count. */
+static inline const char *plane_item(const prelu_job *job, int64_t j, int64_t *off,
+                                     int64_t *len)
 {
     int64_t p = j / job->nseg, s = j % job->nseg;
     int64_t start = s * FA_ITEM;
-    *c = p % job->channels;
     *off = p * job->inner + start;
     *len = job->inner - start < FA_ITEM ? job->inner - start : FA_ITEM;
+    return job->slopes + (p % job->channels) * job->k->csize;
 }
 
-/* Channels [*c0, *c0 + *nch) and rows [*r0, *r1) of tile item j. */
-static inline void tile_item(const prelu_job *job, int64_t j, int64_t *c0,
-                             int64_t *nch, int64_t *r0, int64_t *r1)
+/* Tile item j: sets its channels [*c0, *c0 + *nch) and rows [*r0, *r1), and
+ * expands their slopes into sv along the contiguous axis, repeated for as
+ * many whole rows as fit in width elements when the tile spans every
+ * channel; returns the number of rows sv covers. */
+static int64_t tile_item(const prelu_job *job, int64_t j, int64_t width, char *sv,
+                         int64_t *c0, int64_t *nch, int64_t *r0, int64_t *r1)
 {
+    const fa_kernels *k = job->k;
     int64_t rt = j / job->ncolt, ct = j % job->ncolt;
     *c0 = ct * job->cpt;
     *nch = job->channels - *c0 < job->cpt ? job->channels - *c0 : job->cpt;
     *r0 = rt * job->rpt;
     *r1 = *r0 + job->rpt < job->outer ? *r0 + job->rpt : job->outer;
-}
-
-/* Expands the slopes of channels [c0, c0 + nch) into sv along the contiguous
- * axis, repeated for as many whole rows as fit in width elements when the
- * tile spans every channel; returns the number of rows sv covers. */
-static int64_t tile_slopes(const prelu_job *job, int64_t c0, int64_t nch,
-                           int64_t width, char *sv)
-{
-    const fa_kernels *k = job->k;
-    const int64_t w = nch * job->inner;
-    const int64_t reps = nch == job->channels && width > w ? width / w : 1;
-    k->expand_slopes(job->slopes + c0 * k->csize, nch, job->inner, sv);
+    const int64_t w = *nch * job->inner;
+    const int64_t reps = *nch == job->channels && width > w ? width / w : 1;
+    k->expand_slopes(job->slopes + *c0 * k->csize, *nch, job->inner, sv);
     for (int64_t rep = 1; rep < reps; rep++) {
         memcpy(sv + rep * w * k->csize, sv, (size_t)w * k->csize);
     }
     return reps;
 }
 
-static void forward_items(void *ctx, int64_t begin, int64_t end)
+static void forward_plane(const prelu_job *job, int64_t j)
 {
-    const prelu_job *job = (const prelu_job *)ctx;
-    const fa_kernels *k = job->k;
-    const size_t es = k->elsize, cs = k->csize;
-    const int inplace = job->y == job->x;
-    for (int64_t j = begin; j < end; j++) {
-        if (!job->tiles) {
-            int64_t off, len, c;
-            plane_item(job, j, &off, &len, &c);
-            const char *slope = job->slopes + c * cs;
-            if (inplace) {
-                k->fwd_run_inplace(job->y + off * es, slope, len);
-            }
-            else {
-                k->fwd_run(job->x + off * es, slope, job->y + off * es, len,
-                           job->streaming);
-            }
-            continue;
+    const size_t es = job->k->elsize;
+    int64_t off, len;
+    const char *slope = plane_item(job, j, &off, &len);
+    if (job->y == job->x) {
+        job->k->fwd_run_inplace(job->y + off * es, slope, len);
+    }
+    else {
+        job->k->fwd_run(job->x + off * es, slope, job->y + off * es, len, job->streaming);
+    }
+}
+
+static void forward_tile(const prelu_job *job, int64_t j)
+{
+    const size_t es = job->k->elsize;
+    int64_t c0, nch, r0, r1;
+    FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
+    const int64_t reps = tile_item(job, j, FA_TILE_W, sv, &c0, &nch, &r0, &r1);
+    const int64_t w = nch * job->inner;
+    for (int64_t r = r0; r < r1; r += reps) {
+        const int64_t off = (r * job->channels + c0) * job->inner;
+        const int64_t len = (r1 - r < reps ? r1 - r : reps) * w;
+        if (job->y == job->x) {
+            job->k->fwd_vec_inplace(job->y + off * es, sv, len);
         }
-        int64_t c0, nch, r0, r1;
-        tile_item(job, j, &c0, &nch, &r0, &r1);
-        FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
-        const int64_t w = nch * job->inner;
-        const int64_t reps = tile_slopes(job, c0, nch, FA_TILE_W, sv);
-        for (int64_t r = r0; r < r1; r += reps) {
-            const int64_t off = (r * job->channels + c0) * job->inner;
-            const int64_t len = (r1 - r < reps ? r1 - r : reps) * w;
-            if (inplace) {
-                k->fwd_vec_inplace(job->y + off * es, sv, len);
-            }
-            else {
-                k->fwd_vec(job->x + off * es, sv, job->y + off * es, len);
-            }
+        else {
+            job->k->fwd_vec(job->x + off * es, sv, job->y + off * es, len);
         }
+    }
+}
+
+static void backward_plane(const prelu_job *job, int64_t j)
+{
+    const size_t es = job->k->elsize;
+    int64_t off, len;
+    const char *slope = plane_item(job, j, &off, &len);
+    if (job->y == job->g) {
+        job->partial[j] = job->k->bwd_run_inplace(job->y + off * es, job->x + off * es,
+                                                  slope, len);
+    }
+    else {
+        job->partial[j] = job->k->bwd_run(job->g + off * es, job->x + off * es, slope,
+                                          job->y + off * es, len, job->streaming);
     }
 }
 
@@ -162,63 +166,86 @@ static void tile_rows_backward(const prelu_job *job, int64_t off, int64_t w,
     }
 }
 
-static void backward_items(void *ctx, int64_t begin, int64_t end)
+static void backward_tile(const prelu_job *job, int64_t j)
 {
-    const prelu_job *job = (const prelu_job *)ctx;
-    const fa_kernels *k = job->k;
-    const size_t es = k->elsize, cs = k->csize;
-    const int inplace = job->y == job->g;
-    for (int64_t j = begin; j < end; j++) {
-        if (!job->tiles) {
-            int64_t off, len, c;
-            plane_item(job, j, &off, &len, &c);
-            const char *slope = job->slopes + c * cs;
-            if (inplace) {
-                job->partial[j] = k->bwd_run_inplace(job->y + off * es,
-                                                     job->x + off * es, slope, len);
-            }
-            else {
-                job->partial[j] = k->bwd_run(job->g + off * es, job->x + off * es,
-                                             slope, job->y + off * es, len,
-                                             job->streaming);
-            }
-            continue;
-        }
-        int64_t c0, nch, r0, r1;
-        tile_item(job, j, &c0, &nch, &r0, &r1);
-        FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
-        double acc[FA_TILE_W];
-        const int64_t w = nch * job->inner;
-        /* whole rows (all channels) are contiguous: one call covers groups
-         * of reps rows (at least FA_BWD_W elements wide, so short rows do not
-         * make short loops), looping over the groups inside the kernel, so
-         * that the reps * w float64 sums stay few and in L1 */
-        const int64_t reps = tile_slopes(job, c0, nch, FA_BWD_W, sv);
-        const int64_t wr = reps * w;
-        memset(acc, 0, (size_t)wr * sizeof(double));
-        if (nch == job->channels) {           /* always so when reps > 1 */
-            const int64_t groups = (r1 - r0) / reps;
-            const int64_t off = (r0 * job->channels + c0) * job->inner;
-            tile_rows_backward(job, off, wr, groups, sv, acc);
-            /* the rows left over, fewer than reps */
-            tile_rows_backward(job, off + groups * wr, (r1 - r0 - groups * reps) * w, 1, sv, acc);
-        }
-        else {
-            for (int64_t r = r0; r < r1; r++) {
-                tile_rows_backward(job, (r * job->channels + c0) * job->inner, w, 1, sv, acc);
-            }
-        }
-        double *out = job->partial + (j / job->ncolt) * job->channels + c0;
-        for (int64_t ch = 0; ch < nch; ch++) {
-            double s = 0.0;
-            for (int64_t rep = 0; rep < reps; rep++) {
-                for (int64_t i = 0; i < job->inner; i++) {
-                    s += acc[rep * w + ch * job->inner + i];
-                }
-            }
-            out[ch] = s;
+    int64_t c0, nch, r0, r1;
+    FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
+    double acc[FA_TILE_W];
+    /* whole rows (all channels) are contiguous: one call covers groups
+     * of reps rows (at least FA_BWD_W elements wide, so short rows do not
+     * make short loops), looping over the groups inside the kernel, so
+     * that the reps * w float64 sums stay few and in L1 */
+    const int64_t reps = tile_item(job, j, FA_BWD_W, sv, &c0, &nch, &r0, &r1);
+    const int64_t w = nch * job->inner;
+    const int64_t wr = reps * w;
+    memset(acc, 0, (size_t)wr * sizeof(double));
+    if (nch == job->channels) {           /* always so when reps > 1 */
+        const int64_t groups = (r1 - r0) / reps;
+        const int64_t off = (r0 * job->channels + c0) * job->inner;
+        tile_rows_backward(job, off, wr, groups, sv, acc);
+        /* the rows left over, fewer than reps */
+        tile_rows_backward(job, off + groups * wr, (r1 - r0 - groups * reps) * w, 1, sv, acc);
+    }
+    else {
+        for (int64_t r = r0; r < r1; r++) {
+            tile_rows_backward(job, (r * job->channels + c0) * job->inner, w, 1, sv, acc);
         }
     }
+    double *out = job->partial + (j / job->ncolt) * job->channels + c0;
+    for (int64_t ch = 0; ch < nch; ch++) {
+        double s = 0.0;
+        for (int64_t rep = 0; rep < reps; rep++) {
+            for (int64_t i = 0; i < job->inner; i++) {
+                s += acc[rep * w + ch * job->inner + i];
+            }
+        }
+        out[ch] = s;
+    }
+}
+
+/* fa_parallel_for's body: items [begin, end) of the job, the forward's or,
+ * when there is a grad_output, the backward's */
+static void run_items(void *ctx, int64_t begin, int64_t end)
+{
+    const prelu_job *job = (const prelu_job *)ctx;
+    for (int64_t j = begin; j < end; j++) {
+        if (job->g == NULL) {
+            if (job->tiles) {
+                forward_tile(job, j);
+            }
+            else {
+                forward_plane(job, j);
+            }
+        }
+        else if (job->tiles) {
+            backward_tile(job, j);
+        }
+        else {
+            backward_plane(job, j);
+        }
+    }
+}
+
+/* A job over x (and g for the backward) into y, planned: returns the number
+ * of items.  y streams (bypasses the cache) when it is a large output of its
+ * own, not an input overwritten in place. */
+static int64_t start_job(prelu_job *job, const fa_kernels *k, const void *g,
+                         const void *x, const void *slopes, void *y, int64_t outer,
+                         int64_t channels, int64_t inner)
+{
+    const void *in = g != NULL ? g : x;
+    *job = (prelu_job){0};
+    job->k = k;
+    job->g = (const char *)g;
+    job->x = (const char *)x;
+    job->slopes = (const char *)slopes;
+    job->y = (char *)y;
+    job->outer = outer;
+    job->channels = channels;
+    job->inner = inner;
+    job->streaming = y != in &&
+        outer * channels * inner * (int64_t)k->elsize >= fa_streaming_threshold_bytes();
+    return plan(job);
 }
 
 static void prelu_forward(const fa_kernels *k, const void *x, const void *slopes,
@@ -228,17 +255,9 @@ static void prelu_forward(const fa_kernels *k, const void *x, const void *slopes
     if (total == 0) {
         return;
     }
-    prelu_job job = {0};
-    job.k = k;
-    job.x = (const char *)x;
-    job.slopes = (const char *)slopes;
-    job.y = (char *)y;
-    job.outer = outer;
-    job.channels = channels;
-    job.inner = inner;
-    job.streaming = y != x && total * (int64_t)k->elsize >= fa_streaming_threshold_bytes();
-    const int64_t nitems = plan(&job);
-    fa_parallel_for(nitems, 2 * total * (int64_t)k->elsize, forward_items, &job);
+    prelu_job job;
+    const int64_t nitems = start_job(&job, k, NULL, x, slopes, y, outer, channels, inner);
+    fa_parallel_for(nitems, 2 * total * (int64_t)k->elsize, run_items, &job);
 }
 
 static int prelu_backward(const fa_kernels *k, const void *g, const void *x,
@@ -252,17 +271,8 @@ static int prelu_backward(const fa_kernels *k, const void *g, const void *x,
     if (total == 0) {
         return 0;
     }
-    prelu_job job = {0};
-    job.k = k;
-    job.g = (const char *)g;
-    job.x = (const char *)x;
-    job.slopes = (const char *)slopes;
-    job.y = (char *)gi;
-    job.outer = outer;
-    job.channels = channels;
-    job.inner = inner;
-    job.streaming = gi != g && total * (int64_t)k->elsize >= fa_streaming_threshold_bytes();
-    const int64_t nitems = plan(&job);
+    prelu_job job;
+    const int64_t nitems = start_job(&job, k, g, x, slopes, gi, outer, channels, inner);
     const int64_t nrowt = job.tiles ? nitems / job.ncolt : 0;
     const int64_t npartial = job.tiles ? nrowt * channels : nitems;
 
@@ -275,7 +285,7 @@ static int prelu_backward(const fa_kernels *k, const void *g, const void *x,
         }
     }
     job.partial = partial;
-    fa_parallel_for(nitems, 3 * total * (int64_t)k->elsize, backward_items, &job);
+    fa_parallel_for(nitems, 3 * total * (int64_t)k->elsize, run_items, &job);
 
     /* fixed order: for each channel, over n (row blocks), then segments */
     if (job.tiles) {

@@ -130,6 +130,22 @@ def assert_grad_slopes_close(got, ref, g, x, dtype):
                       f"(tol {np.broadcast_to(tol, ok.shape)[~ok]})")
 
 
+def assert_prelu_forward(y, x, slopes):
+    """y is prelu(x, slopes): x's dtype and shape, bitwise the oracle's."""
+    assert y.dtype == x.dtype and y.shape == x.shape
+    np.testing.assert_array_equal(y, expected_forward(x, slopes))
+
+
+def assert_prelu_backward(gi, gs, g, x, slopes, dtype):
+    """(gi, gs) is prelu_backward(g, x, slopes): grad_input bitwise the
+    oracle's, grad_slopes of slopes' shape and within its tolerance."""
+    gi_ref, gs_ref = expected_backward(g, x, slopes)
+    assert gi.dtype == dtype and gi.shape == x.shape
+    np.testing.assert_array_equal(gi, gi_ref)
+    assert gs.dtype == dtype and gs.shape == np.shape(slopes)
+    assert_grad_slopes_close(gs, gs_ref, g, x, dtype)
+
+
 def poisoned_like(a):
     """An output array of a's shape and dtype filled with bytes 0x7F (a huge
     finite value no kernel produces from the test data), so that any element
@@ -137,6 +153,19 @@ def poisoned_like(a):
     dtype = np.dtype(a.dtype)
     poison = np.frombuffer(b"\x7f" * dtype.itemsize, dtype=dtype)[0]
     return np.full(a.shape, poison, dtype=dtype)
+
+
+def assert_module_out(m, x, g, y, gi):
+    """A module's forward and backward into out= arrays return those arrays
+    holding y and grad_input gi, and its stateless function gives y (all
+    bitwise)."""
+    out = poisoned_like(x)
+    assert m.forward(x, out=out) is out
+    np.testing.assert_array_equal(out, y)
+    out = poisoned_like(x)
+    assert m.backward(g, out=out) is out
+    np.testing.assert_array_equal(out, gi)
+    np.testing.assert_array_equal(m.function(x), y)
 
 
 def _float_facts(dtype):

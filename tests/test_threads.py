@@ -23,6 +23,8 @@ from fastact._bench_busy import LOAD_PER_CPU, CpuLoad
 from helpers import (
     DTYPES,
     assert_grad_slopes_close,
+    assert_prelu_backward,
+    assert_prelu_forward,
     expected_backward,
     expected_forward,
     poisoned_like,
@@ -54,19 +56,6 @@ def default_threads():
 def _bits(a):
     a = np.ascontiguousarray(a)
     return a.dtype.str, a.shape, a.tobytes()
-
-
-def _check_forward(y, x, slopes):
-    assert y.dtype == x.dtype and y.shape == x.shape
-    np.testing.assert_array_equal(y, expected_forward(x, slopes))
-
-
-def _check_backward(gi, gs, g, x, slopes, dtype):
-    gi_ref, gs_ref = expected_backward(g, x, slopes)
-    assert gi.dtype == dtype and gi.shape == x.shape
-    np.testing.assert_array_equal(gi, gi_ref)
-    assert gs.dtype == dtype
-    assert_grad_slopes_close(gs, gs_ref, g, x, dtype)
 
 
 # --- 1. results do not depend on the thread count ------------------------------
@@ -579,12 +568,12 @@ def test_threadpoolctl_limits(rng, default_threads):
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert fastact.get_num_threads() == 1
         assert fastact.config()["num_threads"] == 1
-        _check_forward(fastact.prelu(x, slopes), x, slopes)
+        assert_prelu_forward(fastact.prelu(x, slopes), x, slopes)
     assert fastact.get_num_threads() == before
     with threadpoolctl.threadpool_limits(limits=64, user_api="openmp"):
         # capped by the CPUs the process may use
         assert fastact.get_num_threads() == fastact.config()["cpu_limit"]
-        _check_forward(fastact.prelu(x, slopes), x, slopes)
+        assert_prelu_forward(fastact.prelu(x, slopes), x, slopes)
     assert fastact.get_num_threads() == before
     # an explicit count wins over threadpoolctl's limit
     try:
@@ -609,9 +598,9 @@ def test_set_num_threads_and_restore(rng, default_threads):
             fastact.set_num_threads(n)
             assert fastact.get_num_threads() == n
             assert fastact.config()["num_threads"] == n
-            _check_forward(fastact.prelu(x, slopes), x, slopes)
+            assert_prelu_forward(fastact.prelu(x, slopes), x, slopes)
             gi, gs = fastact.prelu_backward(g, x, slopes)
-            _check_backward(gi, gs, g, x, slopes, np.float64)
+            assert_prelu_backward(gi, gs, g, x, slopes, np.float64)
         fastact.set_num_threads(1 << 40)       # huge: accepted (clamped)
         assert fastact.get_num_threads() >= 1
     finally:
@@ -743,7 +732,7 @@ def test_backoff_mechanics(rng, backoff_restored):
     s0 = _cpu.thread_stats()
     assert 3599 < s0["backoff_left_s"] <= 3600
     for _ in range(3):
-        _check_forward(fastact.prelu(x, slopes), x, slopes)
+        assert_prelu_forward(fastact.prelu(x, slopes), x, slopes)
     s1 = _cpu.thread_stats()
     assert s1["team_calls"] == s0["team_calls"]
     assert s1["backoff_serial_calls"] == s0["backoff_serial_calls"] + 3
@@ -751,7 +740,7 @@ def test_backoff_mechanics(rng, backoff_restored):
 
     _cpu.set_thread_backoff(False)
     assert fastact.config()["thread_backoff"] is False
-    _check_forward(fastact.prelu(x, slopes), x, slopes)
+    assert_prelu_forward(fastact.prelu(x, slopes), x, slopes)
     s2 = _cpu.thread_stats()
     assert s2["team_calls"] == s1["team_calls"] + 1
     assert s2["backoff_left_s"] == s1["backoff_left_s"], "switching off lost the owed time"
@@ -759,11 +748,11 @@ def test_backoff_mechanics(rng, backoff_restored):
 
     # a tiny amount owed: one serial call spends it, the next tries the team
     _cpu.force_thread_backoff(1e-9)
-    _check_forward(fastact.prelu(x, slopes), x, slopes)
+    assert_prelu_forward(fastact.prelu(x, slopes), x, slopes)
     s3 = _cpu.thread_stats()
     assert s3["backoff_serial_calls"] == s2["backoff_serial_calls"] + 1
     assert s3["backoff_left_s"] == 0
-    _check_forward(fastact.prelu(x, slopes), x, slopes)
+    assert_prelu_forward(fastact.prelu(x, slopes), x, slopes)
     assert _cpu.thread_stats()["team_calls"] == s3["team_calls"] + 1
 
     # small calls never take a team, and never spend the back-off's time

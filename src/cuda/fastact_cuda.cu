@@ -527,10 +527,9 @@ prelu_forward_kernel(const typename Tr::S *x, typename Tr::S *y,
     fa_elementwise<S, V, 1>(in, y, n, f);
 }
 
-/* The slope vector on the device: as given, copied from the host (stream
- * ordered), or NULL for a shared value. */
+/* fa_slopes's copy of host slopes on the device, if it made one: freed
+ * (stream ordered) with this. */
 struct Slopes {
-    const void *device_ptr = NULL;
     void *owned = NULL;
     cudaStream_t stream = 0;
     ~Slopes()
@@ -540,20 +539,23 @@ struct Slopes {
     }
 };
 
-static int fa_slopes(Slopes &out, const void *slopes, int on_host, int64_t nbytes,
-                     cudaStream_t stream)
+/* Sets *device to the channels slopes of type C on the device, which out
+ * holds (and frees) when they had to be copied there. */
+template <typename C>
+static int fa_slopes(Slopes &out, const C **device, const void *slopes, int on_host,
+                     int64_t channels, cudaStream_t stream)
 {
+    const int64_t nbytes = channels * (int64_t)sizeof(C);
     out.stream = stream;
-    if (slopes == NULL || !on_host) {
-        out.device_ptr = slopes;
+    *device = (const C *)slopes;
+    if (slopes == NULL || !on_host)
         return 0;
-    }
     FA_CHECK(cudaMallocAsync(&out.owned, (size_t)nbytes, stream));
     /* From pageable host memory the copy is staged before this returns, so
      * the caller may free its buffer at once; no device synchronisation. */
     FA_CHECK(cudaMemcpyAsync(out.owned, slopes, (size_t)nbytes, cudaMemcpyHostToDevice,
                              stream));
-    out.device_ptr = out.owned;
+    *device = (const C *)out.owned;
     return 0;
 }
 
@@ -566,10 +568,9 @@ static int prelu_forward_t(int device, const void *x, const void *slopes_in, int
     typedef typename Tr::C C;
     const int64_t n = outer * channels * inner;
     Slopes sl;
-    int rc = fa_slopes(sl, slopes_in, on_host, channels * (int64_t)sizeof(C), stream);
-    if (rc)
+    const C *slopes;
+    if (int rc = fa_slopes(sl, &slopes, slopes_in, on_host, channels, stream))
         return rc;
-    const C *slopes = (const C *)sl.device_ptr;
     if (fa_aligned(x) && fa_aligned(y)) {
         FA_LAUNCH((prelu_forward_kernel<Tr, true>), fa_grid(device, n, 16 / sizeof(S)),
                   FA_THREADS, stream, (const S *)x, (S *)y, slopes, (C)shared, n,
@@ -821,10 +822,9 @@ static int prelu_backward_t(int device, const void *g, const void *x, const void
     const C shared = (C)shared_d;
     const int64_t n = outer * channels * inner;
     Slopes sl;
-    int rc = fa_slopes(sl, slopes_in, on_host, channels * (int64_t)sizeof(C), stream);
-    if (rc)
+    const C *slopes;
+    if (int rc = fa_slopes(sl, &slopes, slopes_in, on_host, channels, stream))
         return rc;
-    const C *slopes = (const C *)sl.device_ptr;
     const bool aligned = fa_aligned(g) && fa_aligned(x) && fa_aligned(gi);
 
     Workspace ws;
