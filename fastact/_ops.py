@@ -21,9 +21,9 @@ check: the rule, ``check(value, name)`` -> the value as a Python float
 """
 
 OpSpec = namedtuple("OpSpec", (
-    "name op params kernel_params prepare oracle "
-    "summary extended returns raises notes examples "
-    "backward_summary backward_extended backward_returns backward_notes backward_examples"))
+    "name op params kernel_params oracle summary examples backward_summary backward_examples "
+    "prepare extended returns raises notes backward_extended backward_returns backward_notes"),
+    defaults=(None, "", "", "", "", "", "", ""))
 OpSpec.__doc__ = """One elementwise op.
 
 name: the forward's name (the backward's is name + "_backward"); op: its
@@ -34,10 +34,10 @@ rules tie parameters together or whose kernel depends on them, a function
 of the raw parameters returning ``(op, kernel_params)`` (kernel_params and
 the checks are then unused); oracle: its float64 oracle in fastact._reference.
 
-The rest are docstring texts, numpydoc sections without their headings
-(empty: no section): summary (one line) and extended; returns: what follows
-"Of x's shape and dtype" for y; raises; notes; examples.  The backward_*
-texts are the same for the gradient.
+The rest are docstring texts, numpydoc sections without their headings:
+summary (one line) and examples are required; extended, returns (what
+follows "Of x's shape and dtype" for y), raises and notes default to ""
+(no section).  The backward_* texts are the same for the gradient.
 """
 
 
@@ -63,11 +63,8 @@ negative_slope : float, default 0.01
     Any finite slope, including 0, negative ones and ones > 1.  The
     default is PyTorch's; tf.nn.leaky_relu and keras.activations use 0.2,
     Keras's LeakyReLU layer 0.3."""),),
-        kernel_params=("negative_slope", 0.0, 0.0), prepare=None, oracle="leaky_relu",
+        kernel_params=("negative_slope", 0.0, 0.0), oracle="leaky_relu",
         summary="Leaky ReLU: ``y = x if x > 0 else negative_slope * x``, elementwise.",
-        extended="",
-        returns="",
-        raises="",
         notes="""\
 ``x > 0 ? x : negative_slope * x`` in x's dtype (the slope rounded to
 it): NaN stays NaN, x == 0 and -0.0 give ``negative_slope * x`` (a zero
@@ -83,8 +80,6 @@ array([[-1.0847888, -1.0847888, -1.0847888],
 array([-0.02,  0.  ,  3.  ])""",
         backward_summary=("Gradient of :func:`leaky_relu`: ``grad_output if x > 0 else "
                           "negative_slope * grad_output``."),
-        backward_extended="",
-        backward_returns="",
         backward_notes="""\
 At x == 0 (and for NaN) the gradient is the slope: the branch the forward
 takes there, as in PyTorch.""",
@@ -113,7 +108,6 @@ threshold : float, default 0.0
     y = max_value                          where x >= max_value
     y = x                                  where threshold < x < max_value
     y = negative_slope * (x - threshold)   elsewhere (exactly 0 when negative_slope == 0)""",
-        returns="",
         raises="""\
 ValueError
     For a negative ``negative_slope``, ``max_value`` or ``threshold``
@@ -148,7 +142,6 @@ array([-2. , -1. , -0.5,  0. ,  2. ,  5. ,  6. ])""",
     grad_input = 0                               where x >= max_value
     grad_input = grad_output                     where threshold < x < max_value
     grad_input = negative_slope * grad_output    elsewhere (0 when negative_slope == 0)""",
-        backward_returns="",
         backward_notes="""\
 At the kinks the gradient is that of the branch the forward takes: the
 lower side at ``x == threshold``, 0 at ``x == max_value`` (as PyTorch's
@@ -161,19 +154,14 @@ array([0.25, 0.25, 1.  , 0.  , 0.  ])"""),
 
     OpSpec(
         name="relu6", op=_cpu.OPS["relu"], params=(), kernel_params=(0.0, 6.0, 0.0),
-        prepare=None, oracle="relu6",
+        oracle="relu6",
         summary="``min(max(x, 0), 6)``: :func:`relu` with ``max_value=6``, as torch.nn.ReLU6.",
-        extended="",
         returns="-0.0 and -inf give +0.0; NaN stays NaN.",
-        raises="",
-        notes="",
         examples="""\
 >>> import numpy as np, fastact
 >>> fastact.relu6(np.array([-1.0, 3.0, 6.0, 9.0]))
 array([0., 3., 6., 6.])""",
         backward_summary="Gradient of :func:`relu6`: grad_output where 0 < x < 6, else 0.",
-        backward_extended="",
-        backward_returns="",
         backward_notes="""\
 At x == 0 and x == 6 the gradient is 0, as in PyTorch; NaN passes
 grad_output through.""",
@@ -187,22 +175,18 @@ array([0., 1., 0., 0.])"""),
         params=(Param("theta", 1.0, _checks.theta, """\
 theta : float, default 1.0
     The threshold, >= 0 (ValueError otherwise, as Keras)."""),),
-        kernel_params=(0.0, inf, "theta"), prepare=None, oracle="thresholded_relu",
+        kernel_params=(0.0, inf, "theta"), oracle="thresholded_relu",
         summary="``y = x if x > theta else 0``, as Keras 2's ThresholdedReLU.",
         extended="""\
 The same as ``relu(x, threshold=theta)`` (Keras 3 dropped the layer for
 that).""",
         returns="x == theta gives 0, NaN stays NaN.",
-        raises="",
-        notes="",
         examples="""\
 >>> import numpy as np, fastact
 >>> fastact.thresholded_relu(np.array([-1.0, 0.5, 1.0, 1.5]))
 array([0. , 0. , 0. , 1.5])""",
         backward_summary=("Gradient of :func:`thresholded_relu`: grad_output where "
                           "x > theta, else 0."),
-        backward_extended="",
-        backward_returns="",
         backward_notes="""\
 At x == theta the gradient is 0 (the branch the forward takes there).""",
         backward_examples="""\
@@ -215,11 +199,8 @@ array([0., 0., 1.])"""),
         params=(Param("alpha", 1.0, _checks.finite, """\
 alpha : float, default 1.0
     Any finite value (the default of PyTorch and Keras)."""),),
-        kernel_params=("alpha", 0.0, 0.0), prepare=None, oracle="elu",
+        kernel_params=("alpha", 0.0, 0.0), oracle="elu",
         summary="Exponential linear unit: ``y = x if x > 0 else alpha * expm1(x)``.",
-        extended="",
-        returns="",
-        raises="",
         notes="""\
 ``expm1`` keeps full relative accuracy near 0 (``elu(-1e-7)`` is
 ``-9.9999995e-08``, as PyTorch; ``exp(x) - 1`` would lose half the
@@ -231,11 +212,9 @@ digits).  x == 0 takes the exponential branch (``alpha * 0``), -inf gives
 array([-6.32120559e-01, -9.99999950e-08,  0.00000000e+00,  2.00000000e+00])""",
         backward_summary=("Gradient of :func:`elu`: ``grad_output if x > 0 else "
                           "grad_output * alpha * exp(x)``."),
-        backward_extended="",
         backward_returns="""\
 At x == 0 the gradient is alpha (the branch the forward takes); at -inf
 0; NaN passes grad_output through.""",
-        backward_notes="",
         backward_examples="""\
 >>> import numpy as np, fastact
 >>> fastact.elu_backward(np.ones(3), np.array([-1.0, 0.0, 2.0]), alpha=2.0)
@@ -257,7 +236,6 @@ max_val : float, default 1.0
     y = min_val   where x < min_val
     y = max_val   where x > max_val
     y = x         elsewhere, NaN included""",
-        returns="",
         raises="""\
 ValueError
     For ``min_val > max_val`` (as PyTorch) or a NaN bound.
@@ -275,8 +253,6 @@ array([-1. , -0.5,  0. ,  1. ])
 array([0., 2., 6.])""",
         backward_summary=("Gradient of :func:`hardtanh`: grad_output where "
                           "``min_val < x < max_val``, else 0."),
-        backward_extended="",
-        backward_returns="",
         backward_notes="""\
 At both kinks (x == min_val, x == max_val) the gradient is 0, and NaN
 passes grad_output through, as PyTorch's hardtanh_backward.""",
@@ -287,21 +263,14 @@ array([0., 1., 1., 0.])"""),
 
     OpSpec(
         name="square", op=_cpu.OPS["square"], params=(), kernel_params=(0.0, 0.0, 0.0),
-        prepare=None, oracle="square",
+        oracle="square",
         summary="``y = x * x``, elementwise (the classic example of a custom activation).",
-        extended="",
-        returns="",
-        raises="",
-        notes="",
         examples="""\
 >>> import numpy as np, fastact
 >>> fastact.square(np.array([-3.0, 0.5, 2.0]))
 array([9.  , 0.25, 4.  ])""",
         backward_summary=("Gradient of :func:`square`: ``grad_output * 2 * x`` "
                           "(computed as ``g * (x + x)``)."),
-        backward_extended="",
-        backward_returns="",
-        backward_notes="",
         backward_examples="""\
 >>> import numpy as np, fastact
 >>> fastact.square_backward(np.ones(3), np.array([-3.0, 0.5, 2.0]))
