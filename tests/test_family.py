@@ -149,6 +149,19 @@ def _check(op, got, want, params=None, x=None, g=None):
         assert_same(got, want)
 
 
+def _check_every_destination(run, written, check):
+    """check() the result of run(a, out, inplace) as a new array, into a
+    poisoned out= and in place, where `written` is the array an in-place call
+    overwrites (a copy of it is)."""
+    check(run(written, None, False))
+    out = poisoned_like(written)
+    assert run(written, out, False) is out
+    check(out)
+    copy = written.copy()
+    assert run(copy, None, True) is copy
+    check(copy)
+
+
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 @pytest.mark.parametrize("n", [1, 37, 100_003])
@@ -157,13 +170,8 @@ def test_forward(rng, case, dtype, n):
     p = _params_in(params, dtype)
     x = _data(rng, n, dtype, kinks)
     want = _expected(fwd(x.astype(np.float64), p), dtype)
-    _check(op, F.unary_forward(op, params, x, None, False), want, params, x)
-    out = poisoned_like(x)
-    assert F.unary_forward(op, params, x, out, False) is out
-    _check(op, out, want, params, x)
-    xc = x.copy()
-    assert F.unary_forward(op, params, xc, None, True) is xc
-    _check(op, xc, want, params, x)
+    _check_every_destination(lambda a, out, inplace: F.unary_forward(op, params, a, out, inplace),
+                             x, lambda got: _check(op, got, want, params, x))
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
@@ -195,13 +203,9 @@ def test_backward(rng, case, dtype, n):
     g = _data(rng, n, dtype, [])
     with np.errstate(invalid="ignore", over="ignore"):
         want = _expected(bwd(g.astype(np.float64), x.astype(np.float64), p), dtype)
-    _check(op, F.unary_backward(op, params, g, x, None, False), want)
-    out = poisoned_like(x)
-    assert F.unary_backward(op, params, g, x, out, False) is out
-    _check(op, out, want)
-    gc = g.copy()
-    assert F.unary_backward(op, params, gc, x, None, True) is gc
-    _check(op, gc, want)
+    _check_every_destination(
+        lambda a, out, inplace: F.unary_backward(op, params, a, x, out, inplace),
+        g, lambda got: _check(op, got, want))
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
