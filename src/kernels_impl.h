@@ -44,9 +44,6 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define FA_ALWAYS_INLINE static inline __attribute__((always_inline))
 #define FA_KERNEL static __attribute__((noinline))
-#elif defined(_MSC_VER)
-#define FA_ALWAYS_INLINE static __forceinline
-#define FA_KERNEL static __declspec(noinline)
 #else
 #define FA_ALWAYS_INLINE static inline
 #define FA_KERNEL static
