@@ -306,15 +306,15 @@ _prelu_backward_input_op = _define(
     lambda g, x, w: _prelu_backward_cpu(g, x, w, False), _prelu_backward_input_fake)
 
 
-def _leaky_relu_params(negative_slope):
+def _leaky_relu_params(negative_slope=0.01):
     return _OP_LEAKY_RELU, _checks.finite(negative_slope, "negative_slope"), 0.0
 
 
-def _elu_params(alpha):
+def _elu_params(alpha=1.0):
     return _OP_ELU, _checks.finite(alpha, "alpha"), 0.0
 
 
-def _hardtanh_params(min_val, max_val):
+def _hardtanh_params(min_val=-1.0, max_val=1.0):
     return (_OP_HARDTANH, *_checks.hardtanh(min_val, max_val))
 
 
@@ -323,7 +323,8 @@ def _relu6_params():
     return _OP_HARDTANH, 0.0, 6.0
 
 
-# name -> (parameters with their schema defaults, (op, p0, p1) from their values)
+# name -> (parameters with their schema defaults, (op, p0, p1) from their values,
+# with the same defaults: a Python kernel receives the arguments as passed)
 _FAMILY = {
     "leaky_relu": ("float negative_slope=0.01", _leaky_relu_params),
     "elu": ("float alpha=1.0", _elu_params),
@@ -333,10 +334,7 @@ _FAMILY = {
 
 
 def _family_ops(name, params_schema, kernel):
-    params = params_schema.replace("=", " ").split(", ")
-    plain = ", ".join(p.split(" ")[0] + " " + p.split(" ")[1] for p in params if p)
     sep = ", " if params_schema else ""
-    psep = ", " if plain else ""
 
     def forward(x, *params):
         op, p0, p1 = kernel(*params)
@@ -368,7 +366,7 @@ def _family_ops(name, params_schema, kernel):
     fwd = _define(f"{name}(Tensor x{sep}{params_schema}) -> Tensor", forward, fake)
     inp = _define(f"{name}_(Tensor(a!) x{sep}{params_schema}) -> ()", forward_inplace,
                   fake_inplace)
-    bwd = _define(f"{name}_backward(Tensor grad_output, Tensor x{psep}{plain}) -> Tensor",
+    bwd = _define(f"{name}_backward(Tensor grad_output, Tensor x{sep}{params_schema}) -> Tensor",
                   backward, fake_backward)
     return fwd, inp, bwd
 
