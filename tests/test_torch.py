@@ -348,3 +348,15 @@ def test_compile_fullgraph_matches_eager():
     xe = x.clone().requires_grad_()
     model(xe).sum().backward()
     assert torch.equal(xg.grad, xe.grad)
+
+
+def test_readme_pytorch_example_runs():
+    import pathlib
+    import re
+    readme = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md not found beside the tests")
+    blocks = re.findall(r"```py\n(.*?)```", readme.read_text(), re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README PyTorch block", "exec"), {})
