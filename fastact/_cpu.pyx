@@ -17,6 +17,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_New
 from libc.math cimport isfinite
+from libc.stdlib cimport free, malloc
 from libc.stdint cimport int64_t
 
 cnp.import_array()
@@ -568,6 +569,98 @@ def unary_backward(int op, tuple params, cnp.ndarray grad_output, cnp.ndarray x,
     if status != 0:
         _raise_for_status(status, "unary_backward")
     return _finish(dest, target)
+
+
+# --- raw memory: for fastact.torch ------------------------------------------------
+# The kernels on memory another library owns (torch tensors), given as
+# addresses.  The caller has checked everything: dtype codes, that every block
+# is C-contiguous, aligned, of the sizes given, and that outputs overlap no
+# input other than in place.  No numpy object is made: a small call costs a
+# few hundred nanoseconds here.
+
+def raw_prelu_forward(int code, size_t x, size_t slopes, size_t y, int64_t outer,
+                      int64_t channels, int64_t inner):
+    """prelu's forward over (outer, channels, inner) blocks; slopes: `channels`
+    values of the compute dtype (float64 for float64, else float32)."""
+    cdef int status
+    if outer * channels * inner < GIL_RELEASE_MIN:
+        status = fa_prelu_forward(code, <const void *>x, <const void *>slopes, <void *>y,
+                                  outer, channels, inner)
+    else:
+        with nogil:
+            status = fa_prelu_forward(code, <const void *>x, <const void *>slopes,
+                                      <void *>y, outer, channels, inner)
+    if status != 0:
+        _raise_for_status(status, "prelu_forward")
+
+
+def raw_prelu_backward(int code, size_t grad_output, size_t x, size_t slopes,
+                       size_t grad_input, size_t grad_slopes, bint grad_slopes_f64,
+                       int64_t outer, int64_t channels, int64_t inner):
+    """prelu's fused backward; grad_slopes receives the `channels` float64 sums
+    rounded once to float64 (grad_slopes_f64) or float32 (0: not wanted)."""
+    cdef double[64] stack_sums
+    cdef double *sums = stack_sums
+    cdef int64_t c
+    cdef int status
+    if channels > 64:
+        sums = <double *>malloc(<size_t>channels * sizeof(double))
+        if sums == NULL:
+            raise MemoryError("fastact: prelu_backward cannot allocate its sums")
+    try:
+        if outer * channels * inner < GIL_RELEASE_MIN:
+            status = fa_prelu_backward(code, <const void *>grad_output, <const void *>x,
+                                       <const void *>slopes, <void *>grad_input, sums,
+                                       outer, channels, inner)
+        else:
+            with nogil:
+                status = fa_prelu_backward(code, <const void *>grad_output,
+                                           <const void *>x, <const void *>slopes,
+                                           <void *>grad_input, sums, outer, channels, inner)
+        if status != 0:
+            _raise_for_status(status, "prelu_backward")
+        if grad_slopes == 0:
+            pass                          # only grad_input wanted
+        elif grad_slopes_f64:
+            for c in range(channels):
+                (<double *>grad_slopes)[c] = sums[c]
+        else:
+            for c in range(channels):
+                (<float *>grad_slopes)[c] = <float>sums[c]
+    finally:
+        if sums != stack_sums:
+            free(sums)
+
+
+def raw_unary_forward(int code, int op, double p0, double p1, double p2, size_t x,
+                      size_t y, int64_t n):
+    """y = op(x; p0, p1, p2) over n contiguous elements (y may be x)."""
+    cdef double[3] p = [p0, p1, p2]
+    cdef int status
+    if n < GIL_RELEASE_MIN:
+        status = fa_unary_forward(code, op, p, <const void *>x, <void *>y, n)
+    else:
+        with nogil:
+            status = fa_unary_forward(code, op, p, <const void *>x, <void *>y, n)
+    if status != 0:
+        _raise_for_status(status, "unary_forward")
+
+
+def raw_unary_backward(int code, int op, double p0, double p1, double p2,
+                       size_t grad_output, size_t x, size_t grad_input, int64_t n):
+    """grad_input = grad_output * op'(x; p0, p1, p2) over n contiguous elements
+    (grad_input may be grad_output)."""
+    cdef double[3] p = [p0, p1, p2]
+    cdef int status
+    if n < GIL_RELEASE_MIN:
+        status = fa_unary_backward(code, op, p, <const void *>grad_output,
+                                   <const void *>x, <void *>grad_input, n)
+    else:
+        with nogil:
+            status = fa_unary_backward(code, op, p, <const void *>grad_output,
+                                       <const void *>x, <void *>grad_input, n)
+    if status != 0:
+        _raise_for_status(status, "unary_backward")
 
 
 # --- threads and ISA ------------------------------------------------------------

@@ -16,7 +16,7 @@ kernels are queued on that stream and nothing waits on the host.  When that
 stream is not the current stream of the library whose arrays fastact
 allocates or copies, the two are ordered with events on the device.
 
-Arrays are checked as fastact._foreign.check_tensor says (no autograd,
+Arrays are checked as fastact._foreign.check_tensor says (no autograd recording,
 dense torch tensors), with the rules of fastact._checks.
 """
 import importlib.util

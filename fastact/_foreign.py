@@ -8,9 +8,12 @@ copy, computed by fastact._cpu, and returned as the producer's type (an
 output the caller gave comes back as the caller's object).  Those on a CUDA
 device are fastact._device's.
 
-Tensors that require grad are refused (autograd integration is separate),
-as are torch tensors whose memory does not hold their values as they are
-(sparse, nested, mkldnn, quantized, lazily negated): TypeError.
+Tensors that require grad are refused while torch records gradients
+(fastact's functions are not autograd operations; fastact.torch has the
+operators that are), and taken under ``torch.no_grad()`` and
+``torch.inference_mode()``, where nothing is recorded.  Torch tensors whose
+memory does not hold their values as they are (sparse, nested, mkldnn,
+quantized, lazily negated) are refused: TypeError.
 """
 import numpy as np
 
@@ -36,12 +39,24 @@ def is_torch(obj):
     return type(obj).__module__.partition(".")[0] == "torch"
 
 
+def _grad_recorded(obj):
+    """True for a tensor that requires grad while its library records
+    gradients (torch outside no_grad and inference_mode)."""
+    if not getattr(obj, "requires_grad", False):
+        return False
+    if is_torch(obj):
+        import torch
+        return torch.is_grad_enabled()
+    return True
+
+
 def _refuse_grad(obj, name):
-    if getattr(obj, "requires_grad", False):
+    if _grad_recorded(obj):
         raise TypeError(
             f"{name} is a tensor that requires grad; fastact's functions are not "
-            f"autograd operations: pass {name}.detach() (and compute the gradients "
-            f"with fastact's backward functions)")
+            f"autograd operations: call them under torch.no_grad(), pass "
+            f"{name}.detach() (and compute the gradients with fastact's backward "
+            f"functions), or use fastact.torch's operators, which are")
 
 
 def check_tensor(obj, name):
@@ -103,6 +118,8 @@ def cpu_view(obj, name):
         return obj
     dt = check_tensor(obj, name)
     if is_torch(obj):
+        if obj.requires_grad:       # under no_grad (check_tensor refuses it otherwise)
+            obj = obj.detach()
         if dt is _dtypes.BF16:
             import torch
             bf16 = _dtypes.bfloat16(f"{name} is a torch.bfloat16 tensor")

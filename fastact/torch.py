@@ -1,0 +1,632 @@
+"""PyTorch operators, autograd and modules over fastact's CPU kernels.
+
+``import fastact.torch`` registers operators under the ``fastact`` namespace
+of ``torch.library`` (``torch.ops.fastact.prelu`` ...), each with its CPU
+kernel (fastact's C kernels run on the tensors' own memory), a fake
+implementation (tracing, ``torch.compile``) and autograd:
+
+=======================================================  ================================
+operator                                                 backward operator
+=======================================================  ================================
+``prelu(x, weight)``                                     ``prelu_backward(g, x, weight)``
+                                                         -> (grad_input, grad_weight);
+                                                         ``prelu_backward_input`` when
+                                                         weight needs no gradient
+``leaky_relu(x, negative_slope=0.01)``                   ``leaky_relu_backward(g, x, ...)``
+``elu(x, alpha=1.0)``                                    ``elu_backward(g, x, ...)``
+``hardtanh(x, min_val=-1.0, max_val=1.0)``               ``hardtanh_backward(g, x, ...)``
+``relu6(x)``                                             ``relu6_backward(g, x)``
+=======================================================  ================================
+
+and in-place forms ``leaky_relu_``, ``elu_``, ``hardtanh_``, ``relu6_``
+(they declare that they mutate x; no autograd).  The functions of this
+module call them; the modules ``PReLU``, ``LeakyReLU``, ``ELU``,
+``Hardtanh`` and ``ReLU6`` are torch.nn's own classes with these operators
+in ``forward``, and ``convert(model)`` swaps them in.
+
+Results are torch's, bitwise for the forward and the input gradient in
+float32 and float64 (the sign of zero included), except ELU, which fastact
+computes with an exactly rounded ``expm1`` where torch's float32 kernel can
+be 2 ulp off.  PReLU's weight gradient is summed in float64 in a fixed order
+(torch sums in the tensor's dtype): the more accurate value, the same
+whatever the thread count.
+
+Tensors are float32, float64, float16 or bfloat16 on the CPU.  Contiguous
+and channels_last (``channels_last``, ``channels_last_3d``) tensors are read
+where they are, and results keep the input's memory format; other layouts
+are copied first.  PReLU's weight has one value or one per channel (axis 1),
+of x's dtype, as for ``torch.nn.functional.prelu``.  Double backward is not
+implemented: it raises a RuntimeError naming the operator.
+"""
+try:
+    import torch
+except ImportError as exc:  # pragma: no cover - exercised without torch
+    raise ImportError(
+        'fastact.torch needs PyTorch, which is not installed: pip install "fastact[torch]"'
+    ) from exc
+
+from . import _checks, _cpu
+
+__all__ = ["prelu", "leaky_relu", "elu", "hardtanh", "relu6",
+           "PReLU", "LeakyReLU", "ELU", "Hardtanh", "ReLU6", "convert"]
+
+_CODES = {torch.float32: _cpu.DT_F32, torch.float64: _cpu.DT_F64,
+          torch.float16: _cpu.DT_F16, torch.bfloat16: _cpu.DT_BF16}
+_F64 = _cpu.DT_F64
+_CONTIG = torch.contiguous_format
+_CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
+_OP_LEAKY_RELU = _cpu.OPS["leaky_relu"]
+_OP_ELU = _cpu.OPS["elu"]
+_OP_HARDTANH = _cpu.OPS["hardtanh"]
+_raw_prelu_forward = _cpu.raw_prelu_forward
+_raw_prelu_backward = _cpu.raw_prelu_backward
+_raw_unary_forward = _cpu.raw_unary_forward
+_raw_unary_backward = _cpu.raw_unary_backward
+_empty_like = torch.empty_like
+_float32 = torch.float32
+
+
+# --- checks and layouts --------------------------------------------------------------
+
+def _code(t, name):
+    """The kernels' dtype code of tensor t (TypeError naming it otherwise)."""
+    code = _CODES.get(t.dtype)
+    if code is None:
+        raise TypeError(f"{name} has dtype {t.dtype}; fastact takes float32, float64, "
+                        f"float16 and bfloat16 tensors")
+    return code
+
+
+def _check_grad_output(grad_output, x):
+    if grad_output.dtype != x.dtype:
+        raise _checks.mismatch("grad_output", "dtype", grad_output.dtype, x.dtype)
+    if grad_output.shape != x.shape:
+        raise _checks.mismatch("grad_output", "shape", tuple(grad_output.shape),
+                               tuple(x.shape))
+
+
+def _channels(x, weight):
+    """PReLU's weight checked against x, as torch.nn.functional.prelu takes it:
+    returns its number of values (1: shared, else one per channel on axis 1)."""
+    if weight.dim() > 1:
+        raise ValueError(f"weight must be a scalar or a 1-D tensor (as for torch's prelu), "
+                         f"got {weight.dim()} dims")
+    if weight.dtype != x.dtype:
+        raise _checks.mismatch("weight", "dtype", weight.dtype, x.dtype)
+    if weight.device != x.device:
+        raise ValueError(f"weight is on {weight.device} but x is on {x.device}: pass "
+                         f"tensors on one device")
+    n = weight.numel()
+    channels = x.shape[1] if x.dim() >= 2 else 1
+    if n != 1 and n != channels:
+        raise ValueError(f"weight has {n} values but x has {channels} channels (axis 1)")
+    return n
+
+
+def _layout(t):
+    """The memory format t is dense in (contiguous first), None for others."""
+    if t.is_contiguous():
+        return _CONTIG
+    fmt = _CHANNELS_LAST.get(t.dim())
+    if fmt is not None and t.is_contiguous(memory_format=fmt):
+        return fmt
+    return None
+
+
+def _operands(x, out):
+    """(x dense in a format, that format, the tensor the kernel writes): out
+    itself when it is dense in that format, else a temporary copied to out."""
+    fmt = _layout(x)
+    if fmt is None:
+        fmt = _layout(out) or _CONTIG
+        x = x.contiguous(memory_format=fmt)
+    if fmt is _CONTIG:
+        target = out if out.is_contiguous() else _empty_like(x)
+    else:
+        target = out if out.is_contiguous(memory_format=fmt) else _empty_like(x)
+    return x, fmt, target
+
+
+def _like(t, fmt):
+    """t dense in format fmt (t itself when it is)."""
+    if fmt is _CONTIG:
+        return t if t.is_contiguous() else t.contiguous()
+    return t if t.is_contiguous(memory_format=fmt) else t.contiguous(memory_format=fmt)
+
+
+def _geometry(x, fmt, n):
+    """x's (outer, channels, inner) for n slopes (1: shared; else one per
+    channel, axis 1 of NC*, the last of channels_last memory)."""
+    size = x.numel()
+    if n == 1:
+        return 1, 1, size
+    if fmt is _CONTIG:
+        outer = x.shape[0]
+        return outer, n, size // (outer * n)
+    return size // n, n, 1
+
+
+def _slopes(weight, code):
+    """weight as the kernels read it: contiguous, float32 for float16 and bfloat16."""
+    if code >= 2:
+        return weight.to(_float32).contiguous()
+    return weight.contiguous()
+
+
+# --- CPU kernels ---------------------------------------------------------------------
+
+def _prelu_cpu(x, weight):
+    # the common case first: contiguous float32/float64 x, weight of its dtype
+    code = _CODES.get(x.dtype)
+    if (code is not None and code < 2 and weight.dtype is x.dtype and x.is_contiguous()
+            and weight.is_cpu and weight.dim() == 1 and x.dim() >= 2):
+        n = weight.numel()
+        size = x.numel()
+        outer = x.shape[0]
+        channels = x.shape[1]
+        if size and (n == channels or n == 1):
+            out = _empty_like(x)
+            if n == 1:
+                _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
+                                   1, 1, size)
+            else:
+                _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
+                                   outer, n, size // (outer * n))
+            return out
+    return _prelu_cpu_general(x, weight)
+
+
+def _prelu_cpu_general(x, weight):
+    code = _code(x, "x")
+    n = _channels(x, weight)
+    out = _empty_like(x)
+    if x.numel() == 0:
+        return out
+    xk, fmt, target = _operands(x, out)
+    w = _slopes(weight, code)
+    outer, channels, inner = _geometry(xk, fmt, n)
+    _raw_prelu_forward(code, xk.data_ptr(), w.data_ptr(), target.data_ptr(),
+                       outer, channels, inner)
+    if target is not out:
+        out.copy_(target)
+    return out
+
+
+def _prelu_backward_cpu(grad_output, x, weight, weight_grad):
+    code = _code(x, "x")
+    n = _channels(x, weight)
+    _check_grad_output(grad_output, x)
+    grad_input = _empty_like(x)
+    grad_weight = None
+    if weight_grad:
+        grad_weight = _empty_like(weight) if code < 2 else torch.empty(
+            weight.shape, dtype=_float32)
+    if x.numel() == 0:
+        if weight_grad:
+            grad_weight.zero_()
+    else:
+        xk, fmt, target = _operands(x, grad_input)
+        g = _like(grad_output, fmt)
+        if weight_grad or n != 1:
+            w = _slopes(weight, code)
+            outer, channels, inner = _geometry(xk, fmt, n)
+            _raw_prelu_backward(code, g.data_ptr(), xk.data_ptr(), w.data_ptr(),
+                                target.data_ptr(),
+                                grad_weight.data_ptr() if weight_grad else 0, code == _F64,
+                                outer, channels, inner)
+        else:       # one slope and no weight gradient: leaky_relu's, no reduction
+            _raw_unary_backward(code, _OP_LEAKY_RELU, float(weight), 0.0, 0.0,
+                                g.data_ptr(), xk.data_ptr(), target.data_ptr(), x.numel())
+        if target is not grad_input:
+            grad_input.copy_(target)
+    if not weight_grad:
+        return grad_input
+    if code >= 2:
+        grad_weight = grad_weight.to(weight.dtype)
+    return grad_input, grad_weight
+
+
+def _unary_cpu(op, p0, p1, x):
+    code = _code(x, "x")
+    out = _empty_like(x)
+    size = x.numel()
+    if size == 0:
+        return out
+    xk, _, target = _operands(x, out)
+    _raw_unary_forward(code, op, p0, p1, 0.0, xk.data_ptr(), target.data_ptr(), size)
+    if target is not out:
+        out.copy_(target)
+    return out
+
+
+def _unary_inplace_cpu(op, p0, p1, x):
+    code = _code(x, "x")
+    size = x.numel()
+    if size == 0:
+        return
+    if _layout(x) is not None:
+        ptr = x.data_ptr()
+        _raw_unary_forward(code, op, p0, p1, 0.0, ptr, ptr, size)
+    else:
+        x.copy_(_unary_cpu(op, p0, p1, x))
+
+
+def _unary_backward_cpu(op, p0, p1, grad_output, x):
+    code = _code(x, "x")
+    _check_grad_output(grad_output, x)
+    grad_input = _empty_like(x)
+    size = x.numel()
+    if size == 0:
+        return grad_input
+    xk, fmt, target = _operands(x, grad_input)
+    g = _like(grad_output, fmt)
+    _raw_unary_backward(code, op, p0, p1, 0.0, g.data_ptr(), xk.data_ptr(),
+                        target.data_ptr(), size)
+    if target is not grad_input:
+        grad_input.copy_(target)
+    return grad_input
+
+
+# --- the operators -----------------------------------------------------------------
+
+_lib = torch.library.Library("fastact", "DEF")  # noqa: TOR901 - the ops below are CPU-only
+
+
+def _define(schema, cpu, fake):
+    name = schema.partition("(")[0]
+    _lib.define(schema)
+    _lib.impl(name, cpu, "CPU")
+    torch.library.register_fake("fastact::" + name, fake, lib=_lib)
+    return getattr(torch.ops.fastact, name).default
+
+
+def _prelu_fake(x, weight):
+    _code(x, "x")
+    _channels(x, weight)
+    return _empty_like(x)
+
+
+def _prelu_backward_fake(grad_output, x, weight):
+    _code(x, "x")
+    _channels(x, weight)
+    _check_grad_output(grad_output, x)
+    return _empty_like(x), _empty_like(weight)
+
+
+def _prelu_backward_input_fake(grad_output, x, weight):
+    return _prelu_backward_fake(grad_output, x, weight)[0]
+
+
+_prelu_op = _define("prelu(Tensor x, Tensor weight) -> Tensor", _prelu_cpu, _prelu_fake)
+_prelu_backward_op = _define(
+    "prelu_backward(Tensor grad_output, Tensor x, Tensor weight) -> (Tensor, Tensor)",
+    lambda g, x, w: _prelu_backward_cpu(g, x, w, True), _prelu_backward_fake)
+_prelu_backward_input_op = _define(
+    "prelu_backward_input(Tensor grad_output, Tensor x, Tensor weight) -> Tensor",
+    lambda g, x, w: _prelu_backward_cpu(g, x, w, False), _prelu_backward_input_fake)
+
+
+def _leaky_relu_params(negative_slope=0.01):
+    return _OP_LEAKY_RELU, _checks.finite(negative_slope, "negative_slope"), 0.0
+
+
+def _elu_params(alpha=1.0):
+    return _OP_ELU, _checks.finite(alpha, "alpha"), 0.0
+
+
+def _hardtanh_params(min_val=-1.0, max_val=1.0):
+    return (_OP_HARDTANH, *_checks.hardtanh(min_val, max_val))
+
+
+def _relu6_params():
+    # torch's relu6 is hardtanh(x, 0, 6): -0.0 stays -0.0 (fastact.relu6 gives +0.0)
+    return _OP_HARDTANH, 0.0, 6.0
+
+
+# name -> (parameters with their schema defaults, (op, p0, p1) from their values,
+# with the same defaults: a Python kernel receives the arguments as passed)
+_FAMILY = {
+    "leaky_relu": ("float negative_slope=0.01", _leaky_relu_params),
+    "elu": ("float alpha=1.0", _elu_params),
+    "hardtanh": ("float min_val=-1.0, float max_val=1.0", _hardtanh_params),
+    "relu6": ("", _relu6_params),
+}
+
+
+def _family_ops(name, params_schema, kernel):
+    sep = ", " if params_schema else ""
+
+    def forward(x, *params):
+        op, p0, p1 = kernel(*params)
+        return _unary_cpu(op, p0, p1, x)
+
+    def forward_inplace(x, *params):
+        op, p0, p1 = kernel(*params)
+        _unary_inplace_cpu(op, p0, p1, x)
+
+    def backward(grad_output, x, *params):
+        op, p0, p1 = kernel(*params)
+        return _unary_backward_cpu(op, p0, p1, grad_output, x)
+
+    def fake(x, *params):
+        kernel(*params)
+        _code(x, "x")
+        return _empty_like(x)
+
+    def fake_inplace(x, *params):
+        kernel(*params)
+        _code(x, "x")
+
+    def fake_backward(grad_output, x, *params):
+        kernel(*params)
+        _code(x, "x")
+        _check_grad_output(grad_output, x)
+        return _empty_like(x)
+
+    fwd = _define(f"{name}(Tensor x{sep}{params_schema}) -> Tensor", forward, fake)
+    inp = _define(f"{name}_(Tensor(a!) x{sep}{params_schema}) -> ()", forward_inplace,
+                  fake_inplace)
+    bwd = _define(f"{name}_backward(Tensor grad_output, Tensor x{sep}{params_schema}) -> Tensor",
+                  backward, fake_backward)
+    return fwd, inp, bwd
+
+
+_OPS = {name: _family_ops(name, schema, kernel)
+        for name, (schema, kernel) in _FAMILY.items()}
+
+
+# --- autograd ------------------------------------------------------------------------
+
+def _prelu_setup(ctx, inputs, output):
+    x, weight = inputs
+    ctx.save_for_backward(x, weight)
+
+
+def _prelu_grad(ctx, grad_output):
+    x, weight = ctx.saved_tensors
+    if ctx.needs_input_grad[1]:
+        return _prelu_backward_op(grad_output, x, weight)
+    return _prelu_backward_input_op(grad_output, x, weight), None
+
+
+torch.library.register_autograd("fastact::prelu", _prelu_grad, setup_context=_prelu_setup,
+                                lib=_lib)
+
+
+def _family_autograd(name, backward_op):
+    def setup(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.params = inputs[1:]
+
+    def grad(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return (backward_op(grad_output, x, *ctx.params),) + (None,) * len(ctx.params)
+
+    torch.library.register_autograd("fastact::" + name, grad, setup_context=setup,
+                                    lib=_lib)
+
+
+for _name, (_fwd, _inp, _bwd) in _OPS.items():
+    _family_autograd(_name, _bwd)
+
+
+def _no_double_backward(name):
+    def setup(ctx, inputs, output):
+        pass
+
+    forward = name.partition("_backward")[0]
+
+    def grad(ctx, *grads):
+        raise RuntimeError(f"fastact::{name} has no derivative: double backward through "
+                           f"fastact's {forward} is not implemented")
+
+    torch.library.register_autograd("fastact::" + name, grad, setup_context=setup, lib=_lib)
+
+
+for _name in ("prelu_backward", "prelu_backward_input",
+              *(n + "_backward" for n in _FAMILY)):
+    _no_double_backward(_name)
+
+
+# --- the functions -------------------------------------------------------------------
+# The operators' own autograd (above) is what torch.compile and torch.export
+# see.  In eager mode these functions take a faster road to the same
+# kernels: an autograd.Function when a gradient is recorded, else the
+# operator below the autograd layer (its CPU kernel, or another backend's).
+
+_below_autograd = torch._C._AutoDispatchBelowAutograd
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+_included = torch._C._dispatch_tls_is_dispatch_key_included
+_PYTHON_KEY = torch._C.DispatchKey.Python          # a dispatch mode: fake, proxy, user
+_FUNCTORCH_KEY = torch._C.DispatchKey.FuncTorchDynamicLayerFrontMode   # vmap, grad
+_function_modes = torch._C._is_torch_function_mode_enabled
+
+
+def _plain(t):
+    """A plain tensor or Parameter: no subclass that wants to see the op."""
+    return type(t) in _PLAIN
+
+
+def _no_modes():
+    """No torch function or dispatch mode is active (none would see the op
+    if the kernel ran directly)."""
+    return not (_included(_PYTHON_KEY) or _included(_FUNCTORCH_KEY) or _function_modes())
+
+_is_compiling = torch.compiler.is_compiling
+_is_grad_enabled = torch.is_grad_enabled
+
+
+class _PReLUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        with _below_autograd():
+            return _prelu_op(x, weight)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        if _is_grad_enabled():            # create_graph: the ops' autograd refuses
+            return _prelu_grad(ctx, grad_output)
+        with _below_autograd():
+            return _prelu_grad(ctx, grad_output)
+
+
+class _UnaryFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, op, backward_op, x, *params):
+        ctx.save_for_backward(x)
+        ctx.params = params
+        ctx.backward_op = backward_op
+        with _below_autograd():
+            return op(x, *params)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        if _is_grad_enabled():            # create_graph: the ops' autograd refuses
+            grad_input = ctx.backward_op(grad_output, x, *ctx.params)
+        else:
+            with _below_autograd():
+                grad_input = ctx.backward_op(grad_output, x, *ctx.params)
+        return (None, None, grad_input, *(None,) * len(ctx.params))
+
+
+def prelu(x, weight):
+    """``x if x > 0 else weight * x``, as ``torch.nn.functional.prelu``, with autograd.
+
+    weight: a scalar or 1-D tensor of x's dtype with one value, or one per
+    channel (axis 1 of x).  The backward gives both gradients in one pass,
+    and skips the weight's when it does not require grad.
+    """
+    if _is_compiling():
+        return _prelu_op(x, weight)
+    if _is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        return _PReLUFunction.apply(x, weight)
+    if _plain(x) and _plain(weight) and x.is_cpu and _no_modes():
+        return _prelu_cpu(x, weight)
+    with _below_autograd():
+        return _prelu_op(x, weight)
+
+
+_leaky_relu_op, _leaky_relu_inplace_op, _leaky_relu_backward_op = _OPS["leaky_relu"]
+_elu_op, _elu_inplace_op, _elu_backward_op = _OPS["elu"]
+_hardtanh_op, _hardtanh_inplace_op, _hardtanh_backward_op = _OPS["hardtanh"]
+_relu6_op, _relu6_inplace_op, _relu6_backward_op = _OPS["relu6"]
+
+
+def _unary(op, inplace_op, backward_op, x, inplace, *params):
+    if _is_compiling():
+        if inplace and not (x.requires_grad and _is_grad_enabled()):
+            inplace_op(x, *params)
+            return x
+        return op(x, *params)
+    if _is_grad_enabled() and x.requires_grad:
+        return _UnaryFunction.apply(op, backward_op, x, *params)
+    if inplace:
+        inplace_op(x, *params)
+        return x
+    with _below_autograd():
+        return op(x, *params)
+
+
+def leaky_relu(x, negative_slope=0.01, inplace=False):
+    """``x if x > 0 else negative_slope * x``, as ``torch.nn.functional.leaky_relu``.
+
+    inplace=True writes into x and returns it where autograd records nothing
+    for x; where it does, the result is a new tensor (the same values).
+    """
+    return _unary(_leaky_relu_op, _leaky_relu_inplace_op, _leaky_relu_backward_op, x,
+                  inplace, negative_slope)
+
+
+def elu(x, alpha=1.0, inplace=False):
+    """``x if x > 0 else alpha * expm1(x)``, as ``torch.nn.functional.elu``
+    (inplace: as for :func:`leaky_relu`)."""
+    return _unary(_elu_op, _elu_inplace_op, _elu_backward_op, x, inplace, alpha)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clipped to ``[min_val, max_val]``, as ``torch.nn.functional.hardtanh``
+    (inplace: as for :func:`leaky_relu`)."""
+    return _unary(_hardtanh_op, _hardtanh_inplace_op, _hardtanh_backward_op, x, inplace,
+                  min_val, max_val)
+
+
+def relu6(x, inplace=False):
+    """``hardtanh(x, 0, 6)``, as ``torch.nn.functional.relu6`` (-0.0 stays
+    -0.0; inplace: as for :func:`leaky_relu`)."""
+    return _unary(_relu6_op, _relu6_inplace_op, _relu6_backward_op, x, inplace)
+
+
+# --- modules -------------------------------------------------------------------------
+# torch.nn's own classes (constructors, parameters, state_dict, repr) with
+# fastact's operators in forward.
+
+class PReLU(torch.nn.PReLU):
+    """torch.nn.PReLU on fastact's kernels: the same constructor
+    ``(num_parameters=1, init=0.25, device=None, dtype=None)``, parameter
+    ``weight`` and state_dict (checkpoints load both ways)."""
+
+    def forward(self, input):
+        return _prelu_op(input, self.weight)
+
+
+class LeakyReLU(torch.nn.LeakyReLU):
+    """torch.nn.LeakyReLU ``(negative_slope=0.01, inplace=False)`` on fastact's kernels."""
+
+    def forward(self, input):
+        return leaky_relu(input, self.negative_slope, self.inplace)
+
+
+class ELU(torch.nn.ELU):
+    """torch.nn.ELU ``(alpha=1.0, inplace=False)`` on fastact's kernels."""
+
+    def forward(self, input):
+        return elu(input, self.alpha, self.inplace)
+
+
+class Hardtanh(torch.nn.Hardtanh):
+    """torch.nn.Hardtanh ``(min_val=-1.0, max_val=1.0, inplace=False)`` on fastact's kernels."""
+
+    def forward(self, input):
+        return hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+
+class ReLU6(torch.nn.ReLU6):
+    """torch.nn.ReLU6 ``(inplace=False)`` on fastact's kernels."""
+
+    def forward(self, input):
+        return relu6(input, self.inplace)
+
+
+_TWINS = {torch.nn.PReLU: PReLU, torch.nn.LeakyReLU: LeakyReLU, torch.nn.ELU: ELU,
+          torch.nn.Hardtanh: Hardtanh, torch.nn.ReLU6: ReLU6}
+
+
+def _twin(module):
+    """module's fastact twin sharing its state: the same Parameter objects,
+    buffers, hooks and training flag."""
+    twin = _TWINS[type(module)].__new__(_TWINS[type(module)])
+    state = dict(module.__dict__)
+    for key in ("_parameters", "_buffers", "_modules"):
+        state[key] = dict(state[key])
+    twin.__dict__.update(state)
+    return twin
+
+
+def convert(model):
+    """Swap every torch.nn.PReLU, LeakyReLU, ELU, Hardtanh and ReLU6 in model
+    (exactly those classes, not subclasses) for fastact's twin, in place, and
+    return model.
+
+    The twins keep the same Parameter objects (an optimizer built before
+    still updates them), devices, hooks and training mode.  A model that is
+    itself such a module is returned as its twin.
+    """
+    if type(model) in _TWINS:
+        return _twin(model)
+    for parent in list(model.modules()):
+        for name, child in list(parent._modules.items()):
+            if child is not None and type(child) in _TWINS:
+                parent._modules[name] = _twin(child)
+    return model
