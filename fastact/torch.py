@@ -45,13 +45,16 @@ except ImportError as exc:  # pragma: no cover - exercised without torch
         'fastact.torch needs PyTorch, which is not installed: pip install "fastact[torch]"'
     ) from exc
 
-from . import _checks, _cpu
+from . import _checks, _cpu, _dtypes
 
 __all__ = ["prelu", "leaky_relu", "elu", "hardtanh", "relu6",
            "PReLU", "LeakyReLU", "ELU", "Hardtanh", "ReLU6", "convert"]
 
-_CODES = {torch.float32: _cpu.DT_F32, torch.float64: _cpu.DT_F64,
-          torch.float16: _cpu.DT_F16, torch.bfloat16: _cpu.DT_BF16}
+# from fastact._dtypes's table: the kernels' code of each torch dtype, and per
+# code the dtype the kernels hold slopes and grad_slopes in (float32 for
+# float16 and bfloat16)
+_CODES = {_dtypes.torch_dtype(d): d.code for d in _dtypes.TABLE}
+_COMPUTE = tuple(getattr(torch, d.compute) for d in _dtypes.TABLE)
 _F64 = _cpu.DT_F64
 _CONTIG = torch.contiguous_format
 _CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
@@ -63,7 +66,6 @@ _raw_prelu_backward = _cpu.raw_prelu_backward
 _raw_unary_forward = _cpu.raw_unary_forward
 _raw_unary_backward = _cpu.raw_unary_backward
 _empty_like = torch.empty_like
-_float32 = torch.float32
 
 
 # --- checks and layouts --------------------------------------------------------------
@@ -72,17 +74,13 @@ def _code(t, name):
     """The kernels' dtype code of tensor t (TypeError naming it otherwise)."""
     code = _CODES.get(t.dtype)
     if code is None:
-        raise TypeError(f"{name} has dtype {t.dtype}; fastact takes float32, float64, "
-                        f"float16 and bfloat16 tensors")
+        raise _dtypes.unsupported(name, t.dtype, on_cpu=False)
     return code
 
 
 def _check_grad_output(grad_output, x):
-    if grad_output.dtype != x.dtype:
-        raise _checks.mismatch("grad_output", "dtype", grad_output.dtype, x.dtype)
-    if grad_output.shape != x.shape:
-        raise _checks.mismatch("grad_output", "shape", tuple(grad_output.shape),
-                               tuple(x.shape))
+    _checks.matches("grad_output", grad_output.dtype, tuple(grad_output.shape), x.dtype,
+                    tuple(x.shape))
 
 
 def _channels(x, weight):
@@ -147,10 +145,9 @@ def _geometry(x, fmt, n):
 
 
 def _slopes(weight, code):
-    """weight as the kernels read it: contiguous, float32 for float16 and bfloat16."""
-    if code >= 2:
-        return weight.to(_float32).contiguous()
-    return weight.contiguous()
+    """weight as the kernels read it: contiguous, in the compute dtype."""
+    compute = _COMPUTE[code]
+    return (weight if weight.dtype is compute else weight.to(compute)).contiguous()
 
 
 # --- CPU kernels ---------------------------------------------------------------------
@@ -158,20 +155,13 @@ def _slopes(weight, code):
 def _prelu_cpu(x, weight):
     # the common case first: contiguous float32/float64 x, weight of its dtype
     code = _CODES.get(x.dtype)
-    if (code is not None and code < 2 and weight.dtype is x.dtype and x.is_contiguous()
-            and weight.is_cpu and weight.dim() == 1 and x.dim() >= 2):
+    if (code is not None and _COMPUTE[code] is x.dtype and weight.dtype is x.dtype
+            and x.is_contiguous() and weight.is_cpu and weight.dim() == 1 and x.dim() >= 2):
         n = weight.numel()
-        size = x.numel()
-        outer = x.shape[0]
-        channels = x.shape[1]
-        if size and (n == channels or n == 1):
+        if x.numel() and (n == x.shape[1] or n == 1):
             out = _empty_like(x)
-            if n == 1:
-                _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
-                                   1, 1, size)
-            else:
-                _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
-                                   outer, n, size // (outer * n))
+            _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
+                               *_geometry(x, _CONTIG, n))
             return out
     return _prelu_cpu_general(x, weight)
 
@@ -199,8 +189,7 @@ def _prelu_backward_cpu(grad_output, x, weight, weight_grad):
     grad_input = _empty_like(x)
     grad_weight = None
     if weight_grad:
-        grad_weight = _empty_like(weight) if code < 2 else torch.empty(
-            weight.shape, dtype=_float32)
+        grad_weight = torch.empty(weight.shape, dtype=_COMPUTE[code])
     if x.numel() == 0:
         if weight_grad:
             grad_weight.zero_()
@@ -221,7 +210,7 @@ def _prelu_backward_cpu(grad_output, x, weight, weight_grad):
             grad_input.copy_(target)
     if not weight_grad:
         return grad_input
-    if code >= 2:
+    if grad_weight.dtype is not weight.dtype:
         grad_weight = grad_weight.to(weight.dtype)
     return grad_input, grad_weight
 
@@ -568,7 +557,7 @@ class PReLU(torch.nn.PReLU):
     ``weight`` and state_dict (checkpoints load both ways)."""
 
     def forward(self, input):
-        return _prelu_op(input, self.weight)
+        return prelu(input, self.weight)
 
 
 class LeakyReLU(torch.nn.LeakyReLU):
