@@ -287,21 +287,18 @@ def _define_op(spec):
     defaults = [p.default for p in spec.params]
     closure = {f"_d{i}": p.default for i, p in enumerate(spec.params)}
     closure.update({f"_check{i}": p.check for i, p in enumerate(spec.params)})
+    default_op, default_params = _ops.kernel_args(spec, *defaults)
     if spec.prepare is not None:
-        default_op, default_params = spec.prepare(*defaults)
         general = f"op, params = _prepare({', '.join(names)})"
     else:
-        slots, default_params = [], []
+        # _ops.kernel_args written out for this op: checks and slots inlined
+        slots = []
         for k, slot in enumerate(spec.kernel_params):
             if isinstance(slot, str):
-                i = names.index(slot)
-                slots.append(f"_check{i}({slot}, {slot!r})")
-                default_params.append(spec.params[i].check(spec.params[i].default, slot))
+                slots.append(f"_check{names.index(slot)}({slot}, {slot!r})")
             else:
                 closure[f"_k{k}"] = float(slot)
                 slots.append(f"_k{k}")
-                default_params.append(float(slot))
-        default_op, default_params = spec.op, tuple(default_params)
         general = f"op, params = _op, ({', '.join(slots)})"
     default = "op, params = _default_op, _default_params"
     if names:

@@ -41,6 +41,18 @@ follows "Of x's shape and dtype" for y), raises and notes default to ""
 """
 
 
+def kernel_args(spec, *values):
+    """(op, (p0, p1, p2)): the kernel op `spec` runs for its parameters' values
+    (in signature order; trailing ones left out take their defaults), checked
+    by their rules."""
+    values += tuple(p.default for p in spec.params[len(values):])
+    if spec.prepare is not None:
+        return spec.prepare(*values)
+    checked = {p.name: p.check(v, p.name) for p, v in zip(spec.params, values)}
+    return spec.op, tuple(checked[k] if isinstance(k, str) else float(k)
+                          for k in spec.kernel_params)
+
+
 def relu_kernel(negative_slope, max_value, threshold):
     """(op, kernel_params) for relu: the plain kernel ``max(x, 0)`` for zero
     slope and threshold and no cap (the defaults), else the general one."""

@@ -45,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised without torch
         'fastact.torch needs PyTorch, which is not installed: pip install "fastact[torch]"'
     ) from exc
 
-from . import _checks, _cpu, _dtypes
+from . import _checks, _cpu, _dtypes, _ops
 
 __all__ = ["prelu", "leaky_relu", "elu", "hardtanh", "relu6",
            "PReLU", "LeakyReLU", "ELU", "Hardtanh", "ReLU6", "convert"]
@@ -59,8 +59,6 @@ _F64 = _cpu.DT_F64
 _CONTIG = torch.contiguous_format
 _CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 _OP_LEAKY_RELU = _cpu.OPS["leaky_relu"]
-_OP_ELU = _cpu.OPS["elu"]
-_OP_HARDTANH = _cpu.OPS["hardtanh"]
 _raw_prelu_forward = _cpu.raw_prelu_forward
 _raw_prelu_backward = _cpu.raw_prelu_backward
 _raw_unary_forward = _cpu.raw_unary_forward
@@ -215,32 +213,32 @@ def _prelu_backward_cpu(grad_output, x, weight, weight_grad):
     return grad_input, grad_weight
 
 
-def _unary_cpu(op, p0, p1, x):
+def _unary_cpu(op, params, x):
     code = _code(x, "x")
     out = _empty_like(x)
     size = x.numel()
     if size == 0:
         return out
     xk, _, target = _operands(x, out)
-    _raw_unary_forward(code, op, p0, p1, 0.0, xk.data_ptr(), target.data_ptr(), size)
+    _raw_unary_forward(code, op, *params, xk.data_ptr(), target.data_ptr(), size)
     if target is not out:
         out.copy_(target)
     return out
 
 
-def _unary_inplace_cpu(op, p0, p1, x):
+def _unary_inplace_cpu(op, params, x):
     code = _code(x, "x")
     size = x.numel()
     if size == 0:
         return
     if _layout(x) is not None:
         ptr = x.data_ptr()
-        _raw_unary_forward(code, op, p0, p1, 0.0, ptr, ptr, size)
+        _raw_unary_forward(code, op, *params, ptr, ptr, size)
     else:
-        x.copy_(_unary_cpu(op, p0, p1, x))
+        x.copy_(_unary_cpu(op, params, x))
 
 
-def _unary_backward_cpu(op, p0, p1, grad_output, x):
+def _unary_backward_cpu(op, params, grad_output, x):
     code = _code(x, "x")
     _check_grad_output(grad_output, x)
     grad_input = _empty_like(x)
@@ -249,8 +247,8 @@ def _unary_backward_cpu(op, p0, p1, grad_output, x):
         return grad_input
     xk, fmt, target = _operands(x, grad_input)
     g = _like(grad_output, fmt)
-    _raw_unary_backward(code, op, p0, p1, 0.0, g.data_ptr(), xk.data_ptr(),
-                        target.data_ptr(), size)
+    _raw_unary_backward(code, op, *params, g.data_ptr(), xk.data_ptr(), target.data_ptr(),
+                        size)
     if target is not grad_input:
         grad_input.copy_(target)
     return grad_input
@@ -295,47 +293,39 @@ _prelu_backward_input_op = _define(
     lambda g, x, w: _prelu_backward_cpu(g, x, w, False), _prelu_backward_input_fake)
 
 
-def _leaky_relu_params(negative_slope=0.01):
-    return _OP_LEAKY_RELU, _checks.finite(negative_slope, "negative_slope"), 0.0
+_SPECS = {spec.name: spec for spec in _ops.OPS}
 
 
-def _elu_params(alpha=1.0):
-    return _OP_ELU, _checks.finite(alpha, "alpha"), 0.0
+def _schema(spec):
+    """The op's parameters as an operator schema spells them."""
+    return ", ".join(f"float {p.name}={p.default}" for p in spec.params)
 
 
-def _hardtanh_params(min_val=-1.0, max_val=1.0):
-    return (_OP_HARDTANH, *_checks.hardtanh(min_val, max_val))
+def _kernel_of(spec):
+    return lambda *values: _ops.kernel_args(spec, *values)
 
 
-def _relu6_params():
-    # torch's relu6 is hardtanh(x, 0, 6): -0.0 stays -0.0 (fastact.relu6 gives +0.0)
-    return _OP_HARDTANH, 0.0, 6.0
+# torch's relu6 is hardtanh(x, 0, 6): -0.0 stays -0.0 (fastact.relu6 gives +0.0)
+_RELU6 = _ops.kernel_args(_SPECS["hardtanh"], 0.0, 6.0)
 
-
-# name -> (parameters with their schema defaults, (op, p0, p1) from their values,
-# with the same defaults: a Python kernel receives the arguments as passed)
-_FAMILY = {
-    "leaky_relu": ("float negative_slope=0.01", _leaky_relu_params),
-    "elu": ("float alpha=1.0", _elu_params),
-    "hardtanh": ("float min_val=-1.0, float max_val=1.0", _hardtanh_params),
-    "relu6": ("", _relu6_params),
-}
+# name -> (its parameters in the schema, with their defaults; (op, kernel
+# parameters) from their values, as fastact._ops defines them)
+_FAMILY = {name: (_schema(_SPECS[name]), _kernel_of(_SPECS[name]))
+           for name in ("leaky_relu", "elu", "hardtanh")}
+_FAMILY["relu6"] = ("", lambda: _RELU6)
 
 
 def _family_ops(name, params_schema, kernel):
     sep = ", " if params_schema else ""
 
     def forward(x, *params):
-        op, p0, p1 = kernel(*params)
-        return _unary_cpu(op, p0, p1, x)
+        return _unary_cpu(*kernel(*params), x)
 
     def forward_inplace(x, *params):
-        op, p0, p1 = kernel(*params)
-        _unary_inplace_cpu(op, p0, p1, x)
+        _unary_inplace_cpu(*kernel(*params), x)
 
     def backward(grad_output, x, *params):
-        op, p0, p1 = kernel(*params)
-        return _unary_backward_cpu(op, p0, p1, grad_output, x)
+        return _unary_backward_cpu(*kernel(*params), grad_output, x)
 
     def fake(x, *params):
         kernel(*params)
