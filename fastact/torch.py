@@ -5,24 +5,32 @@ of ``torch.library`` (``torch.ops.fastact.prelu`` ...), each with its CPU
 kernel (fastact's C kernels run on the tensors' own memory), a fake
 implementation (tracing, ``torch.compile``) and autograd:
 
-=======================================================  ================================
-operator                                                 backward operator
-=======================================================  ================================
-``prelu(x, weight)``                                     ``prelu_backward(g, x, weight)``
-                                                         -> (grad_input, grad_weight);
-                                                         ``prelu_backward_input`` when
-                                                         weight needs no gradient
-``leaky_relu(x, negative_slope=0.01)``                   ``leaky_relu_backward(g, x, ...)``
-``elu(x, alpha=1.0)``                                    ``elu_backward(g, x, ...)``
-``hardtanh(x, min_val=-1.0, max_val=1.0)``               ``hardtanh_backward(g, x, ...)``
-``relu6(x)``                                             ``relu6_backward(g, x)``
-=======================================================  ================================
+=========================================================  ================================
+operator                                                   backward operator
+=========================================================  ================================
+``prelu(x, weight)``                                       ``prelu_backward(g, x, weight)``
+                                                           -> (grad_input, grad_weight);
+                                                           ``prelu_backward_input`` when
+                                                           weight needs no gradient
+``leaky_relu(x, negative_slope=0.01)``                     ``leaky_relu_backward(g, x, ...)``
+``elu(x, alpha=1.0)``                                      ``elu_backward(g, x, ...)``
+``hardtanh(x, min_val=-1.0, max_val=1.0)``                 ``hardtanh_backward(g, x, ...)``
+``relu6(x)``                                               ``relu6_backward(g, x)``
+``relu(x, negative_slope=0.0, max_value=None,              ``relu_backward(g, x, ...)``
+threshold=0.0)`` (Keras's parameters)
+``thresholded_relu(x, theta=1.0)``                         ``thresholded_relu_backward``
+=========================================================  ================================
 
-and in-place forms ``leaky_relu_``, ``elu_``, ``hardtanh_``, ``relu6_``
-(they declare that they mutate x; no autograd).  The functions of this
-module call them; the modules ``PReLU``, ``LeakyReLU``, ``ELU``,
-``Hardtanh`` and ``ReLU6`` are torch.nn's own classes with these operators
-in ``forward``, and ``convert(model)`` swaps them in.
+and in-place forms ``leaky_relu_``, ``elu_``, ``hardtanh_``, ``relu6_``,
+``relu_``, ``thresholded_relu_`` (they declare that they mutate x; no
+autograd).  ``prelu`` has a CPU autocast rule, torch's for its prelu (float
+inputs other than float64 are cast to the autocast dtype).  The functions
+of this module call the same kernels; in eager mode, for plain CPU tensors,
+without the dispatcher.  Their ``inplace=True`` works under autograd as
+torch's does (the gradient from the output).  The modules ``PReLU``,
+``LeakyReLU``, ``ELU``, ``Hardtanh`` and ``ReLU6`` are torch.nn's own
+classes with these functions in ``forward``, and ``convert(model)`` swaps
+them in.
 
 Results are torch's, bitwise for the forward and the input gradient in
 float32 and float64 (the sign of zero included), except ELU, which fastact
@@ -45,9 +53,11 @@ except ImportError as exc:  # pragma: no cover - exercised without torch
         'fastact.torch needs PyTorch, which is not installed: pip install "fastact[torch]"'
     ) from exc
 
+import math
+
 from . import _checks, _cpu, _dtypes, _ops
 
-__all__ = ["prelu", "leaky_relu", "elu", "hardtanh", "relu6",
+__all__ = ["prelu", "leaky_relu", "elu", "hardtanh", "relu6", "relu", "thresholded_relu",
            "PReLU", "LeakyReLU", "ELU", "Hardtanh", "ReLU6", "convert"]
 
 # from fastact._dtypes's table: the kernels' code of each torch dtype, and per
@@ -294,50 +304,98 @@ _prelu_backward_input_op = _define(
 
 
 _SPECS = {spec.name: spec for spec in _ops.OPS}
+_OP_ELU_OUTPUT = _cpu.OP_ELU_OUTPUT
+_OP_RELU_PLAIN = _cpu.OPS["relu_plain"]
 
 
-def _schema(spec):
-    """The op's parameters as an operator schema spells them."""
-    return ", ".join(f"float {p.name}={p.default}" for p in spec.params)
+def _schema(params):
+    """Parameters as an operator schema spells them (None: an optional float)."""
+    return ", ".join(f"float{'?' if p.default is None else ''} {p.name}={p.default}"
+                     for p in params)
 
 
-def _kernel_of(spec):
-    return lambda *values: _ops.kernel_args(spec, *values)
+class _Member:
+    """One op of the family: its schema's parameters, and ``kernels(*values)``
+    -> the (op, kernel parameters) of its forward, of its backward from x,
+    and of its backward from the forward's output (None where the output
+    does not determine the gradient: in place, torch then raises too)."""
+
+    def __init__(self, params, kernels):
+        self.params = params
+        self.kernels = kernels
 
 
-# torch's relu6 is hardtanh(x, 0, 6): -0.0 stays -0.0 (fastact.relu6 gives +0.0)
-_RELU6 = _ops.kernel_args(_SPECS["hardtanh"], 0.0, 6.0)
+def _from_spec(name, result_backward=None):
+    """A member whose three kernels are fastact._ops's for `name` (the same
+    kernel works from the output, unless result_backward says otherwise)."""
+    spec = _SPECS[name]
 
-# name -> (its parameters in the schema, with their defaults; (op, kernel
-# parameters) from their values, as fastact._ops defines them)
-_FAMILY = {name: (_schema(_SPECS[name]), _kernel_of(_SPECS[name]))
-           for name in ("leaky_relu", "elu", "hardtanh")}
-_FAMILY["relu6"] = ("", lambda: _RELU6)
+    def kernels(*values):
+        k = _ops.kernel_args(spec, *values)
+        return k, k, (k if result_backward is None else result_backward(k))
+    return _Member(spec.params, kernels)
 
 
-def _family_ops(name, params_schema, kernel):
+def _leaky_from_output(kernel):
+    # y > 0 exactly where x > 0 for a slope >= 0 (torch's rule for the in-place op)
+    return kernel if kernel[1][0] >= 0 else None
+
+
+def _elu_from_output(kernel):
+    # for x <= 0 the gradient is y + alpha: ELU's output form, alpha >= 0 (as torch)
+    alpha = kernel[1][0]
+    return (_OP_ELU_OUTPUT, (alpha, 0.0, 0.0)) if alpha >= 0 else None
+
+
+# torch's relu and relu6 keep -0.0 (hardtanh's forward does; fastact.relu and
+# fastact.relu6 give +0.0); the gradient is relu's (hardtanh's is 0 at +inf).
+# Keras's parameters run fastact's relu kernel, as fastact.relu does.
+_TORCH_RELU = ((_SPECS["hardtanh"].op, (0.0, math.inf, 0.0)), (_OP_RELU_PLAIN, (0.0, 0.0, 0.0)),
+               (_OP_RELU_PLAIN, (0.0, 0.0, 0.0)))
+_TORCH_RELU6 = (_ops.kernel_args(_SPECS["hardtanh"], 0.0, 6.0),) * 3
+
+
+def _relu_kernels(*values):
+    kernel = _ops.kernel_args(_SPECS["relu"], *values)
+    return _TORCH_RELU if kernel[0] == _OP_RELU_PLAIN else (kernel,) * 3
+
+
+_FAMILY = {
+    "leaky_relu": _from_spec("leaky_relu", _leaky_from_output),
+    "elu": _from_spec("elu", _elu_from_output),
+    "hardtanh": _from_spec("hardtanh"),
+    "relu": _Member(_SPECS["relu"].params, _relu_kernels),
+    "relu6": _Member((), lambda: _TORCH_RELU6),
+    "thresholded_relu": _from_spec("thresholded_relu"),
+}
+
+
+def _family_ops(name, member):
+    """Define name, name_ (in place) and name_backward; returns them."""
+    params_schema = _schema(member.params)
     sep = ", " if params_schema else ""
+    kernels = member.kernels
 
     def forward(x, *params):
-        return _unary_cpu(*kernel(*params), x)
+        return _unary_cpu(*kernels(*params)[0], x)
 
     def forward_inplace(x, *params):
-        _unary_inplace_cpu(*kernel(*params), x)
+        _unary_inplace_cpu(*kernels(*params)[0], x)
 
     def backward(grad_output, x, *params):
-        return _unary_backward_cpu(*kernel(*params), grad_output, x)
+        return _unary_backward_cpu(*kernels(*params)[1], grad_output, x)
 
     def fake(x, *params):
-        kernel(*params)
+        kernels(*params)
         _code(x, "x")
         return _empty_like(x)
 
     def fake_inplace(x, *params):
-        kernel(*params)
+        kernels(*params)
         _code(x, "x")
 
     def fake_backward(grad_output, x, *params):
-        kernel(*params)
+        kernels(*params)
         _code(x, "x")
         _check_grad_output(grad_output, x)
         return _empty_like(x)
@@ -350,11 +408,10 @@ def _family_ops(name, params_schema, kernel):
     return fwd, inp, bwd
 
 
-_OPS = {name: _family_ops(name, schema, kernel)
-        for name, (schema, kernel) in _FAMILY.items()}
+_OPS = {name: _family_ops(name, member) for name, member in _FAMILY.items()}
 
 
-# --- autograd ------------------------------------------------------------------------
+# --- autograd and autocast -----------------------------------------------------------
 
 def _prelu_setup(ctx, inputs, output):
     x, weight = inputs
@@ -389,15 +446,18 @@ for _name, (_fwd, _inp, _bwd) in _OPS.items():
     _family_autograd(_name, _bwd)
 
 
+def _double_backward_error(name):
+    forward = name.partition("_backward")[0]
+    return RuntimeError(f"fastact::{name} has no derivative: double backward through "
+                        f"fastact's {forward} is not implemented")
+
+
 def _no_double_backward(name):
     def setup(ctx, inputs, output):
         pass
 
-    forward = name.partition("_backward")[0]
-
     def grad(ctx, *grads):
-        raise RuntimeError(f"fastact::{name} has no derivative: double backward through "
-                           f"fastact's {forward} is not implemented")
+        raise _double_backward_error(name)
 
     torch.library.register_autograd("fastact::" + name, grad, setup_context=setup, lib=_lib)
 
@@ -407,11 +467,27 @@ for _name in ("prelu_backward", "prelu_backward_input",
     _no_double_backward(_name)
 
 
+_AUTOCAST_CPU = torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastCPU)
+
+
+def _prelu_autocast(keyset, x, weight):
+    # as torch's prelu under CPU autocast (a lower_precision_fp op): float
+    # tensors other than float64 are cast to the autocast dtype
+    dtype = torch.get_autocast_dtype("cpu")
+    x, weight = (t.to(dtype) if t.is_floating_point() and t.dtype not in (dtype, torch.float64)
+                 else t for t in (x, weight))
+    with torch._C._ExcludeDispatchKeyGuard(_AUTOCAST_CPU):
+        return _prelu_op(x, weight)
+
+
+_lib.impl("prelu", _prelu_autocast, "AutocastCPU", with_keyset=True)
+
+
 # --- the functions -------------------------------------------------------------------
-# The operators' own autograd (above) is what torch.compile and torch.export
-# see.  In eager mode these functions take a faster road to the same
-# kernels: an autograd.Function when a gradient is recorded, else the
-# operator below the autograd layer (its CPU kernel, or another backend's).
+# The operators (above) are what the dispatcher, torch.compile and
+# torch.export see.  In eager mode, for plain CPU tensors with no mode
+# active, these functions call the same CPU kernels without the dispatcher:
+# directly without autograd, through an autograd.Function with it.
 
 _below_autograd = torch._C._AutoDispatchBelowAutograd
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
@@ -419,6 +495,10 @@ _included = torch._C._dispatch_tls_is_dispatch_key_included
 _PYTHON_KEY = torch._C.DispatchKey.Python          # a dispatch mode: fake, proxy, user
 _FUNCTORCH_KEY = torch._C.DispatchKey.FuncTorchDynamicLayerFrontMode   # vmap, grad
 _function_modes = torch._C._is_torch_function_mode_enabled
+_autocast_cpu = torch._C._is_autocast_cpu_enabled if hasattr(
+    torch._C, "_is_autocast_cpu_enabled") else lambda: torch.is_autocast_enabled("cpu")
+_is_compiling = torch.compiler.is_compiling
+_is_grad_enabled = torch.is_grad_enabled
 
 
 def _plain(t):
@@ -431,43 +511,76 @@ def _no_modes():
     if the kernel ran directly)."""
     return not (_included(_PYTHON_KEY) or _included(_FUNCTORCH_KEY) or _function_modes())
 
-_is_compiling = torch.compiler.is_compiling
-_is_grad_enabled = torch.is_grad_enabled
-
 
 class _PReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight):
         ctx.save_for_backward(x, weight)
-        with _below_autograd():
-            return _prelu_op(x, weight)
+        return _prelu_cpu(x, weight)
 
     @staticmethod
     def backward(ctx, grad_output):
-        if _is_grad_enabled():            # create_graph: the ops' autograd refuses
+        if _is_grad_enabled():       # create_graph: the operators raise on double backward
             return _prelu_grad(ctx, grad_output)
-        with _below_autograd():
-            return _prelu_grad(ctx, grad_output)
+        x, weight = ctx.saved_tensors
+        if ctx.needs_input_grad[1]:
+            return _prelu_backward_cpu(grad_output, x, weight, True)
+        return _prelu_backward_cpu(grad_output, x, weight, False), None
 
 
 class _UnaryFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, op, backward_op, x, *params):
+    def forward(ctx, x, kernels, name, params):
         ctx.save_for_backward(x)
+        ctx.kernel = kernels[1]
+        ctx.name = name
         ctx.params = params
-        ctx.backward_op = backward_op
-        with _below_autograd():
-            return op(x, *params)
+        return _unary_cpu(*kernels[0], x)
 
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        if _is_grad_enabled():            # create_graph: the ops' autograd refuses
-            grad_input = ctx.backward_op(grad_output, x, *ctx.params)
+        if _is_grad_enabled():       # create_graph: the operators raise on double backward
+            grad_input = _OPS[ctx.name][2](grad_output, x, *ctx.params)
         else:
-            with _below_autograd():
-                grad_input = ctx.backward_op(grad_output, x, *ctx.params)
-        return (None, None, grad_input, *(None,) * len(ctx.params))
+            grad_input = _unary_backward_cpu(*ctx.kernel, grad_output, x)
+        return grad_input, None, None, None
+
+
+class _UnaryInplaceFunction(torch.autograd.Function):
+    """In place with autograd, as torch's in-place activations: x is
+    overwritten and the gradient is computed from the output."""
+
+    @staticmethod
+    def forward(ctx, x, kernels, name):
+        _unary_inplace_cpu(*kernels[0], x)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        ctx.kernel = kernels[2]
+        ctx.name = name
+        return x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        if ctx.kernel is None:
+            raise RuntimeError(
+                f"fastact.torch.{ctx.name}(inplace=True) cannot give the gradient from its "
+                f"output with a negative slope or alpha (as in PyTorch): call it with "
+                f"inplace=False")
+        if _is_grad_enabled():
+            raise _double_backward_error(ctx.name + "_backward")
+        (y,) = ctx.saved_tensors
+        return _unary_backward_cpu(*ctx.kernel, grad_output, y), None, None
+
+
+def _check_inplace_leaf(x):
+    # torch's own check, before anything is written
+    if x.is_leaf:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                           "operation.")
+    if x._is_view() and x._base.is_leaf and x._base.requires_grad:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
 
 
 def prelu(x, weight):
@@ -479,62 +592,75 @@ def prelu(x, weight):
     """
     if _is_compiling():
         return _prelu_op(x, weight)
-    if _is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-        return _PReLUFunction.apply(x, weight)
-    if _plain(x) and _plain(weight) and x.is_cpu and _no_modes():
+    if (_plain(x) and _plain(weight) and x.is_cpu and weight.is_cpu and _no_modes()
+            and not _autocast_cpu()):
+        if _is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+            return _PReLUFunction.apply(x, weight)
         return _prelu_cpu(x, weight)
-    with _below_autograd():
-        return _prelu_op(x, weight)
+    return _prelu_op(x, weight)
 
 
-_leaky_relu_op, _leaky_relu_inplace_op, _leaky_relu_backward_op = _OPS["leaky_relu"]
-_elu_op, _elu_inplace_op, _elu_backward_op = _OPS["elu"]
-_hardtanh_op, _hardtanh_inplace_op, _hardtanh_backward_op = _OPS["hardtanh"]
-_relu6_op, _relu6_inplace_op, _relu6_backward_op = _OPS["relu6"]
-
-
-def _unary(op, inplace_op, backward_op, x, inplace, *params):
-    if _is_compiling():
-        if inplace and not (x.requires_grad and _is_grad_enabled()):
-            inplace_op(x, *params)
+def _unary(name, x, inplace, *params):
+    fwd_op, inplace_op, _ = _OPS[name]
+    grad = _is_grad_enabled() and x.requires_grad
+    if not _is_compiling() and _plain(x) and x.is_cpu and _no_modes():
+        kernels = _FAMILY[name].kernels(*params)
+        if grad and inplace:
+            _check_inplace_leaf(x)
+            return _UnaryInplaceFunction.apply(x, kernels, name)
+        if grad:
+            return _UnaryFunction.apply(x, kernels, name, params)
+        if inplace:
+            _unary_inplace_cpu(*kernels[0], x)
             return x
-        return op(x, *params)
-    if _is_grad_enabled() and x.requires_grad:
-        return _UnaryFunction.apply(op, backward_op, x, *params)
-    if inplace:
+        return _unary_cpu(*kernels[0], x)
+    # the dispatcher: its in-place operators record no gradient, so under
+    # autograd the result is a new tensor (x keeps its values)
+    if inplace and not grad:
         inplace_op(x, *params)
         return x
-    with _below_autograd():
-        return op(x, *params)
+    return fwd_op(x, *params)
 
 
 def leaky_relu(x, negative_slope=0.01, inplace=False):
     """``x if x > 0 else negative_slope * x``, as ``torch.nn.functional.leaky_relu``.
 
-    inplace=True writes into x and returns it where autograd records nothing
-    for x; where it does, the result is a new tensor (the same values).
+    inplace=True writes into x and returns it, as torch does (under
+    autograd the gradient then comes from the output, which needs
+    negative_slope >= 0).
     """
-    return _unary(_leaky_relu_op, _leaky_relu_inplace_op, _leaky_relu_backward_op, x,
-                  inplace, negative_slope)
+    return _unary("leaky_relu", x, inplace, negative_slope)
 
 
 def elu(x, alpha=1.0, inplace=False):
     """``x if x > 0 else alpha * expm1(x)``, as ``torch.nn.functional.elu``
-    (inplace: as for :func:`leaky_relu`)."""
-    return _unary(_elu_op, _elu_inplace_op, _elu_backward_op, x, inplace, alpha)
+    (inplace: as for :func:`leaky_relu`, alpha >= 0 under autograd)."""
+    return _unary("elu", x, inplace, alpha)
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
     """x clipped to ``[min_val, max_val]``, as ``torch.nn.functional.hardtanh``
     (inplace: as for :func:`leaky_relu`)."""
-    return _unary(_hardtanh_op, _hardtanh_inplace_op, _hardtanh_backward_op, x, inplace,
-                  min_val, max_val)
+    return _unary("hardtanh", x, inplace, min_val, max_val)
 
 
 def relu6(x, inplace=False):
     """``hardtanh(x, 0, 6)``, as ``torch.nn.functional.relu6`` (-0.0 stays
     -0.0; inplace: as for :func:`leaky_relu`)."""
-    return _unary(_relu6_op, _relu6_inplace_op, _relu6_backward_op, x, inplace)
+    return _unary("relu6", x, inplace)
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0, inplace=False):
+    """Keras's relu (``keras.activations.relu``'s parameters, fastact.relu's
+    rules); with the defaults ``torch.nn.functional.relu`` (-0.0 stays -0.0).
+    inplace: as for :func:`leaky_relu`."""
+    return _unary("relu", x, inplace, negative_slope, max_value, threshold)
+
+
+def thresholded_relu(x, theta=1.0, inplace=False):
+    """``x if x > theta else 0``, as fastact.thresholded_relu (Keras 2's
+    ThresholdedReLU); inplace: as for :func:`leaky_relu`."""
+    return _unary("thresholded_relu", x, inplace, theta)
 
 
 # --- modules -------------------------------------------------------------------------

@@ -105,6 +105,8 @@ FAMILY = [
     ("hardtanh", (-1.0, 6.0), lambda x: F.hardtanh(x, -1.0, 6.0)),
     ("hardtanh", (0.0, 6.0), lambda x: F.hardtanh(x, 0.0, 6.0)),
     ("relu6", (), F.relu6),
+    ("relu", (), F.relu),
+    ("relu", (0.3,), lambda x: F.leaky_relu(x, 0.3)),     # Keras's slope, no threshold or cap
 ]
 
 
@@ -192,7 +194,8 @@ def test_opcheck(layout, dtype, x):
         torch.library.opcheck(ops.prelu_backward.default, (g, x, w))
         torch.library.opcheck(ops.prelu_backward_input.default, (g, x, w))
     for name, params in (("leaky_relu", (0.2,)), ("elu", (0.5,)), ("hardtanh", (-0.5, 2.0)),
-                         ("relu6", ())):
+                         ("relu6", ()), ("relu", ()), ("relu", (0.1, 1.5, 0.25)),
+                         ("thresholded_relu", (0.5,))):
         for rg in (False, True):
             torch.library.opcheck(getattr(ops, name).default,
                                   (x.clone().requires_grad_(rg), *params))
@@ -258,11 +261,100 @@ def test_inplace():
         assert ft.leaky_relu(x, 0.2, inplace=True) is x
         assert x.data_ptr() == ptr
         assert_bitwise(x, want)
-    # where autograd records, a new tensor with the same values
+
+
+INPLACE = [
+    ("leaky_relu", (0.2,), lambda x: F.leaky_relu(x, 0.2, inplace=True)),
+    ("leaky_relu", (0.0,), lambda x: F.leaky_relu(x, 0.0, inplace=True)),
+    ("hardtanh", (-1.0, 6.0), lambda x: F.hardtanh(x, -1.0, 6.0, inplace=True)),
+    ("relu6", (), lambda x: F.relu6(x, inplace=True)),
+    ("relu", (), lambda x: F.relu(x, inplace=True)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, params, reference", INPLACE)
+def test_inplace_under_autograd_matches_torch(dtype, name, params, reference):
+    x0 = _data(dtype)
+    leaf, leaf_r = x0.clone().requires_grad_(), x0.clone().requires_grad_()
+    h, hr = leaf * 1, leaf_r * 1                 # non-leaf: in place is allowed
+    y = getattr(ft, name)(h, *params, inplace=True)
+    yr = reference(hr)
+    assert y is h and y.grad_fn is not None
+    assert_bitwise(h, hr)
+    g = _data(dtype, seed=4)
+    y.backward(g)
+    yr.backward(g)
+    assert_bitwise(leaf.grad, leaf_r.grad, mask=~torch.isnan(x0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elu_inplace_under_autograd(dtype):
+    # the gradient from the output, as torch's in-place ELU: g * (y + alpha)
+    # for y <= 0, here in float64 and rounded once (the forward is checked
+    # against its oracle in test_elu_against_oracle_and_torch)
+    x0 = _data(dtype, nan=False)
+    leaf, leaf_r = x0.clone().requires_grad_(), x0.clone().requires_grad_()
+    h, hr = leaf * 1, leaf_r * 1
+    y = ft.elu(h, 0.7, inplace=True)
+    yr = F.elu(hr, 0.7, inplace=True)
+    assert y is h
+    y64 = y.detach().double().numpy()
+    g = _data(dtype, seed=5, nan=False)
+    y.backward(g)
+    yr.backward(g)
+    alpha = float(torch.tensor(0.7, dtype=dtype))      # the kernel's alpha, in x's dtype
+    want = _reference.elu_backward_from_output(g.double().numpy(), y64, alpha)
+    tol = 1.5e-7 if dtype == torch.float32 else 1e-15
+    np.testing.assert_allclose(leaf.grad.double().numpy(), want, rtol=tol, atol=1e-30)
+    # torch's float32 rounds y + alpha first: near y = -alpha it loses digits
+    # (and subnormal products keep few of them)
+    ours, theirs = leaf.grad.double().numpy(), leaf_r.grad.double().numpy()
+    tiny = torch.finfo(dtype).tiny
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3 if dtype == torch.float32 else 1e-12,
+                               atol=tiny)
+
+
+def test_inplace_under_autograd_refusals():
+    # as torch: a leaf that requires grad is refused before anything is written
     x = torch.randn(3, 4, requires_grad=True)
-    y = ft.relu6(x, inplace=True)
-    assert y is not x
-    assert torch.equal(y, F.relu6(x))
+    before = x.detach().clone()
+    for call in (lambda: ft.relu6(x, inplace=True), lambda: ft.elu(x[1:], inplace=True)):
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            call()
+        assert torch.equal(x.detach(), before)
+    # and a negative slope cannot give the gradient from the output
+    for call, ref in ((lambda h: ft.leaky_relu(h, -0.5, inplace=True),
+                       lambda h: F.leaky_relu(h, -0.5, inplace=True)),
+                      (lambda h: ft.elu(h, -0.5, inplace=True),
+                       lambda h: F.elu(h, -0.5, inplace=True))):
+        with pytest.raises(RuntimeError, match="negative"):
+            ref(x * 1).sum().backward()
+        y = call(x * 1)
+        # (ELU: fastact's expm1 is exactly rounded, torch's within 2 ulp)
+        torch.testing.assert_close(y, ref(x.detach().clone()), rtol=3e-7, atol=0,
+                                   check_dtype=True)
+        with pytest.raises(RuntimeError, match="negative slope or alpha"):
+            y.sum().backward()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_prelu_autocast_matches_torch(dtype):
+    conv = torch.nn.Conv2d(3, 5, 1)
+    x = torch.randn(2, 3, 6, 7)
+    w = torch.rand(5, requires_grad=True)
+    for fn in (ft.prelu, torch.ops.fastact.prelu):
+        with torch.autocast("cpu", dtype=dtype):
+            h = conv(x)
+            y, yr = fn(h, w), F.prelu(h, w)
+            y32, y32r = fn(x[:, :1].float(), w[:1]), F.prelu(x[:, :1].float(), w[:1])
+            y64 = fn(x.double(), w.detach().double()[:3])
+        assert y.dtype == yr.dtype == dtype and y32.dtype == y32r.dtype == dtype
+        assert y64.dtype == torch.float64           # float64 is not cast, as in torch
+        assert torch.equal(y, yr) and torch.equal(y32, y32r)
+        y.float().sum().backward()
+        assert w.grad is not None and w.grad.dtype == torch.float32
+        w.grad = None
 
 
 # --- the numpy-level API under no_grad ------------------------------------------------
