@@ -498,6 +498,7 @@ _function_modes = torch._C._is_torch_function_mode_enabled
 _autocast_cpu = torch._C._is_autocast_cpu_enabled if hasattr(
     torch._C, "_is_autocast_cpu_enabled") else lambda: torch.is_autocast_enabled("cpu")
 _is_compiling = torch.compiler.is_compiling
+_is_exporting = torch.compiler.is_exporting
 _is_grad_enabled = torch.is_grad_enabled
 
 
@@ -583,15 +584,37 @@ def _check_inplace_leaf(x):
                            "in-place operation.")
 
 
+class _PReLUCompiled(torch.autograd.Function):
+    """prelu under torch.compile: a forward Inductor can fuse with its
+    neighbours (a BatchNorm before, a residual add after: one pass over
+    memory instead of two, where an opaque operator makes three), bitwise
+    the kernel's result; the backward stays fastact's fused kernel."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        w = weight.reshape((-1,) + (1,) * (x.dim() - 2)) if weight.numel() > 1 else weight
+        return torch.where(x > 0, x, w * x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return _prelu_grad(ctx, grad_output)
+
+
 def prelu(x, weight):
     """``x if x > 0 else weight * x``, as ``torch.nn.functional.prelu``, with autograd.
 
     weight: a scalar or 1-D tensor of x's dtype with one value, or one per
     channel (axis 1 of x).  The backward gives both gradients in one pass,
-    and skips the weight's when it does not require grad.
+    and skips the weight's when it does not require grad.  Under
+    torch.compile the forward is left to Inductor to fuse (the backward is
+    fastact's); torch.export records the operator ``fastact::prelu``.
     """
     if _is_compiling():
-        return _prelu_op(x, weight)
+        if _is_exporting():
+            return _prelu_op(x, weight)
+        _channels(x, weight)
+        return _PReLUCompiled.apply(x, weight)
     if (_plain(x) and _plain(weight) and x.is_cpu and weight.is_cpu and _no_modes()
             and not _autocast_cpu()):
         if _is_grad_enabled() and (x.requires_grad or weight.requires_grad):

@@ -441,6 +441,72 @@ def test_compile_fullgraph_matches_eager():
     assert torch.equal(xg.grad, xe.grad)
 
 
+def _ops_in(graph):
+    return {str(n.target) for n in graph.nodes if str(n.target).startswith("fastact.")}
+
+
+def test_compile_decomposes_prelu_forward_keeps_fastact_backward():
+    # under torch.compile the forward of prelu is torch.where (fusable by
+    # Inductor), the backward fastact's fused kernel; the family stays opaque
+    from torch._dynamo.backends.common import aot_autograd
+    graphs = {}
+
+    def keep(name):
+        def compiler(gm, example_inputs):
+            graphs[name] = gm.graph
+            return gm
+        return compiler
+
+    torch.manual_seed(0)
+    model = ft.convert(_model()).train()
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True,
+                             backend=aot_autograd(fw_compiler=keep("fw"), bw_compiler=keep("bw")))
+    x = torch.randn(2, 3, 8, 8)
+    compiled(x).sum().backward()
+    assert "fastact.prelu.default" not in _ops_in(graphs["fw"])
+    assert "fastact.leaky_relu.default" in _ops_in(graphs["fw"])
+    assert "fastact.prelu_backward.default" in _ops_in(graphs["bw"])
+
+
+def test_compile_inductor_matches_eager():
+    torch.manual_seed(0)
+    # (no bias before the BatchNorm: its true gradient is 0, leaving only rounding)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False),
+                                torch.nn.BatchNorm2d(8), torch.nn.PReLU(8),
+                                torch.nn.Conv2d(8, 4, 1), torch.nn.PReLU())
+    for m in model.modules():
+        if isinstance(m, torch.nn.PReLU):
+            torch.nn.init.uniform_(m.weight, -0.5, 1.5)
+    ft.convert(model)
+    x = torch.randn(2, 3, 8, 8)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-6, atol=1e-6)
+    model.train()
+    xg, xe = x.clone().requires_grad_(), x.clone().requires_grad_()
+    compiled(xg).square().sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model(xe).square().sum().backward()
+    torch.testing.assert_close(xg.grad, xe.grad, rtol=1e-5, atol=1e-6)
+    # Inductor reorders float32 sums
+    for got, p in zip(grads, model.parameters()):
+        torch.testing.assert_close(got, p.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_export_records_fastact_ops():
+    torch.manual_seed(0)
+    model = ft.convert(_model()).eval()
+    x = torch.randn(2, 3, 8, 8)
+    exported = torch.export.export(model, (x,))
+    assert {"fastact.prelu.default", "fastact.leaky_relu.default"} <= _ops_in(exported.graph)
+    with torch.no_grad():
+        assert torch.equal(exported.module()(x), model(x))
+
+
 def test_readme_pytorch_example_runs():
     import pathlib
     import re
