@@ -1,9 +1,11 @@
-"""PyTorch operators, autograd and modules over fastact's CPU kernels.
+"""PyTorch operators, autograd and modules over fastact's kernels.
 
 ``import fastact.torch`` registers operators under the ``fastact`` namespace
 of ``torch.library`` (``torch.ops.fastact.prelu`` ...), each with its CPU
-kernel (fastact's C kernels run on the tensors' own memory), a fake
-implementation (tracing, ``torch.compile``) and autograd:
+kernel (fastact's C kernels run on the tensors' own memory), its CUDA
+kernel (fastact's CUDA build on torch's current stream; a RuntimeError
+saying why when this fastact has none), a fake implementation (tracing,
+``torch.compile``) and autograd:
 
 =========================================================  ================================
 operator                                                   backward operator
@@ -39,7 +41,7 @@ be 2 ulp off.  PReLU's weight gradient is summed in float64 in a fixed order
 (torch sums in the tensor's dtype): the more accurate value, the same
 whatever the thread count.
 
-Tensors are float32, float64, float16 or bfloat16 on the CPU.  Contiguous
+Tensors are float32, float64, float16 or bfloat16.  Contiguous
 and channels_last (``channels_last``, ``channels_last_3d``) tensors are read
 where they are, and results keep the input's memory format; other layouts
 are copied first.  PReLU's weight has one value or one per channel (axis 1),
@@ -70,10 +72,50 @@ _CONTIG = torch.contiguous_format
 _CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 _OP_LEAKY_RELU = _cpu.OPS["leaky_relu"]
 _raw_prelu_forward = _cpu.raw_prelu_forward
-_raw_prelu_backward = _cpu.raw_prelu_backward
-_raw_unary_forward = _cpu.raw_unary_forward
-_raw_unary_backward = _cpu.raw_unary_backward
 _empty_like = torch.empty_like
+
+
+class _CPU:
+    """How the kernels run on the CPU: fastact's C kernels on addresses (the
+    CUDA launcher below takes the same arguments)."""
+    prelu_forward = staticmethod(_cpu.raw_prelu_forward)
+    prelu_backward = staticmethod(_cpu.raw_prelu_backward)
+    unary_forward = staticmethod(_cpu.raw_unary_forward)
+    unary_backward = staticmethod(_cpu.raw_unary_backward)
+
+
+class _CUDA:
+    """fastact's CUDA kernels on torch's current stream of t's device, with
+    the CPU kernels' arguments (a RuntimeError saying why when this fastact
+    has no usable CUDA build)."""
+
+    def __init__(self, t):
+        from . import _device
+        self.cuda = _device._cuda_or_raise()
+        self.device = t.device.index
+        self.stream = torch.cuda.current_stream(t.device).cuda_stream
+        self.torch_device = t.device
+
+    def prelu_forward(self, code, x, slopes, y, outer, channels, inner):
+        self.cuda.prelu_forward(self.device, code, x, slopes, False, 0.0, y, outer, channels,
+                                inner, self.stream)
+
+    def prelu_backward(self, code, g, x, slopes, gi, grad_slopes, grad_slopes_f64, outer,
+                       channels, inner):
+        scratch = None
+        if grad_slopes == 0:          # the CUDA kernel always writes the slope sums
+            scratch = torch.empty(channels, dtype=torch.float32, device=self.torch_device)
+            grad_slopes, grad_slopes_f64 = scratch.data_ptr(), False
+        self.cuda.prelu_backward(self.device, code, g, x, slopes, False, 0.0, gi, grad_slopes,
+                                 _F64 if grad_slopes_f64 else _cpu.DT_F32, False, outer,
+                                 channels, inner, self.stream)
+        del scratch                   # the caching allocator orders its reuse on the stream
+
+    def unary_forward(self, code, op, p0, p1, p2, x, y, n):
+        self.cuda.unary_forward(self.device, op, code, p0, p1, p2, x, y, n, self.stream)
+
+    def unary_backward(self, code, op, p0, p1, p2, g, x, gi, n):
+        self.cuda.unary_backward(self.device, op, code, p0, p1, p2, g, x, gi, n, self.stream)
 
 
 # --- checks and layouts --------------------------------------------------------------
@@ -164,17 +206,18 @@ def _prelu_cpu(x, weight):
     # the common case first: contiguous float32/float64 x, weight of its dtype
     code = _CODES.get(x.dtype)
     if (code is not None and _COMPUTE[code] is x.dtype and weight.dtype is x.dtype
-            and x.is_contiguous() and weight.is_cpu and weight.dim() == 1 and x.dim() >= 2):
+            and x.is_contiguous() and weight.is_cpu and weight.dim() == 1 and x.dim() >= 2
+            and weight.is_contiguous()):
         n = weight.numel()
         if x.numel() and (n == x.shape[1] or n == 1):
             out = _empty_like(x)
             _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
                                *_geometry(x, _CONTIG, n))
             return out
-    return _prelu_cpu_general(x, weight)
+    return _prelu_general(x, weight)
 
 
-def _prelu_cpu_general(x, weight):
+def _prelu_general(x, weight, run=_CPU):
     code = _code(x, "x")
     n = _channels(x, weight)
     out = _empty_like(x)
@@ -183,37 +226,37 @@ def _prelu_cpu_general(x, weight):
     xk, fmt, target = _operands(x, out)
     w = _slopes(weight, code)
     outer, channels, inner = _geometry(xk, fmt, n)
-    _raw_prelu_forward(code, xk.data_ptr(), w.data_ptr(), target.data_ptr(),
-                       outer, channels, inner)
+    run.prelu_forward(code, xk.data_ptr(), w.data_ptr(), target.data_ptr(),
+                      outer, channels, inner)
     if target is not out:
         out.copy_(target)
     return out
 
 
-def _prelu_backward_cpu(grad_output, x, weight, weight_grad):
+def _prelu_backward_kernel(grad_output, x, weight, weight_grad, run=_CPU):
     code = _code(x, "x")
     n = _channels(x, weight)
     _check_grad_output(grad_output, x)
     grad_input = _empty_like(x)
     grad_weight = None
     if weight_grad:
-        grad_weight = torch.empty(weight.shape, dtype=_COMPUTE[code])
+        grad_weight = torch.empty(weight.shape, dtype=_COMPUTE[code], device=x.device)
     if x.numel() == 0:
         if weight_grad:
             grad_weight.zero_()
     else:
         xk, fmt, target = _operands(x, grad_input)
         g = _like(grad_output, fmt)
-        if weight_grad or n != 1:
+        if weight_grad or n != 1 or run is not _CPU:
             w = _slopes(weight, code)
             outer, channels, inner = _geometry(xk, fmt, n)
-            _raw_prelu_backward(code, g.data_ptr(), xk.data_ptr(), w.data_ptr(),
-                                target.data_ptr(),
-                                grad_weight.data_ptr() if weight_grad else 0, code == _F64,
-                                outer, channels, inner)
+            run.prelu_backward(code, g.data_ptr(), xk.data_ptr(), w.data_ptr(),
+                               target.data_ptr(),
+                               grad_weight.data_ptr() if weight_grad else 0, code == _F64,
+                               outer, channels, inner)
         else:       # one slope and no weight gradient: leaky_relu's, no reduction
-            _raw_unary_backward(code, _OP_LEAKY_RELU, float(weight), 0.0, 0.0,
-                                g.data_ptr(), xk.data_ptr(), target.data_ptr(), x.numel())
+            run.unary_backward(code, _OP_LEAKY_RELU, float(weight), 0.0, 0.0,
+                               g.data_ptr(), xk.data_ptr(), target.data_ptr(), x.numel())
         if target is not grad_input:
             grad_input.copy_(target)
     if not weight_grad:
@@ -223,32 +266,32 @@ def _prelu_backward_cpu(grad_output, x, weight, weight_grad):
     return grad_input, grad_weight
 
 
-def _unary_cpu(op, params, x):
+def _unary_kernel(op, params, x, run=_CPU):
     code = _code(x, "x")
     out = _empty_like(x)
     size = x.numel()
     if size == 0:
         return out
     xk, _, target = _operands(x, out)
-    _raw_unary_forward(code, op, *params, xk.data_ptr(), target.data_ptr(), size)
+    run.unary_forward(code, op, *params, xk.data_ptr(), target.data_ptr(), size)
     if target is not out:
         out.copy_(target)
     return out
 
 
-def _unary_inplace_cpu(op, params, x):
+def _unary_inplace_kernel(op, params, x, run=_CPU):
     code = _code(x, "x")
     size = x.numel()
     if size == 0:
         return
     if _layout(x) is not None:
         ptr = x.data_ptr()
-        _raw_unary_forward(code, op, *params, ptr, ptr, size)
+        run.unary_forward(code, op, *params, ptr, ptr, size)
     else:
-        x.copy_(_unary_cpu(op, params, x))
+        x.copy_(_unary_kernel(op, params, x, run))
 
 
-def _unary_backward_cpu(op, params, grad_output, x):
+def _unary_backward_kernel(op, params, grad_output, x, run=_CPU):
     code = _code(x, "x")
     _check_grad_output(grad_output, x)
     grad_input = _empty_like(x)
@@ -257,8 +300,8 @@ def _unary_backward_cpu(op, params, grad_output, x):
         return grad_input
     xk, fmt, target = _operands(x, grad_input)
     g = _like(grad_output, fmt)
-    _raw_unary_backward(code, op, *params, g.data_ptr(), xk.data_ptr(), target.data_ptr(),
-                        size)
+    run.unary_backward(code, op, *params, g.data_ptr(), xk.data_ptr(), target.data_ptr(),
+                       size)
     if target is not grad_input:
         grad_input.copy_(target)
     return grad_input
@@ -269,10 +312,14 @@ def _unary_backward_cpu(op, params, grad_output, x):
 _lib = torch.library.Library("fastact", "DEF")  # noqa: TOR901 - the ops below are CPU-only
 
 
-def _define(schema, cpu, fake):
+def _define(schema, kernel, fake, cpu=None):
+    """Define an operator: kernel(*args, run=...) serves the CPU (or cpu
+    does) and CUDA devices (fastact's CUDA build, on the first tensor's
+    device)."""
     name = schema.partition("(")[0]
     _lib.define(schema)
-    _lib.impl(name, cpu, "CPU")
+    _lib.impl(name, cpu or kernel, "CPU")
+    _lib.impl(name, lambda *args: kernel(*args, run=_CUDA(args[0])), "CUDA")
     torch.library.register_fake("fastact::" + name, fake, lib=_lib)
     return getattr(torch.ops.fastact, name).default
 
@@ -294,13 +341,16 @@ def _prelu_backward_input_fake(grad_output, x, weight):
     return _prelu_backward_fake(grad_output, x, weight)[0]
 
 
-_prelu_op = _define("prelu(Tensor x, Tensor weight) -> Tensor", _prelu_cpu, _prelu_fake)
+_prelu_op = _define("prelu(Tensor x, Tensor weight) -> Tensor", _prelu_general, _prelu_fake,
+                    cpu=_prelu_cpu)
 _prelu_backward_op = _define(
     "prelu_backward(Tensor grad_output, Tensor x, Tensor weight) -> (Tensor, Tensor)",
-    lambda g, x, w: _prelu_backward_cpu(g, x, w, True), _prelu_backward_fake)
+    lambda g, x, w, run=_CPU: _prelu_backward_kernel(g, x, w, True, run),
+    _prelu_backward_fake)
 _prelu_backward_input_op = _define(
     "prelu_backward_input(Tensor grad_output, Tensor x, Tensor weight) -> Tensor",
-    lambda g, x, w: _prelu_backward_cpu(g, x, w, False), _prelu_backward_input_fake)
+    lambda g, x, w, run=_CPU: _prelu_backward_kernel(g, x, w, False, run),
+    _prelu_backward_input_fake)
 
 
 _SPECS = {spec.name: spec for spec in _ops.OPS}
@@ -376,14 +426,14 @@ def _family_ops(name, member):
     sep = ", " if params_schema else ""
     kernels = member.kernels
 
-    def forward(x, *params):
-        return _unary_cpu(*kernels(*params)[0], x)
+    def forward(x, *params, run=_CPU):
+        return _unary_kernel(*kernels(*params)[0], x, run)
 
-    def forward_inplace(x, *params):
-        _unary_inplace_cpu(*kernels(*params)[0], x)
+    def forward_inplace(x, *params, run=_CPU):
+        _unary_inplace_kernel(*kernels(*params)[0], x, run)
 
-    def backward(grad_output, x, *params):
-        return _unary_backward_cpu(*kernels(*params)[1], grad_output, x)
+    def backward(grad_output, x, *params, run=_CPU):
+        return _unary_backward_kernel(*kernels(*params)[1], grad_output, x, run)
 
     def fake(x, *params):
         kernels(*params)
@@ -525,8 +575,8 @@ class _PReLUFunction(torch.autograd.Function):
             return _prelu_grad(ctx, grad_output)
         x, weight = ctx.saved_tensors
         if ctx.needs_input_grad[1]:
-            return _prelu_backward_cpu(grad_output, x, weight, True)
-        return _prelu_backward_cpu(grad_output, x, weight, False), None
+            return _prelu_backward_kernel(grad_output, x, weight, True)
+        return _prelu_backward_kernel(grad_output, x, weight, False), None
 
 
 class _UnaryFunction(torch.autograd.Function):
@@ -536,7 +586,7 @@ class _UnaryFunction(torch.autograd.Function):
         ctx.kernel = kernels[1]
         ctx.name = name
         ctx.params = params
-        return _unary_cpu(*kernels[0], x)
+        return _unary_kernel(*kernels[0], x)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -544,7 +594,7 @@ class _UnaryFunction(torch.autograd.Function):
         if _is_grad_enabled():       # create_graph: the operators raise on double backward
             grad_input = _OPS[ctx.name][2](grad_output, x, *ctx.params)
         else:
-            grad_input = _unary_backward_cpu(*ctx.kernel, grad_output, x)
+            grad_input = _unary_backward_kernel(*ctx.kernel, grad_output, x)
         return grad_input, None, None, None
 
 
@@ -554,7 +604,7 @@ class _UnaryInplaceFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, kernels, name):
-        _unary_inplace_cpu(*kernels[0], x)
+        _unary_inplace_kernel(*kernels[0], x)
         ctx.mark_dirty(x)
         ctx.save_for_backward(x)
         ctx.kernel = kernels[2]
@@ -571,7 +621,7 @@ class _UnaryInplaceFunction(torch.autograd.Function):
         if _is_grad_enabled():
             raise _double_backward_error(ctx.name + "_backward")
         (y,) = ctx.saved_tensors
-        return _unary_backward_cpu(*ctx.kernel, grad_output, y), None, None
+        return _unary_backward_kernel(*ctx.kernel, grad_output, y), None, None
 
 
 def _check_inplace_leaf(x):
@@ -634,9 +684,9 @@ def _unary(name, x, inplace, *params):
         if grad:
             return _UnaryFunction.apply(x, kernels, name, params)
         if inplace:
-            _unary_inplace_cpu(*kernels[0], x)
+            _unary_inplace_kernel(*kernels[0], x)
             return x
-        return _unary_cpu(*kernels[0], x)
+        return _unary_kernel(*kernels[0], x)
     # the dispatcher: its in-place operators record no gradient, so under
     # autograd the result is a new tensor (x keeps its values)
     if inplace and not grad:

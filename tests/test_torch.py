@@ -203,6 +203,42 @@ def test_opcheck(layout, dtype, x):
         torch.library.opcheck(getattr(ops, name + "_backward").default, (g, x, *params))
 
 
+def _fastact_cuda():
+    if not torch.cuda.is_available():
+        return False
+    from fastact import _device
+    return _device._load_cuda() is not None and _device.cuda_available()
+
+
+@pytest.mark.skipif(not _fastact_cuda(), reason="needs a GPU and fastact's CUDA build")
+@pytest.mark.parametrize("layout, dtype, x", list(_samples()),
+                         ids=lambda v: str(v).replace("torch.", ""))
+def test_cuda_operators_match_cpu(layout, dtype, x):
+    ops = torch.ops.fastact
+    g = torch.randn(x.shape).to(dtype)
+    xc, gc = x.cuda(), g.cuda()
+    for w in (torch.rand(3).to(dtype), torch.rand(1).to(dtype)):
+        wc = w.cuda()
+        torch.library.opcheck(ops.prelu.default, (xc, wc))
+        torch.library.opcheck(ops.prelu_backward.default, (gc, xc, wc))
+        assert torch.equal(ops.prelu(xc, wc).cpu(), ops.prelu(x, w))
+        gi, gw = ops.prelu_backward(gc, xc, wc)
+        gi_cpu, gw_cpu = ops.prelu_backward(g, x, w)
+        assert torch.equal(gi.cpu(), gi_cpu)
+        torch.testing.assert_close(gw.cpu(), gw_cpu, rtol=1e-6, atol=0)
+        assert torch.equal(ops.prelu_backward_input(gc, xc, wc).cpu(), gi_cpu)
+    for name, params in (("leaky_relu", (0.2,)), ("hardtanh", (-0.5, 2.0)), ("relu6", ()),
+                         ("relu", ()), ("thresholded_relu", (0.5,))):
+        op = getattr(ops, name)
+        torch.library.opcheck(op.default, (xc, *params))
+        assert torch.equal(op(xc, *params).cpu(), op(x, *params))
+        back = getattr(ops, name + "_backward")
+        assert torch.equal(back(gc, xc, *params).cpu(), back(g, x, *params))
+        y = xc.clone()
+        getattr(ops, name + "_")(y, *params)
+        assert torch.equal(y.cpu(), op(x, *params))
+
+
 def test_gradcheck():
     x = torch.randn(2, 3, 4, dtype=torch.float64)
     x = torch.where(x.abs() < 1e-3, 0.5, x).requires_grad_()  # away from the kinks
