@@ -372,7 +372,21 @@ class _Member:
 
     def __init__(self, params, kernels):
         self.params = params
-        self.kernels = kernels
+        self._kernels = kernels
+        self._cache = {}
+
+    def kernels(self, *values):
+        # checking the parameters costs more than a small call's kernel: the
+        # answers are kept per values (their types and reprs, so that 1 and
+        # True, 0.0 and -0.0 stay apart; invalid values are never kept)
+        key = (tuple(map(type, values)), repr(values))
+        found = self._cache.get(key)
+        if found is None:
+            found = self._kernels(*values)
+            if len(self._cache) >= 256:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
 
 
 def _from_spec(name, result_backward=None):
