@@ -13,8 +13,9 @@ BatchNorm.  For each network:
   (``convert(model, fuse=True)``: an eval-mode BatchNorm folded into the
   PReLU that follows it) within 1e-4 relative to the output's largest value;
 - PReLU's share of eager torch's operator time (torch.profiler; forward:
-  aten::prelu and what it calls; backward: its autograd node, which holds
-  the weight gradient's reduction too), inference and one training step;
+  aten::prelu and what it calls; backward: the autograd engine's work on its
+  node, the weight gradient's reduction (aten::sum) included), inference
+  and one training step;
 - inference under ``torch.inference_mode()`` at batch 1 and 16: eager torch,
   converted, converted + fused, ``torch.compile`` of each of torch's and the
   converted model (fullgraph=True, static shapes; compiled and warmed up
@@ -265,7 +266,11 @@ def _check_training(torch, ft, model, x):
 # --- PReLU's share (profiler) --------------------------------------------------------
 
 _FORWARD_OPS = ("aten::prelu",)
-_BACKWARD_NODES = ("PreluKernelBackward0",)
+# the engine's event around the node holds the node (aten::_prelu_kernel_backward,
+# which writes a full-size weight gradient) and the aten::sum that reduces
+# that gradient to the weight's shape
+_BACKWARD_NODES = ("autograd::engine::evaluate_function: PreluKernelBackward0",
+                   "PreluKernelBackward0")
 
 
 def _top_level(events, names):
