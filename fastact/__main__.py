@@ -1,5 +1,6 @@
 """fastact's command line: `bench` times fastact against memory ceilings, numpy
-and PyTorch; `info` prints its configuration."""
+and PyTorch (`bench --torch`: real PyTorch networks); `info` prints its
+configuration."""
 import argparse
 import sys
 
@@ -30,6 +31,10 @@ def main(argv=None):
                        help="only the busy-machine section: fastact's default threads "
                             "against one thread, idle and with 2 CPU-bound processes per "
                             "CPU running")
+    bench.add_argument("--torch", action="store_true",
+                       help="only real PyTorch networks (iResNet-50, MobileFaceNet): "
+                            "torch's activations against fastact.torch's, eager and "
+                            "compiled, inference and training (fastact._bench_torch)")
     bench.add_argument("--quick", action="store_true",
                        help="two small shapes and short timings (a smoke test)")
     sub.add_parser("info", help="print fastact's configuration: versions, where it was "
@@ -42,6 +47,14 @@ def main(argv=None):
     elif args.command == "info":
         from ._api import show_config
         show_config()
+    elif args.torch:
+        if args.busy or args.threads is not None:
+            parser.error("--torch runs with torch's thread count: it takes no --busy "
+                         "or --threads")
+        from ._bench_torch import run
+        results = run(quick=args.quick)
+        if results is None or any(r["problems"] for r in results.values()):
+            return 1        # no torch, or a check failed
     else:
         from ._bench import run
         threads = args.threads

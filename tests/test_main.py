@@ -179,3 +179,17 @@ def test_bench_busy_section():
     for row in ("busy machine", "the machine as it is", "CPU-bound processes (2 per CPU)",
                 "default / 1 thread", "worst busy median"):
         assert row in out, row
+
+
+def test_bench_torch_without_torch_says_so():
+    r = _python("import sys; sys.modules['torch'] = None\n"
+                "from fastact.__main__ import main\n"
+                "sys.exit(main(['bench', '--torch', '--quick']))")
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.startswith("the torch benchmark needs PyTorch"), r.stdout
+
+
+def test_bench_torch_takes_no_thread_options():
+    r = _run("bench", "--torch", "--threads", "2")
+    assert r.returncode == 2
+    assert "--torch runs with torch's thread count" in r.stderr
