@@ -42,9 +42,9 @@ import numpy as np
 from . import _cpu, _device, _foreign, _ops
 from ._checks import channel_axis as _channel_axis
 from ._checks import finite as _finite
-from ._checks import slopes_array as _slopes_array
 from ._checks import no_stream as _no_stream
 from ._checks import numpy_input as _as_array
+from ._checks import slopes_array as _slopes_array
 
 __all__ = [
     "prelu", "prelu_backward", "affine_prelu", "batchnorm_scale_shift",
