@@ -261,7 +261,8 @@ def prelu_backward(grad_output, x, slopes, *, channel_axis=1, out=None, inplace=
 
 # --- affine_prelu: a BatchNorm folded into PReLU --------------------------------------
 
-def affine_prelu(x, scale, shift, slopes, *, channel_axis=1, out=None, inplace=False):
+def affine_prelu(x, scale, shift, slopes, *, channel_axis=1, out=None, inplace=False,
+                 stream=None):
     """PReLU of a per-channel affine map: ``prelu(x * scale + shift, slopes)``, in one pass.
 
     An inference BatchNorm followed by PReLU (see
@@ -287,6 +288,9 @@ def affine_prelu(x, scale, shift, slopes, *, channel_axis=1, out=None, inplace=F
         itself (in place); any other overlap with x is an error.
     inplace : bool, default False
         Write the result into x and return x.
+    stream : optional
+        For GPU arrays: the CUDA stream to order the work on.  Must be None
+        for numpy arrays.
 
     Returns
     -------
@@ -304,9 +308,10 @@ def affine_prelu(x, scale, shift, slopes, *, channel_axis=1, out=None, inplace=F
     rounded once to x's dtype.  For float32 this is bitwise
     ``prelu(x * scale + shift, slopes)`` computed in two numpy float32
     steps.  NaN propagates; ``t == 0`` takes the slope's branch; -0.0 as in
-    :func:`prelu`.  Forward only (no backward).  CPU arrays only (numpy, or
-    other libraries' CPU arrays such as torch CPU tensors).  Nothing is
-    written when an argument is rejected.
+    :func:`prelu`.  Forward only (no backward).  For GPU arrays, scale, shift
+    and slopes are host values (numbers, numpy arrays, CPU tensors), copied
+    to the device with the call.  Nothing is written when an argument is
+    rejected.
 
     Examples
     --------
@@ -318,14 +323,16 @@ def affine_prelu(x, scale, shift, slopes, *, channel_axis=1, out=None, inplace=F
     """
     if channel_axis is not _ONE and channel_axis is not _MINUS_ONE:
         channel_axis = _channel_axis(channel_axis)
-    if type(x) is _ndarray:
+    if type(x) is _ndarray and stream is None:
         return _affine_prelu_forward(x, scale, shift, slopes, out, inplace, channel_axis)
     if _is_foreign(x):
         if _foreign.on_cuda(x):
-            raise TypeError("affine_prelu runs on the CPU only: x is on a CUDA device "
-                            "(use fastact.prelu after the affine map there)")
+            return _device.affine_prelu_forward(x, scale, shift, slopes, out, inplace,
+                                                channel_axis, stream)
+        _no_stream(stream)
         return _foreign.affine_prelu_forward(x, scale, shift, slopes, out, inplace,
                                              channel_axis)
+    _no_stream(stream)
     return _affine_prelu_forward(_as_array(x, "x", inplace), scale, shift, slopes, out,
                                  inplace, channel_axis)
 
