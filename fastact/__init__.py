@@ -20,6 +20,8 @@ _check_built()
 del _check_built
 
 from ._api import (  # noqa: E402 - after the check that explains a missing build
+    affine_prelu,
+    batchnorm_scale_shift,
     config,
     elu,
     elu_backward,
@@ -64,7 +66,9 @@ __all__ = [
     "ReLU6",
     "Square",
     "ThresholdedReLU",
+    "affine_prelu",
     "available",
+    "batchnorm_scale_shift",
     "config",
     "cuda_available",
     "elu",

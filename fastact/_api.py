@@ -41,11 +41,13 @@ import numpy as np
 
 from . import _cpu, _device, _foreign, _ops
 from ._checks import channel_axis as _channel_axis
+from ._checks import finite as _finite
 from ._checks import no_stream as _no_stream
 from ._checks import numpy_input as _as_array
+from ._checks import slopes_array as _slopes_array
 
 __all__ = [
-    "prelu", "prelu_backward",
+    "prelu", "prelu_backward", "affine_prelu", "batchnorm_scale_shift",
     *(name for spec in _ops.OPS for name in (spec.name, spec.name + "_backward")),
     "set_num_threads", "get_num_threads", "show_config", "config",
 ]
@@ -55,6 +57,7 @@ __all__ = [
 _ndarray = np.ndarray
 _prelu_forward = _cpu.prelu_forward
 _prelu_backward = _cpu.prelu_backward
+_affine_prelu_forward = _cpu.affine_prelu_forward
 _unary_forward = _cpu.unary_forward
 _unary_backward = _cpu.unary_backward
 _is_foreign = _foreign.is_foreign
@@ -254,6 +257,151 @@ def prelu_backward(grad_output, x, slopes, *, channel_axis=1, out=None, inplace=
     return _prelu_backward(_as_array(grad_output, "grad_output", inplace),
                            _as_array(x, "x", False), slopes, out, inplace, False,
                            channel_axis)
+
+
+# --- affine_prelu: a BatchNorm folded into PReLU --------------------------------------
+
+def affine_prelu(x, scale, shift, slopes, *, channel_axis=1, out=None, inplace=False,
+                 stream=None):
+    """PReLU of a per-channel affine map: ``prelu(x * scale + shift, slopes)``, in one pass.
+
+    An inference BatchNorm followed by PReLU (see
+    :func:`batchnorm_scale_shift` for the scale and shift of a BatchNorm),
+    read and written once.
+
+    Parameters
+    ----------
+    x : ndarray of float32, float64, float16 or bfloat16
+        Shape (N, C, *spatial) with channels on axis 1 (NC, NCL, NCHW, NCDHW),
+        or (N, *spatial, C) with ``channel_axis=-1`` (NHWC).  When scale,
+        shift and slopes are each one value, any shape.
+    scale, shift, slopes : float or array_like
+        Each a number or an array of one value (shared by every element), or
+        a 1-D array of C values (one per channel on ``channel_axis``).  A
+        float dtype, cast to the compute dtype (float32, float64 for float64
+        x); every value finite (ValueError naming the argument).
+    channel_axis : {1, -1}, default 1
+        Where per-channel values apply: axis 1 (channels first) or the last
+        axis (channels last).
+    out : ndarray, optional
+        Array of x's shape and dtype to write the result into.  It may be x
+        itself (in place); any other overlap with x is an error.
+    inplace : bool, default False
+        Write the result into x and return x.
+    stream : optional
+        For GPU arrays: the CUDA stream to order the work on.  Must be None
+        for numpy arrays.
+
+    Returns
+    -------
+    y : ndarray
+        The result, of x's shape and type (``out`` or ``x`` when given).
+
+    Notes
+    -----
+    Per element of channel c, in the compute dtype (float32 for float32,
+    float16 and bfloat16; float64 for float64)::
+
+        t = x * scale[c] + shift[c]      # rounded after * and after +: no FMA
+        y = t if t > 0 else slopes[c] * t
+
+    rounded once to x's dtype.  For float32 this is bitwise
+    ``prelu(x * scale + shift, slopes)`` computed in two numpy float32
+    steps.  NaN propagates; ``t == 0`` takes the slope's branch; -0.0 as in
+    :func:`prelu`.  Forward only (no backward).  For GPU arrays, scale, shift
+    and slopes are host values (numbers, numpy arrays, CPU tensors), copied
+    to the device with the call.  Nothing is written when an argument is
+    rejected.
+
+    Examples
+    --------
+    >>> import numpy as np, fastact
+    >>> x = np.array([[[-1.0, 2.0], [3.0, -4.0]]])     # (N=1, C=2, L=2)
+    >>> fastact.affine_prelu(x, [2.0, 0.5], [1.0, -1.0], [0.25, 0.5])
+    array([[[-0.25,  5.  ],
+            [ 0.5 , -1.5 ]]])
+    """
+    if channel_axis is not _ONE and channel_axis is not _MINUS_ONE:
+        channel_axis = _channel_axis(channel_axis)
+    if type(x) is _ndarray and stream is None:
+        return _affine_prelu_forward(x, scale, shift, slopes, out, inplace, channel_axis)
+    if _is_foreign(x):
+        if _foreign.on_cuda(x):
+            return _device.affine_prelu_forward(x, scale, shift, slopes, out, inplace,
+                                                channel_axis, stream)
+        _no_stream(stream)
+        return _foreign.affine_prelu_forward(x, scale, shift, slopes, out, inplace,
+                                             channel_axis)
+    _no_stream(stream)
+    return _affine_prelu_forward(_as_array(x, "x", inplace), scale, shift, slopes, out,
+                                 inplace, channel_axis)
+
+
+def _bn_vector(value, name, channels=None):
+    """A BatchNorm parameter or statistic as a 1-D numpy array, checked."""
+    if hasattr(value, "detach") and not isinstance(value, _ndarray):   # a torch tensor
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    _slopes_array(arr, name)
+    if arr.ndim != 1 or (channels is not None and arr.shape[0] != channels):
+        want = "a 1-D array" if channels is None else f"{channels} values (1-D)"
+        raise ValueError(f"{name} has shape {arr.shape}; expected {want}")
+    return arr
+
+
+def batchnorm_scale_shift(running_mean, running_var, eps=1e-5, weight=None, bias=None):
+    """The (scale, shift) of an inference BatchNorm, for :func:`affine_prelu`.
+
+    Parameters
+    ----------
+    running_mean, running_var : array_like
+        1-D, C values each (a float dtype, finite): the BatchNorm's running
+        statistics.  torch tensors are taken too (detached, copied to the
+        CPU).
+    eps : float, default 1e-5
+        Added to the variance (finite).
+    weight, bias : array_like, optional
+        The affine parameters (C values each); None: 1 and 0.
+
+    Returns
+    -------
+    scale, shift : ndarray
+        1-D arrays of C values: float64 when running_var is float64, else
+        float32.
+
+    Notes
+    -----
+    As PyTorch's CPU BatchNorm in eval mode computes its per-channel terms,
+    in the same precision (float32 for float32, float16 and bfloat16
+    statistics; float64 for float64)::
+
+        invstd = 1 / sqrt(running_var + eps)
+        scale  = invstd * weight
+        shift  = bias - running_mean * scale
+
+    each operation rounded on its own.  ``x * scale + shift`` is then
+    BatchNorm's output, up to how the two products and sums round.
+
+    Examples
+    --------
+    >>> import numpy as np, fastact
+    >>> scale, shift = fastact.batchnorm_scale_shift(
+    ...     np.array([1.0, -2.0]), np.array([4.0, 0.25]), eps=0.0,
+    ...     weight=np.array([2.0, 1.0]), bias=np.array([0.5, 0.0]))
+    >>> scale, shift
+    (array([1., 2.]), array([-0.5,  4. ]))
+    """
+    var = _bn_vector(running_var, "running_var")
+    channels = var.shape[0]
+    mean = _bn_vector(running_mean, "running_mean", channels)
+    e = _finite(eps, "eps")
+    dt = np.float64 if var.dtype == np.float64 else np.float32
+    invstd = dt(1) / np.sqrt(var.astype(dt) + dt(e))
+    scale = invstd if weight is None else invstd * _bn_vector(weight, "weight",
+                                                              channels).astype(dt)
+    b = np.zeros(channels, dt) if bias is None else _bn_vector(bias, "bias",
+                                                                channels).astype(dt)
+    return scale, b - mean.astype(dt) * scale
 
 
 # --- the elementwise ops, made from their specs (fastact._ops) -------------------

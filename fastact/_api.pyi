@@ -18,6 +18,13 @@ def prelu(x: _Array, slopes: Union[_Real, _Array], *, channel_axis: int = 1,
 def prelu_backward(grad_output: _Array, x: _Array, slopes: Union[_Real, _Array], *,
                    channel_axis: int = 1, out: _Array = None, inplace: bool = False,
                    stream: Any = None) -> tuple[_Array, _Array]: ...
+def affine_prelu(x: _Array, scale: Union[_Real, _Array], shift: Union[_Real, _Array],
+                 slopes: Union[_Real, _Array], *, channel_axis: int = 1,
+                 out: _Array = None, inplace: bool = False,
+                 stream: Any = None) -> _Array: ...
+def batchnorm_scale_shift(running_mean: _Array, running_var: _Array, eps: _Real = 1e-5,
+                          weight: _Array = None,
+                          bias: _Array = None) -> tuple[np.ndarray, np.ndarray]: ...
 def leaky_relu(x: _Array, negative_slope: _Real = 0.01, *, out: _Array = None,
                inplace: bool = False, stream: Any = None) -> _Array: ...
 def leaky_relu_backward(grad_output: _Array, x: _Array, negative_slope: _Real = 0.01, *,

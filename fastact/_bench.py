@@ -358,6 +358,11 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     t.add("prelu NHWC out=", b8, prelu, nhwc, slopes, out=np.ones_like(nhwc), channel_axis=-1)
     t.add("prelu_backward NCHW out=", b12, prelu_backward, gnchw, nchw, slopes,
           out=np.ones_like(nchw))
+    # BatchNorm + PReLU fused: one read and one write, like prelu
+    scale = rng.uniform(0.5, 2.0, shape[1]).astype(np.float32)
+    shift = rng.standard_normal(shape[1], dtype=np.float32)
+    t.add("affine_prelu NCHW out=", b8, _api.affine_prelu, x.copy(), scale, shift, slopes,
+          out=np.ones_like(x))
     t.add("prelu_backward NHWC out=", b12, prelu_backward, gnhwc, nhwc, slopes,
           out=np.ones_like(nhwc), channel_axis=-1)
 
@@ -384,6 +389,8 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     nhwc_f = t.time("prelu NCHW out=") / t.time("prelu NHWC out=")
     nhwc_b = t.time("prelu_backward NCHW out=") / t.time("prelu_backward NHWC out=")
     print(f"  {'prelu NHWC speed / NCHW speed':36s} {nhwc_f:6.2f} {nhwc_b:8.2f}", file=out)
+    affine = t.gbs("affine_prelu NCHW out=") / copy
+    print(f"  {'affine_prelu (BatchNorm + PReLU) NCHW':36s} {affine:6.2f}", file=out)
     for label, _ in halves:
         print(f"  {'prelu ' + label:36s} {t.gbs(f'prelu {label} out=') / copy:6.2f} "
               f"{t.gbs(f'prelu_backward {label} out=') / r2w1:8.2f}", file=out)
@@ -397,7 +404,7 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
         print("  torch time / fastact time, new outputs: "
               f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
               f"leaky_relu {leaky:.1f}x", file=out)
-    return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b)}
+    return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b), "affine_prelu/copy": affine}
 
 
 def import_seconds(repeats=5):

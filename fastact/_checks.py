@@ -12,7 +12,9 @@ fastact._cpu, and raise the messages built here.
   float64's range becomes +-inf.  The slopes, alpha, threshold, theta and
   init must be finite as well (ValueError).
 - Array slopes have a float dtype (bfloat16 included; TypeError otherwise)
-  and finite values (ValueError naming the first that is not).
+  and finite values (ValueError naming the first that is not); so do
+  affine_prelu's scale and shift, which are one value or a 1-D array of one
+  per channel.
 - stream is None for arrays on the CPU.
 - channel_axis is an integer (a Python int, a numpy integer, anything
   ``operator.index`` takes; not a bool: TypeError) equal to 1 or -1
@@ -84,17 +86,34 @@ def finite(value, name):
     return v
 
 
-def slopes_array(arr):
+def slopes_array(arr, name="slopes"):
     """Array slopes (a numpy array of any shape) checked: a float dtype and
     finite values."""
     if not is_float_dtype(arr.dtype):
-        raise TypeError(f"slopes has dtype {arr.dtype}; expected a number or an array "
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected a number or an array "
                         f"of floats")
     finite_ = np.isfinite(arr)
     if not finite_.all():
         where = tuple(int(i) for i in np.argwhere(~finite_)[0])
         at = f" at index {where if len(where) > 1 else where[0]}" if where else ""
-        raise ValueError(f"slopes must be finite, got {arr[where]}{at}")
+        raise ValueError(f"{name} must be finite, got {arr[where]}{at}")
+
+
+def channel_values(value, name):
+    """affine_prelu's scale, shift or slopes as a 1-D numpy array: a number,
+    or an array of one value (of any shape), shared by every element; or a
+    1-D array, one value per channel.  A float dtype and finite values, as
+    array slopes."""
+    if is_number(value):
+        return np.array([finite(value, name)])
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    slopes_array(arr, name)
+    if arr.size == 1:
+        return arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} has shape {arr.shape}; expected one value, or a 1-D "
+                         f"array of one value per channel")
+    return arr
 
 
 def relu(negative_slope, max_value, threshold):

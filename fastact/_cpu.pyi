@@ -34,6 +34,12 @@ def prelu_backward(grad_output: np.ndarray, x: np.ndarray, slopes: Any,
                    out: Union[np.ndarray, None], inplace: bool, divide_by_slopes: bool = False,
                    channel_axis: int = 1) -> tuple[np.ndarray, np.ndarray]: ...
 
+# --- affine_prelu: prelu(x * scale + shift, slopes), per channel
+
+def affine_prelu_forward(x: np.ndarray, scale: Any, shift: Any, slopes: Any,
+                         out: Union[np.ndarray, None], inplace: bool,
+                         channel_axis: int = 1) -> np.ndarray: ...
+
 # --- the family (op: a code of OPS; params: its three kernel parameters)
 
 def unary_forward(op: int, params: tuple[float, float, float], x: np.ndarray,
@@ -48,6 +54,8 @@ def raw_prelu_forward(code: int, x: int, slopes: int, y: int, outer: int, channe
 def raw_prelu_backward(code: int, grad_output: int, x: int, slopes: int, grad_input: int,
                        grad_slopes: int, grad_slopes_f64: bool, outer: int, channels: int,
                        inner: int) -> None: ...
+def raw_affine_prelu_forward(code: int, x: int, scale: int, shift: int, slopes: int, y: int,
+                             outer: int, channels: int, inner: int) -> None: ...
 def raw_unary_forward(code: int, op: int, p0: float, p1: float, p2: float, x: int, y: int,
                       n: int) -> None: ...
 def raw_unary_backward(code: int, op: int, p0: float, p1: float, p2: float,

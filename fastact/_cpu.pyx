@@ -47,6 +47,9 @@ cdef extern from "fastact.h" nogil:
                           const void *grad_output, const void *x, void *grad_input,
                           int64_t n)
     const char *fa_op_name(int op)
+    int fa_affine_prelu_forward(int dtype, const void *x, const void *scale,
+                                const void *shift, const void *slopes, void *y,
+                                int64_t outer, int64_t channels, int64_t inner)
 
     void fa_init()
     int fa_have_openmp()
@@ -78,7 +81,7 @@ from . import _checks, _dtypes
 from ._checks import finite as _finite, is_number as _is_number
 from ._checks import slopes_array as _check_slopes_array
 from ._dtypes import loaded_bfloat16
-from ._layout import expand_slopes, prelu_plan, reduce_grad
+from ._layout import channel_plan, expand_slopes, prelu_plan, reduce_grad
 
 # bfloat16 is ml_dtypes's, a numpy type number known only once ml_dtypes is
 # imported (fastact never imports it just to recognise an array: an array of
@@ -508,6 +511,43 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     return _finish(dest, target), grad_slopes
 
 
+# --- affine_prelu: prelu(x * scale + shift, slopes) per channel ----------------------
+
+def affine_prelu_forward(cnp.ndarray x, object scale, object shift, object slopes,
+                         object out, bint inplace, int channel_axis=1):
+    """See fastact.affine_prelu (channel_axis checked there)."""
+    cdef int code = _dtype_code(x, "x")
+    _check_channel_axis(channel_axis)
+    given = [(_checks.channel_values(v, name), name)
+             for v, name in ((scale, "scale"), (shift, "shift"), (slopes, "slopes"))]
+    cdef int64_t outer, channels, inner
+    outer, channels, inner = channel_plan(_shape(x), [(name, v.size) for v, name in given],
+                                          channel_axis)
+    cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
+
+    # checks done: from here on, memory is written
+    compute = _COMPUTE[code]
+    # fresh vectors of `channels` values in the compute dtype: none overlaps the output
+    cdef list vecs = [np.array(np.broadcast_to(v.astype(compute), (channels,)), order="C")
+                      for v, _ in given]
+    src, target = _forward_buffers(x, dest, code)
+    cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>src)
+    cdef void *scp = cnp.PyArray_DATA(<cnp.ndarray>vecs[0])
+    cdef void *shp = cnp.PyArray_DATA(<cnp.ndarray>vecs[1])
+    cdef void *slp = cnp.PyArray_DATA(<cnp.ndarray>vecs[2])
+    cdef void *yp = cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef int status
+    if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
+        status = fa_affine_prelu_forward(code, xp, scp, shp, slp, yp, outer, channels, inner)
+    else:
+        with nogil:
+            status = fa_affine_prelu_forward(code, xp, scp, shp, slp, yp, outer, channels,
+                                             inner)
+    if status != 0:
+        _raise_for_status(status, "affine_prelu_forward")
+    return _finish(dest, target)
+
+
 # --- the family: elementwise ops ---------------------------------------------------
 
 cdef int _check_op(int op, tuple params, double *p, bint backward) except -1:
@@ -630,6 +670,25 @@ def raw_prelu_backward(int code, size_t grad_output, size_t x, size_t slopes,
     finally:
         if sums != stack_sums:
             free(sums)
+
+
+def raw_affine_prelu_forward(int code, size_t x, size_t scale, size_t shift,
+                             size_t slopes, size_t y, int64_t outer, int64_t channels,
+                             int64_t inner):
+    """affine_prelu's forward over (outer, channels, inner) blocks; scale,
+    shift and slopes: `channels` values each, of the compute dtype."""
+    cdef int status
+    if outer * channels * inner < GIL_RELEASE_MIN:
+        status = fa_affine_prelu_forward(code, <const void *>x, <const void *>scale,
+                                         <const void *>shift, <const void *>slopes,
+                                         <void *>y, outer, channels, inner)
+    else:
+        with nogil:
+            status = fa_affine_prelu_forward(code, <const void *>x, <const void *>scale,
+                                             <const void *>shift, <const void *>slopes,
+                                             <void *>y, outer, channels, inner)
+    if status != 0:
+        _raise_for_status(status, "affine_prelu_forward")
 
 
 def raw_unary_forward(int code, int op, double p0, double p1, double p2, size_t x,

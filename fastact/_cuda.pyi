@@ -38,6 +38,9 @@ def unary_backward(device: int, op: int, dtype: int, p0: float, p1: float, p2: f
 def prelu_forward(device: int, dtype: int, x: int, slopes: int, slopes_on_host: bool,
                   shared_slope: float, y: int, outer: int, channels: int, inner: int,
                   stream: int) -> None: ...
+def affine_prelu_forward(device: int, dtype: int, x: int, scale: int, shift: int,
+                         slopes: int, on_host: bool, y: int, outer: int, channels: int,
+                         inner: int, stream: int) -> None: ...
 def prelu_backward(device: int, dtype: int, g: int, x: int, slopes: int,
                    slopes_on_host: bool, shared_slope: float, gi: int, grad_slopes: int,
                    grad_dtype: int, divide_by_slopes: bool, outer: int, channels: int,

@@ -26,6 +26,11 @@ cdef extern from "fastact_cuda.h" nogil:
                               const void *slopes, int slopes_on_host,
                               double shared_slope, void *y, int64_t outer,
                               int64_t channels, int64_t inner, uintptr_t stream)
+    int fa_cuda_affine_prelu_forward(int device, int dtype, const void *x,
+                                     const void *scale, const void *shift,
+                                     const void *slopes, int on_host, void *y,
+                                     int64_t outer, int64_t channels, int64_t inner,
+                                     uintptr_t stream)
     int fa_cuda_prelu_backward(int device, int dtype, const void *grad_output,
                                const void *x, const void *slopes, int slopes_on_host,
                                double shared_slope, void *grad_input,
@@ -117,6 +122,18 @@ def prelu_forward(int device, int dtype, uintptr_t x, uintptr_t slopes,
         rc = fa_cuda_prelu_forward(device, dtype, <const void *>x, <const void *>slopes,
                                    slopes_on_host, shared_slope, <void *>y, outer,
                                    channels, inner, stream)
+    _check(rc)
+
+
+def affine_prelu_forward(int device, int dtype, uintptr_t x, uintptr_t scale,
+                         uintptr_t shift, uintptr_t slopes, bint on_host, uintptr_t y,
+                         int64_t outer, int64_t channels, int64_t inner, uintptr_t stream):
+    cdef int rc
+    with nogil:
+        rc = fa_cuda_affine_prelu_forward(device, dtype, <const void *>x,
+                                          <const void *>scale, <const void *>shift,
+                                          <const void *>slopes, on_host, <void *>y, outer,
+                                          channels, inner, stream)
     _check(rc)
 
 

@@ -28,7 +28,7 @@ from ._checks import finite as _finite
 from ._checks import is_number as _is_number
 from ._checks import slopes_array as _check_slopes_array
 from ._foreign import check_tensor, cpu_view, is_foreign, is_torch, library, on_cuda
-from ._layout import expand_slopes, prelu_plan, reduce_grad
+from ._layout import channel_plan, expand_slopes, prelu_plan, reduce_grad
 
 _LEGACY_STREAM = 0      # the default stream of a runtime built without per-thread streams
 
@@ -585,3 +585,36 @@ def _any_gpu_library(a):
         return holder
     raise TypeError(f"fastact cannot allocate grad_slopes for a {type(a.obj).__name__}: "
                     f"it needs torch, CuPy or Numba installed")
+
+
+# --- affine_prelu ------------------------------------------------------------------------
+
+def affine_prelu_forward(x, scale, shift, slopes, out, inplace, channel_axis, stream):
+    """prelu(x * scale + shift, slopes) per channel on a CUDA array; see
+    fastact.affine_prelu.  scale, shift and slopes are host values (numbers,
+    numpy arrays, CPU tensors), copied to the device with the call."""
+    call, a = _gpu_x(x, stream)
+    given = []
+    for v, name in ((scale, "scale"), (shift, "shift"), (slopes, "slopes")):
+        if is_foreign(v):
+            if on_cuda(v, name):
+                raise TypeError(f"{name} is on a CUDA device: affine_prelu takes its "
+                                f"per-channel values on the host (numbers, numpy arrays, "
+                                f"CPU tensors) and copies them with the call")
+            v = cpu_view(v, name)
+        given.append((_checks.channel_values(v, name), name))
+    outer, channels, inner = channel_plan(a.shape, [(name, v.size) for v, name in given],
+                                          channel_axis)
+    dest = _destination(call, out, inplace, a, "x", a, [(a, "x")])
+    if dest is not None:
+        call.order_operand(dest)
+    src = _contiguous(call, a, "x")
+    target = dest if dest is not None else _empty_like(call, a, a.shape, a.dt)
+    compute = _dtypes.compute_dtype(a.dt)
+    vecs = [np.array(np.broadcast_to(v.astype(compute), (channels,)), order="C")
+            for v, _ in given]
+    call.before_launch()
+    call.cuda.affine_prelu_forward(call.device, a.dt.code, src.ptr, *(v.ctypes.data for v in vecs),
+                                   True, target.ptr, outer, channels, inner, call.stream)
+    call.after_launch()
+    return _result(dest, target)

@@ -222,3 +222,13 @@ def prelu_backward(grad_output, x, slopes, out, inplace, divide_by_slopes, chann
     return _cpu_call(_cpu.prelu_backward, x,
                      [(gv, grad_output), (outv, out), (xv, x)],
                      (gv, xv, sv, outv, inplace, divide_by_slopes, channel_axis))
+
+
+def affine_prelu_forward(x, scale, shift, slopes, out, inplace, channel_axis):
+    """fastact._cpu.affine_prelu_forward on another library's CPU array."""
+    xv = cpu_view(x, "x")
+    outv = _cpu_operand(out, "out")
+    values = [_cpu_operand(v, name)
+              for v, name in ((scale, "scale"), (shift, "shift"), (slopes, "slopes"))]
+    return _cpu_call(_cpu.affine_prelu_forward, x, [(xv, x), (outv, out)],
+                     (xv, *values, outv, inplace, channel_axis))

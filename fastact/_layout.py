@@ -98,3 +98,29 @@ def reduce_grad(grad_vec, plan):
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape(plan.slopes_shape)
+
+
+def channel_plan(x_shape, sizes, channel_axis=1):
+    """x as (outer, channels, inner) for affine_prelu's per-channel vectors.
+
+    sizes: (name, number of values) of each vector; 1 is shared by every
+    element, more is one per channel on ``channel_axis`` (1 or -1).  With
+    every vector shared, (1, 1, x.size).  Raises ValueError naming the
+    vector that does not fit x.
+    """
+    x_shape = tuple(x_shape)
+    ndim = len(x_shape)
+    per_channel = [(name, n) for name, n in sizes if n != 1]
+    if not per_channel:
+        return 1, 1, prod(x_shape)
+    axis = 1 if channel_axis == 1 else ndim - 1
+    for name, n in per_channel:
+        if ndim < 2:
+            raise ValueError(
+                f"{name} has {n} values but x has shape {x_shape}: per-channel values "
+                f"need x of shape (N, C, ...) (channel_axis=1) or (N, ..., C) "
+                f"(channel_axis=-1); pass one value to share it")
+        if x_shape[axis] != n:
+            raise ValueError(f"{name} has {n} values but x has {x_shape[axis]} channels "
+                             f"(axis {channel_axis})")
+    return prod(x_shape[:axis]), x_shape[axis], prod(x_shape[axis + 1:])

@@ -183,3 +183,43 @@ def square(x):
 def square_backward(grad_output, x):
     g, x = _f64(grad_output), _f64(x)
     return g * (x + x)
+
+
+def affine_prelu(x, scale, shift, slopes, channel_axis=1, rounding=None):
+    """prelu of a per-channel affine map: with t = x * scale + shift,
+    y = t where t > 0, else slope * t (NaN propagates; t == 0 takes the
+    slope).
+
+    scale, shift and slopes are each one value (shared) or a 1-D array of
+    one per channel on channel_axis.  rounding: None computes in float64; a
+    float dtype narrower than float64 (float32) rounds the product, the sum
+    and the slope's product to it one by one, as a kernel computing in that
+    dtype without fused multiply-adds: a float64 product of two float32
+    values is exact, and a float64 sum of two rounded once to float32 is
+    their float32 sum (53 >= 2 * 24 + 2 bits), so each step is that dtype's
+    correctly rounded operation.
+    """
+    x = _f64(x)
+
+    def over(v):
+        return _slopes_over(x.shape, _f64(v).reshape(-1), channel_axis)
+
+    def r(v):
+        if rounding is None:
+            return v
+        with np.errstate(over="ignore", invalid="ignore"):
+            return v.astype(rounding).astype(np.float64)
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = r(r(x * over(scale)) + over(shift))
+        return np.where(t > 0, t, r(over(slopes) * t))
+
+
+def batchnorm_scale_shift(running_mean, running_var, eps=1e-5, weight=None, bias=None):
+    """(scale, shift) of an inference BatchNorm, exactly in float64:
+    scale = weight / sqrt(running_var + eps), shift = bias - running_mean * scale."""
+    var = _f64(running_var)
+    w = np.ones_like(var) if weight is None else _f64(weight)
+    b = np.zeros_like(var) if bias is None else _f64(bias)
+    scale = w / np.sqrt(var + float(eps))
+    return scale, b - _f64(running_mean) * scale

@@ -750,6 +750,259 @@ def thresholded_relu(x, theta=1.0, inplace=False):
     return _unary("thresholded_relu", x, inplace, theta)
 
 
+# --- fused BatchNorm + PReLU (inference) -------------------------------------------
+# The operator fastact::affine_prelu(x, scale, shift, weight): prelu(x * scale +
+# shift, weight) per channel (axis 1) in one pass over memory, forward only (for
+# inference: it has no autograd, and BatchNormPReLU below never calls it where
+# autograd would record it).  BatchNormPReLU: a BatchNorm2d and the PReLU after
+# it as one module; convert(model, fuse=True) swaps such pairs in
+# (_fuse_batchnorm_prelu).  One section, apart from the rest of this module.
+
+__all__ += ["affine_prelu", "BatchNormPReLU", "FusedPReLU"]
+_raw_affine_prelu_forward = _cpu.raw_affine_prelu_forward
+
+
+def _affine_count(v, name, x, channels):
+    """How many values scale, shift or weight holds (1 or x's channels),
+    checked as the operator takes them."""
+    if v.dim() > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D tensor, got {v.dim()} dims")
+    if not v.dtype.is_floating_point:
+        raise TypeError(f"{name} has dtype {v.dtype}; expected a float dtype")
+    if v.device != x.device:
+        raise ValueError(f"{name} is on {v.device} but x is on {x.device}: pass tensors "
+                         f"on one device")
+    n = v.numel()
+    if n != 1 and n != channels:
+        raise ValueError(f"{name} has {n} values but x has {channels} channels (axis 1)")
+    return n
+
+
+def _affine_check(x, scale, shift, weight):
+    """(x's dtype code, 1 when every value is shared, else x's channels)."""
+    code = _code(x, "x")
+    channels = x.shape[1] if x.dim() >= 2 else 1
+    counts = [_affine_count(v, name, x, channels)
+              for v, name in ((scale, "scale"), (shift, "shift"), (weight, "weight"))]
+    return code, channels if any(n != 1 for n in counts) else 1
+
+
+def _affine_prelu_cpu(x, scale, shift, weight):
+    code, n = _affine_check(x, scale, shift, weight)
+    out = _empty_like(x)
+    if x.numel() == 0:
+        return out
+    xk, fmt, target = _operands(x, out)
+    compute = _COMPUTE[code]
+    sc, sh, sl = (v.to(compute).reshape(-1).expand(n).contiguous()
+                  for v in (scale, shift, weight))
+    _raw_affine_prelu_forward(code, xk.data_ptr(), sc.data_ptr(), sh.data_ptr(),
+                              sl.data_ptr(), target.data_ptr(), *_geometry(xk, fmt, n))
+    if target is not out:
+        out.copy_(target)
+    return out
+
+
+def _affine_prelu_fake(x, scale, shift, weight):
+    _affine_check(x, scale, shift, weight)
+    return _empty_like(x)
+
+
+_affine_prelu_op = _define(
+    "affine_prelu(Tensor x, Tensor scale, Tensor shift, Tensor weight) -> Tensor",
+    _affine_prelu_cpu, _affine_prelu_fake)
+
+
+def affine_prelu(x, scale, shift, weight):
+    """``prelu(x * scale + shift, weight)`` per channel (axis 1), in one pass.
+
+    scale, shift, weight: scalars or 1-D tensors of one value or one per
+    channel, of any float dtype (cast to float32, or float64 for float64 x).
+    Computed as :func:`fastact.affine_prelu`: ``t = x * scale + shift`` with
+    two roundings (no FMA), then ``t if t > 0 else weight * t``.  Forward
+    only: no autograd (a RuntimeError at backward when a gradient was
+    wanted).  Contiguous and channels_last tensors are read where they are.
+    """
+    return _affine_prelu_op(x, scale, shift, weight)
+
+
+def _batchnorm_terms(mean, var, eps, weight, bias):
+    """(scale, shift) of an inference BatchNorm, as torch's CPU kernel
+    computes them (fastact.batchnorm_scale_shift): in float32, or float64 for
+    float64 statistics."""
+    compute = torch.float64 if var.dtype == torch.float64 else torch.float32
+    if compute is torch.float32:
+        # sqrt and 1 / s correctly rounded, as C's sqrtf and division (torch's
+        # float32 sqrt is not, in some places): each in float64, rounded once
+        # to float32, which gives float32's correctly rounded result
+        root = torch.sqrt((var.to(compute) + eps).double()).float()
+        scale = torch.reciprocal(root.double()).float()
+    else:
+        scale = torch.reciprocal(torch.sqrt(var + eps))
+    if weight is not None:
+        scale = scale * weight.to(compute)
+    shift = -(mean.to(compute) * scale) if bias is None else bias.to(compute) - mean.to(
+        compute) * scale
+    return scale, shift
+
+
+def _state_versions(tensors):
+    return tuple((id(t), t._version, t.data_ptr(), t.dtype) if t is not None else None
+                 for t in tensors)
+
+
+class FusedPReLU(torch.nn.Identity):
+    """Where a PReLU was before ``convert(model, fuse=True)`` moved it into the
+    :class:`BatchNormPReLU` before it: the identity, holding the PReLU's
+    ``weight`` (the same Parameter), so that the model's parameters,
+    state_dict keys and optimizers are unchanged."""
+
+    def __init__(self, prelu):
+        super().__init__()
+        self.weight = prelu.weight
+        self.num_parameters = prelu.num_parameters
+        self.train(prelu.training)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}, fused into the BatchNorm before it"
+
+
+class BatchNormPReLU(torch.nn.BatchNorm2d):
+    """A torch.nn.BatchNorm2d and the PReLU after it, as one module.
+
+    Made by ``convert(model, fuse=True)`` (or ``BatchNormPReLU.fuse(bn,
+    holder)``): it shares the BatchNorm's state (the same Parameter and
+    buffer objects, hooks and flags; state_dict keys unchanged) and reads
+    the PReLU's weight from ``holder``, the :class:`FusedPReLU` left where the
+    PReLU was.
+
+    In eval mode, with running statistics, and where autograd records
+    nothing (under ``torch.no_grad()`` or ``torch.inference_mode()``, or
+    with every parameter frozen), forward is one pass of
+    ``fastact::affine_prelu`` with BatchNorm's scale and shift.  The running
+    statistics and affine parameters are read at call time: scale and shift
+    are recomputed whenever one of them has changed (torch's tensor version
+    counters tell; under torch.compile, on every call, in the graph).
+    Otherwise (training mode, no running statistics, or a gradient wanted)
+    forward is torch's batch_norm then fastact's prelu, with autograd.
+    """
+
+    @classmethod
+    def fuse(cls, bn, holder):
+        """bn (exactly a torch.nn.BatchNorm2d) fused with the PReLU whose
+        weight holder (a FusedPReLU) holds."""
+        fused = cls.__new__(cls)
+        state = dict(bn.__dict__)
+        for key in ("_parameters", "_buffers", "_modules"):
+            state[key] = dict(state[key])
+        fused.__dict__.update(state)
+        # not a submodule: the holder stays registered where the PReLU was
+        fused.__dict__["_prelu"] = holder
+        fused.__dict__["_terms"] = (None, None)
+        return fused
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, prelu_parameters={self._prelu.num_parameters}"
+
+    def _scale_shift(self):
+        tensors = (self.running_mean, self.running_var, self.weight, self.bias)
+        if _is_compiling():
+            return _batchnorm_terms(*tensors[:2], self.eps, *tensors[2:])
+        key = (self.eps, _state_versions(tensors))
+        if self._terms[0] != key:
+            with torch.no_grad():
+                terms = _batchnorm_terms(*tensors[:2], self.eps, *tensors[2:])
+            self.__dict__["_terms"] = (key, terms)
+        return self._terms[1]
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        slopes = self._prelu.weight
+        if (self.training or self.running_mean is None
+                or (_is_grad_enabled()
+                    and (input.requires_grad or slopes.requires_grad
+                         or (self.weight is not None and self.weight.requires_grad)
+                         or (self.bias is not None and self.bias.requires_grad)))):
+            return prelu(super().forward(input), slopes)
+        scale, shift = self._scale_shift()
+        return _affine_prelu_op(input, scale, shift, slopes)
+
+
+def _fusable(bn, act, counts):
+    """bn then act can be fused: exactly a BatchNorm2d in eval mode with
+    running statistics, then a PReLU (torch's or fastact's) of one weight or
+    one per channel, each reachable by one path only."""
+    return (type(bn) is torch.nn.BatchNorm2d and not bn.training
+            and bn.running_mean is not None
+            and type(act) in (torch.nn.PReLU, _TWINS[torch.nn.PReLU])
+            and act.weight.numel() in (1, bn.num_features)
+            and counts[id(bn)] == 1 and counts[id(act)] == 1)
+
+
+class _Tracer(torch.fx.Tracer):
+    """fx's tracer with fastact's modules as leaves, like torch.nn's."""
+
+    def is_leaf_module(self, m, module_qualified_name):
+        return type(m) in _TWINS.values() or super().is_leaf_module(m, module_qualified_name)
+
+
+def _batchnorm_prelu_pairs(model):
+    """(qualified name of the BatchNorm, of the PReLU) of every pair to fuse:
+    from torch.fx's trace of model, a BatchNorm2d called once, whose output
+    goes only to a PReLU called once on it alone; where model cannot be
+    traced, adjacent pairs in torch.nn.Sequential containers."""
+    counts = {}
+    for _, m in model.named_modules(remove_duplicate=False):
+        counts[id(m)] = counts.get(id(m), 0) + 1
+    try:
+        graph = _Tracer().trace(model)
+    except Exception:  # noqa: BLE001 - any failure to trace: the Sequential rule
+        graph = None
+    pairs = []
+    if graph is not None:
+        calls = {}
+        for node in graph.nodes:
+            if node.op == "call_module":
+                calls[node.target] = calls.get(node.target, 0) + 1
+        for node in graph.nodes:
+            if node.op != "call_module" or calls[node.target] != 1 or len(node.users) != 1:
+                continue
+            (user,) = node.users
+            if (user.op == "call_module" and calls[user.target] == 1
+                    and user.args == (node,) and not user.kwargs
+                    and _fusable(model.get_submodule(node.target),
+                                 model.get_submodule(user.target), counts)):
+                pairs.append((node.target, user.target))
+        return pairs
+    for name, seq in model.named_modules():
+        if type(seq) is not torch.nn.Sequential:
+            continue
+        items = list(seq._modules.items())
+        prefix = name + "." if name else ""
+        for (n1, m1), (n2, m2) in zip(items, items[1:]):
+            if _fusable(m1, m2, counts):
+                pairs.append((prefix + n1, prefix + n2))
+    return pairs
+
+
+def _replace(model, qualified_name, module):
+    parent_name, _, child = qualified_name.rpartition(".")
+    model.get_submodule(parent_name)._modules[child] = module
+
+
+def _fuse_batchnorm_prelu(model):
+    """convert's fuse=True: every BatchNorm2d whose output feeds only a PReLU
+    becomes a BatchNormPReLU, and the PReLU a FusedPReLU, in place."""
+    if model.training:
+        raise ValueError("convert(model, fuse=True) fuses BatchNorm with the PReLU after it "
+                         "for inference, but model is in training mode: call model.eval() "
+                         "first, or pass fuse=False")
+    for bn_name, act_name in _batchnorm_prelu_pairs(model):
+        holder = FusedPReLU(model.get_submodule(act_name))
+        _replace(model, act_name, holder)
+        _replace(model, bn_name, BatchNormPReLU.fuse(model.get_submodule(bn_name), holder))
+
+
 # --- modules -------------------------------------------------------------------------
 # torch.nn's own classes (constructors, parameters, state_dict, repr) with
 # fastact's operators in forward.
@@ -806,7 +1059,7 @@ def _twin(module):
     return twin
 
 
-def convert(model):
+def convert(model, fuse=False):
     """Swap every torch.nn.PReLU, LeakyReLU, ELU, Hardtanh and ReLU6 in model
     (exactly those classes, not subclasses) for fastact's twin, in place, and
     return model.
@@ -814,7 +1067,14 @@ def convert(model):
     The twins keep the same Parameter objects (an optimizer built before
     still updates them), devices, hooks and training mode.  A model that is
     itself such a module is returned as its twin.
+
+    fuse=True (a model in eval mode; ValueError otherwise) first fuses every
+    BatchNorm2d whose output feeds only a PReLU (found by torch.fx tracing,
+    or adjacent in nn.Sequential where tracing fails) into a BatchNormPReLU,
+    the PReLU becoming a FusedPReLU (an nn.Identity holding its weight).
     """
+    if fuse:
+        _fuse_batchnorm_prelu(model)
     if type(model) in _TWINS:
         return _twin(model)
     for parent in list(model.modules()):

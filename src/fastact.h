@@ -31,6 +31,20 @@ int fa_prelu_backward(int dtype, const void *grad_output, const void *x,
                       const void *slopes, void *grad_input, double *grad_slopes,
                       int64_t outer, int64_t channels, int64_t inner);
 
+/* --- affine_prelu: a BatchNorm folded into PReLU (prelu.c) --------------- */
+/*
+ * t = x * scale[c] + shift[c]  (rounded after the product and after the sum:
+ *                                no FMA, the same on every ISA)
+ * y = t > 0 ? t : slope[c] * t
+ * in the compute type (float for float32, float16 and bfloat16, double for
+ * float64; scale, shift and slopes are held in it, `channels` values each),
+ * rounded once to the dtype.  Layout, aliasing (y may be x), threads and
+ * streaming stores as fa_prelu_forward.  Returns 0, or -2 (unknown dtype, or
+ * scale or shift NULL: nothing written). */
+int fa_affine_prelu_forward(int dtype, const void *x, const void *scale, const void *shift,
+                            const void *slopes, void *y, int64_t outer, int64_t channels,
+                            int64_t inner);
+
 /* --- the family: elementwise ops (elementwise.c) ------------------------- */
 /*
  * y = f(x) over n contiguous elements, f the op FA_OP_* with parameters

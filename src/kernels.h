@@ -43,6 +43,16 @@ typedef struct {
                             double *acc, int64_t w, int64_t rows);
     /* sv[k * inner + i] = slopes[k] for k < nchan, i < inner */
     void (*expand_slopes)(const void *slopes, int64_t nchan, int64_t inner, void *sv);
+    /* affine_prelu (ops.h): run: n elements of one channel, params = its
+     * (scale, shift, slope); vec: element j with scale[j], shift[j] and
+     * slopes[j]; all in the compute type */
+    void (*affine_run)(const void *x, const void *params, void *y, int64_t n,
+                       int streaming);
+    void (*affine_run_inplace)(void *xy, const void *params, int64_t n);
+    void (*affine_vec)(const void *x, const void *scale, const void *shift,
+                       const void *slopes, void *y, int64_t n);
+    void (*affine_vec_inplace)(void *xy, const void *scale, const void *shift,
+                               const void *slopes, int64_t n);
     void (*unary_fwd)(int op, const double *params, const void *x, void *y,
                       int64_t n, int streaming);
     void (*unary_fwd_inplace)(int op, const double *params, void *xy, int64_t n);

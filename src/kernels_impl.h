@@ -179,6 +179,24 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_vec_loop)(int inplace, const FA_T *restrict x,
     }
 }
 
+/* affine_prelu: y[i] = leaky_relu(x[i] * scale + shift; slope) (ops.h),
+ * with one (scale, shift, slope) = (s0, b0, a0) for the whole run (vec 0),
+ * or one of each per element from sc, sh and sl (vec 1: a tile's vectors) */
+FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int vec, const FA_T *restrict x,
+                                           const FA_C *restrict sc, const FA_C *restrict sh,
+                                           const FA_C *restrict sl, FA_T *restrict y,
+                                           int64_t n, FA_C s0, FA_C b0, FA_C a0)
+{
+    const FA_T *src = inplace ? y : x;
+    for (int64_t i = 0; i < n; i++) {
+        const FA_C v = FA_LOAD(src[i]);
+        const FA_C s = vec ? sc[i] : s0;
+        const FA_C b = vec ? sh[i] : b0;
+        const FA_C a = vec ? sl[i] : a0;
+        y[i] = FA_STORE(FA_AFFINE_PRELU_FWD(v, s, b, a));
+    }
+}
+
 /*
  * prelu's backward with one slope a: gi[i] = leaky_relu'(g[i], x[i]; a), and
  * the slope terms added into lanes: element i to lane[i % FA_LANES], each
@@ -427,6 +445,43 @@ static void FA_NAME(fwd_vec_inplace)(void *xy, const void *slopes, int64_t n)
     FA_NAME(fwd_vec_loop)(1, NULL, (const FA_C *)slopes, (FA_T *)xy, n);
 }
 
+/* affine_prelu over a run of one channel, params = (scale, shift, slope):
+ * streamed like every out-of-place kernel */
+FA_KERNEL void FA_NAME(affine_run_piece)(FA_NAME(job) *job, int64_t begin,
+                                      FA_T *restrict dst, int64_t len)
+{
+    FA_NAME(affine_loop)(0, 0, job->in[0] + begin, NULL, NULL, NULL, dst, len, job->p[0],
+                         job->p[1], job->p[2]);
+}
+
+static void FA_NAME(affine_run)(const void *x, const void *params, void *y, int64_t n,
+                                int streaming)
+{
+    const FA_C *p = (const FA_C *)params;
+    FA_NAME(job) job = {{(const FA_T *)x, NULL}, 0, {p[0], p[1], p[2]}, {0}, 0};
+    FA_NAME(stream)(FA_NAME(affine_run_piece), &job, (FA_T *)y, n, streaming);
+}
+
+FA_KERNEL void FA_NAME(affine_run_inplace)(void *xy, const void *params, int64_t n)
+{
+    const FA_C *p = (const FA_C *)params;
+    FA_NAME(affine_loop)(1, 0, NULL, NULL, NULL, NULL, (FA_T *)xy, n, p[0], p[1], p[2]);
+}
+
+FA_KERNEL void FA_NAME(affine_vec)(const void *x, const void *scale, const void *shift,
+                                   const void *slopes, void *y, int64_t n)
+{
+    FA_NAME(affine_loop)(0, 1, (const FA_T *)x, (const FA_C *)scale, (const FA_C *)shift,
+                         (const FA_C *)slopes, (FA_T *)y, n, 0, 0, 0);
+}
+
+FA_KERNEL void FA_NAME(affine_vec_inplace)(void *xy, const void *scale, const void *shift,
+                                           const void *slopes, int64_t n)
+{
+    FA_NAME(affine_loop)(1, 1, NULL, (const FA_C *)scale, (const FA_C *)shift,
+                         (const FA_C *)slopes, (FA_T *)xy, n, 0, 0, 0);
+}
+
 /* a piece of bwd_run: rotates the lanes (not hot: once, after a streamed
  * head) so that acc[0] is the lane of element begin */
 FA_KERNEL void FA_NAME(bwd_run_piece)(FA_NAME(job) *job, int64_t begin,
@@ -509,6 +564,10 @@ static const fa_kernels FA_NAME(table) = {
     .bwd_vec = FA_NAME(bwd_vec),
     .bwd_vec_inplace = FA_NAME(bwd_vec_inplace),
     .expand_slopes = FA_NAME(expand_slopes),
+    .affine_run = FA_NAME(affine_run),
+    .affine_run_inplace = FA_NAME(affine_run_inplace),
+    .affine_vec = FA_NAME(affine_vec),
+    .affine_vec_inplace = FA_NAME(affine_vec_inplace),
     .unary_fwd = FA_NAME(unary_fwd),
     .unary_fwd_inplace = FA_NAME(unary_fwd_inplace),
     .unary_bwd = FA_NAME(unary_bwd),

@@ -78,6 +78,13 @@ enum {
 #define FA_LEAKY_RELU_FWD(x, a, p1, p2) ((x) > 0 ? (x) : (a) * (x))
 #define FA_LEAKY_RELU_BWD(g, x, a, p1, p2) ((x) > 0 ? (g) : (a) * (g))
 
+/* affine_prelu (a BatchNorm folded into PReLU, fa_affine_prelu_forward):
+ * t = x * scale + shift, rounded after the product and after the sum (the
+ * build keeps a * b + c from becoming an FMA: -ffp-contract=off), then
+ * leaky_relu(t; a).  Forward only. */
+#define FA_AFFINE_PRELU_FWD(x, scale, shift, a) \
+    FA_LEAKY_RELU_FWD((x) * (scale) + (shift), a, 0, 0)
+
 /*
  * relu (Keras and torch, with the strict comparison both really compute):
  *   max_value                  for x >= max_value

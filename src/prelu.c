@@ -1,7 +1,9 @@
 /*
  * PReLU drivers: split an (outer, channels, inner) array into work items,
  * run the active ISA's serial kernels over them in parallel, and reduce the
- * slope gradient.
+ * slope gradient.  affine_prelu (prelu of x * scale + shift, per channel)
+ * is prelu's forward with two more per-channel vectors: the same items,
+ * threads and streaming.
  *
  * Two layouts of work items, neither depending on the thread count:
  *  - planes (inner >= FA_PLANE_MIN): item = a segment of at most FA_ITEM
@@ -41,6 +43,7 @@ typedef struct {
     const char *x;      /* forward: x; backward: x */
     const char *g;      /* backward: grad_output; forward: NULL */
     const char *slopes;
+    const char *scale, *shift; /* affine_prelu's; NULL for prelu */
     char *y;            /* forward: y; backward: grad_input */
     int64_t outer, channels, inner;
     int64_t nseg;       /* planes: segments per plane */
@@ -71,15 +74,28 @@ static int64_t plan(prelu_job *job)
     return ((job->outer + job->rpt - 1) / job->rpt) * job->ncolt;
 }
 
-/* Plane item j: returns its slope, and sets its elements' offset and count. */
-static inline const char *plane_item(const prelu_job *job, int64_t j, int64_t *off,
-                                     int64_t *len)
+/* Plane item j: returns its channel, and sets its elements' offset and count. */
+static inline int64_t plane_item(const prelu_job *job, int64_t j, int64_t *off,
+                                 int64_t *len)
 {
     int64_t p = j / job->nseg, s = j % job->nseg;
     int64_t start = s * FA_ITEM;
     *off = p * job->inner + start;
     *len = job->inner - start < FA_ITEM ? job->inner - start : FA_ITEM;
-    return job->slopes + (p % job->channels) * job->k->csize;
+    return p % job->channels;
+}
+
+/* The values of channels [c0, c0 + nch) of a per-channel vector, expanded
+ * into sv along the contiguous axis and repeated reps times (tile_item). */
+static void expand_tile(const prelu_job *job, const char *values, int64_t c0,
+                        int64_t nch, int64_t reps, char *sv)
+{
+    const fa_kernels *k = job->k;
+    const int64_t w = nch * job->inner;
+    k->expand_slopes(values + c0 * k->csize, nch, job->inner, sv);
+    for (int64_t rep = 1; rep < reps; rep++) {
+        memcpy(sv + rep * w * k->csize, sv, (size_t)w * k->csize);
+    }
 }
 
 /* Tile item j: sets its channels [*c0, *c0 + *nch) and rows [*r0, *r1), and
@@ -89,7 +105,6 @@ static inline const char *plane_item(const prelu_job *job, int64_t j, int64_t *o
 static int64_t tile_item(const prelu_job *job, int64_t j, int64_t width, char *sv,
                          int64_t *c0, int64_t *nch, int64_t *r0, int64_t *r1)
 {
-    const fa_kernels *k = job->k;
     int64_t rt = j / job->ncolt, ct = j % job->ncolt;
     *c0 = ct * job->cpt;
     *nch = job->channels - *c0 < job->cpt ? job->channels - *c0 : job->cpt;
@@ -97,19 +112,31 @@ static int64_t tile_item(const prelu_job *job, int64_t j, int64_t width, char *s
     *r1 = *r0 + job->rpt < job->outer ? *r0 + job->rpt : job->outer;
     const int64_t w = *nch * job->inner;
     const int64_t reps = *nch == job->channels && width > w ? width / w : 1;
-    k->expand_slopes(job->slopes + *c0 * k->csize, *nch, job->inner, sv);
-    for (int64_t rep = 1; rep < reps; rep++) {
-        memcpy(sv + rep * w * k->csize, sv, (size_t)w * k->csize);
-    }
+    expand_tile(job, job->slopes, *c0, *nch, reps, sv);
     return reps;
 }
 
 static void forward_plane(const prelu_job *job, int64_t j)
 {
-    const size_t es = job->k->elsize;
+    const fa_kernels *k = job->k;
+    const size_t es = k->elsize, cs = k->csize;
     int64_t off, len;
-    const char *slope = plane_item(job, j, &off, &len);
-    if (job->y == job->x) {
+    const int64_t c = plane_item(job, j, &off, &len);
+    const char *slope = job->slopes + c * cs;
+    if (job->scale != NULL) {
+        /* (scale, shift, slope) of the channel, as affine_run takes them */
+        FA_ALIGNED(16) char p[3 * sizeof(double)];
+        memcpy(p, job->scale + c * cs, cs);
+        memcpy(p + cs, job->shift + c * cs, cs);
+        memcpy(p + 2 * cs, slope, cs);
+        if (job->y == job->x) {
+            k->affine_run_inplace(job->y + off * es, p, len);
+        }
+        else {
+            k->affine_run(job->x + off * es, p, job->y + off * es, len, job->streaming);
+        }
+    }
+    else if (job->y == job->x) {
         job->k->fwd_run_inplace(job->y + off * es, slope, len);
     }
     else {
@@ -122,12 +149,26 @@ static void forward_tile(const prelu_job *job, int64_t j)
     const size_t es = job->k->elsize;
     int64_t c0, nch, r0, r1;
     FA_ALIGNED(FA_LINE) char sv[FA_TILE_W * sizeof(double)];
+    FA_ALIGNED(FA_LINE) char scv[FA_TILE_W * sizeof(double)];
+    FA_ALIGNED(FA_LINE) char shv[FA_TILE_W * sizeof(double)];
     const int64_t reps = tile_item(job, j, FA_TILE_W, sv, &c0, &nch, &r0, &r1);
     const int64_t w = nch * job->inner;
+    if (job->scale != NULL) {
+        expand_tile(job, job->scale, c0, nch, reps, scv);
+        expand_tile(job, job->shift, c0, nch, reps, shv);
+    }
     for (int64_t r = r0; r < r1; r += reps) {
         const int64_t off = (r * job->channels + c0) * job->inner;
         const int64_t len = (r1 - r < reps ? r1 - r : reps) * w;
-        if (job->y == job->x) {
+        if (job->scale != NULL) {
+            if (job->y == job->x) {
+                job->k->affine_vec_inplace(job->y + off * es, scv, shv, sv, len);
+            }
+            else {
+                job->k->affine_vec(job->x + off * es, scv, shv, sv, job->y + off * es, len);
+            }
+        }
+        else if (job->y == job->x) {
             job->k->fwd_vec_inplace(job->y + off * es, sv, len);
         }
         else {
@@ -140,7 +181,7 @@ static void backward_plane(const prelu_job *job, int64_t j)
 {
     const size_t es = job->k->elsize;
     int64_t off, len;
-    const char *slope = plane_item(job, j, &off, &len);
+    const char *slope = job->slopes + plane_item(job, j, &off, &len) * job->k->csize;
     if (job->y == job->g) {
         job->partial[j] = job->k->bwd_run_inplace(job->y + off * es, job->x + off * es,
                                                   slope, len);
@@ -248,8 +289,10 @@ static int64_t start_job(prelu_job *job, const fa_kernels *k, const void *g,
     return plan(job);
 }
 
-static void prelu_forward(const fa_kernels *k, const void *x, const void *slopes,
-                          void *y, int64_t outer, int64_t channels, int64_t inner)
+/* prelu's forward, or affine_prelu's when scale and shift are not NULL */
+static void prelu_forward(const fa_kernels *k, const void *x, const void *scale,
+                          const void *shift, const void *slopes, void *y, int64_t outer,
+                          int64_t channels, int64_t inner)
 {
     const int64_t total = outer * channels * inner;
     if (total == 0) {
@@ -257,6 +300,8 @@ static void prelu_forward(const fa_kernels *k, const void *x, const void *slopes
     }
     prelu_job job;
     const int64_t nitems = start_job(&job, k, NULL, x, slopes, y, outer, channels, inner);
+    job.scale = (const char *)scale;
+    job.shift = (const char *)shift;
     fa_parallel_for(nitems, 2 * total * (int64_t)k->elsize, run_items, &job);
 }
 
@@ -317,7 +362,19 @@ int fa_prelu_forward(int dtype, const void *x, const void *slopes, void *y,
     if (dtype < 0 || dtype >= FA_DT_COUNT) {
         return -2;
     }
-    prelu_forward(fa_kernels_for(dtype), x, slopes, y, outer, channels, inner);
+    prelu_forward(fa_kernels_for(dtype), x, NULL, NULL, slopes, y, outer, channels, inner);
+    return 0;
+}
+
+int fa_affine_prelu_forward(int dtype, const void *x, const void *scale, const void *shift,
+                            const void *slopes, void *y, int64_t outer, int64_t channels,
+                            int64_t inner)
+{
+    if (dtype < 0 || dtype >= FA_DT_COUNT || scale == NULL || shift == NULL) {
+        return -2;
+    }
+    prelu_forward(fa_kernels_for(dtype), x, scale, shift, slopes, y, outer, channels,
+                  inner);
     return 0;
 }
 

@@ -15,6 +15,7 @@ import subprocess
 import numpy as np
 import pytest
 
+import fastact
 from fastact import _cpu, _layout, _reference
 
 from helpers import (
@@ -66,6 +67,8 @@ def lib(tmp_path_factory):
                                          ctypes.c_size_t]
     so.fa_cuda_prelu_backward.argtypes = [i, i, ptr, ptr, ptr, i, dbl, ptr, ptr, i, i,
                                           i64, i64, i64, ctypes.c_size_t]
+    so.fa_cuda_affine_prelu_forward.argtypes = [i, i, ptr, ptr, ptr, ptr, i, ptr, i64, i64,
+                                                i64, ctypes.c_size_t]
     return so
 
 
@@ -245,6 +248,40 @@ def test_prelu(lib, rng, dtype, misalign, layout):
         direct = results[0].astype(np.float64) / vec.astype(np.float64)
     np.testing.assert_allclose(gvec.astype(np.float64), direct,
                                rtol=4 * _eps(gdt), equal_nan=True)
+
+
+AFFINE_LAYOUTS = [(shape, spec[0], axis) for shape, spec, axis in LAYOUTS
+                  if spec != "number" and len(spec) == 1] + [((7, 3000), 1, 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("misalign", [False, True])
+@pytest.mark.parametrize("layout", AFFINE_LAYOUTS, ids=lambda case: f"{case[0]}-{case[2]}")
+def test_affine_prelu(lib, rng, dtype, misalign, layout):
+    """prelu(x * scale + shift) per channel: the oracle rounded step by step
+    in the compute type, and the CPU kernels' result, bit for bit; in place
+    too."""
+    shape, channels, axis = layout
+    dt = DT[np.dtype(dtype)]
+    compute = np.float64 if dtype == np.float64 else np.float32
+    scale = rng.uniform(-3, 3, channels).astype(compute)
+    shift = rng.standard_normal(channels).astype(compute)
+    slopes = random_slopes(rng, channels, compute)
+    x = _data(rng, shape, dtype, misalign)
+    outer, c, inner = _layout.channel_plan(shape, [("scale", channels)], axis)
+    want = _reference.affine_prelu(x, scale, shift, slopes, axis,
+                                   rounding=None if compute == np.float64 else compute)
+    args = (_p(scale), _p(shift), _p(slopes), 1)
+    y = _poison(shape, dtype, misalign)
+    assert lib.fa_cuda_affine_prelu_forward(0, dt, _p(x), *args, _p(y), outer, c, inner,
+                                            0) == 0
+    _close(y, want, dtype)
+    if x.size:
+        assert_same(y, fastact.affine_prelu(x, scale, shift, slopes, channel_axis=axis))
+    xi = x.copy() if not misalign else _placed(x, True)
+    assert lib.fa_cuda_affine_prelu_forward(0, dt, _p(xi), *args, _p(xi), outer, c, inner,
+                                            0) == 0
+    _close(xi, want, dtype)
 
 
 def test_nan_makes_its_channel_nan(lib):

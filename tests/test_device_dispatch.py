@@ -319,3 +319,36 @@ def test_cai_slopes_and_channel_axis_checked_before_launch(fake_gpu):
     fastact.prelu(x, np.full((1, 1, 1), 0.75, np.float32), out=out, channel_axis=np.int64(-1))
     args = fake_gpu.calls[-1][1]
     assert args[5] == 0.75 and args[7:10] == (1, 1, 6)        # shared, by value
+
+
+def test_cai_affine_prelu_records_the_launch(fake_gpu):
+    x = FakeCudaArray(np.zeros((2, 3, 4), np.float32), stream=777)
+    out = FakeCudaArray(np.zeros((2, 3, 4), np.float32))
+    r = fastact.affine_prelu(x, np.array([1.0, 2.0, 3.0]), 0.5, [0.25, 0.5, 2.0], out=out)
+    assert r is out
+    name, args = fake_gpu.calls[-1]
+    assert name == "affine_prelu_forward"
+    device, dt, xp, scp, shp, slp, on_host, yp, outer, channels, inner, stream = args
+    assert (device, dt, xp, yp) == (0, 0, x.a.ctypes.data, out.a.ctypes.data)
+    assert on_host and scp and shp and slp and (outer, channels, inner) == (2, 3, 4)
+    assert stream == 777
+    xl = FakeCudaArray(np.zeros((2, 4, 3), np.float32))
+    fastact.affine_prelu(xl, 1.0, 0.0, [0.25, 0.5, 2.0], channel_axis=-1, inplace=True)
+    assert fake_gpu.calls[-1][1][8:11] == (8, 3, 1)
+
+
+def test_cai_affine_prelu_checks_before_launch(fake_gpu):
+    x = FakeCudaArray(np.zeros((2, 3, 4), np.float32))
+    out = FakeCudaArray(np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="shift has 2 values"):
+        fastact.affine_prelu(x, 1.0, [1.0, 2.0], 0.25, out=out)
+    with pytest.raises(ValueError, match="scale must be finite"):
+        fastact.affine_prelu(x, np.inf, 0.0, 0.25, out=out)
+    with pytest.raises(TypeError, match="slopes is on a CUDA device"):
+        fastact.affine_prelu(x, 1.0, 0.0, FakeCudaArray(np.ones(3, np.float32)), out=out)
+    with pytest.raises(ValueError, match="shape"):
+        fastact.affine_prelu(x, 1.0, 0.0, 0.25, out=FakeCudaArray(np.zeros((3, 2, 4),
+                                                                           np.float32)))
+    with pytest.raises(ValueError, match="stream="):
+        fastact.affine_prelu(np.zeros((2, 3)), 1.0, 0.0, 0.25, stream=5)
+    assert not fake_gpu.calls

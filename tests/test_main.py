@@ -21,7 +21,8 @@ def test_bench_quick_prints_the_ratio_table():
     out = r.stdout
     for row in ("ceiling copy (ordinary stores)", "ceiling copy (streaming stores)",
                 "ceiling rmw", "ceiling r2w1", "fastact forward out=", "fastact forward in place",
-                "fastact backward out=", "numpy max/min into out", "ratios"):
+                "fastact backward out=", "numpy max/min into out", "ratios",
+                "affine_prelu (BatchNorm + PReLU) NCHW"):
         assert row in out, row
     assert "2 threads" in out
 

@@ -84,3 +84,31 @@ class HalfPrecision(Timing):
 
     def time_forward(self, *params):
         self.fn(self.x, out=self.y)
+
+
+class AffinePReLU(Timing):
+    """BatchNorm + PReLU fused (affine_prelu) against prelu alone, per channel."""
+    params = [["NCHW", "NHWC"], ["affine_prelu", "prelu"]]
+    param_names = ["layout", "op"]
+
+    def setup(self, layout, op):
+        if not hasattr(fastact, "affine_prelu"):
+            raise NotImplementedError("this fastact has no affine_prelu")    # asv: skipped
+        x, _ = _data(np.float32)
+        self.axis = 1 if layout == "NCHW" else -1
+        if layout == "NHWC":
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        self.x, self.y = x, np.ones_like(x)
+        rng = np.random.default_rng(1)
+        c = SHAPE[1]
+        self.scale = rng.uniform(0.5, 2.0, c).astype(np.float32)
+        self.shift = rng.standard_normal(c).astype(np.float32)
+        self.slopes = rng.uniform(0.05, 0.5, c).astype(np.float32)
+        self.op = op
+
+    def time_forward(self, *params):
+        if self.op == "prelu":
+            fastact.prelu(self.x, self.slopes, out=self.y, channel_axis=self.axis)
+        else:
+            fastact.affine_prelu(self.x, self.scale, self.shift, self.slopes, out=self.y,
+                                 channel_axis=self.axis)

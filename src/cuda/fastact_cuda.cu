@@ -1,7 +1,8 @@
 /*
  * fastact's CUDA kernels: PReLU forward and fused backward, and the
- * elementwise family of src/ops.h, for float32, float64, float16 and
- * bfloat16.
+ * elementwise family of src/ops.h, and affine_prelu (prelu of x * scale +
+ * shift per channel: an inference BatchNorm and PReLU fused), for float32,
+ * float64, float16 and bfloat16.
  *
  * Design notes (why the code looks the way it does):
  *   - Memory-bound kernels: each thread moves 16-byte vectors when every
@@ -464,11 +465,12 @@ extern "C" int fa_cuda_unary_backward(int device, int op, int dtype, const doubl
  * channels channels, plus a carry.  The lanes of a vector advance one
  * element at a time.  inner == 1 is channels-last.
  */
-template <typename Tr>
+template <typename Tr, bool AFFINE = false>
 struct PreluForward {
     typedef typename Tr::S S;
     typedef typename Tr::C C;
     const C *slopes;
+    const C *scale = NULL, *shift = NULL;   /* AFFINE: one of each per channel */
     C shared;
     int64_t channels, inner;
     int64_t r, c, dr, dc;   /* the current vector's first element; the step */
@@ -487,11 +489,14 @@ struct PreluForward {
     __device__ __forceinline__ S operator()(const S *v)
     {
         const C s = slopes ? slopes[cc] : shared;
+        const int64_t c0 = cc;
         if (++rr == inner) {
             rr = 0;
             if (++cc == channels)
                 cc = 0;
         }
+        if (AFFINE)
+            return Tr::store(FA_AFFINE_PRELU_FWD(Tr::load(v[0]), scale[c0], shift[c0], s));
         return Tr::store(FA_LEAKY_RELU_FWD(Tr::load(v[0]), s, 0, 0));
     }
     __device__ __forceinline__ void next_vector()
@@ -580,6 +585,72 @@ static int prelu_forward_t(int device, const void *x, const void *slopes_in, int
                   stream, (const S *)x, (S *)y, slopes, (C)shared, n, channels, inner);
     }
     return 0;
+}
+
+/* affine_prelu: prelu's kernel with per-channel scale and shift (device
+ * memory: fa_slopes copies host values there) */
+template <typename Tr, bool VEC>
+__global__ void __launch_bounds__(FA_THREADS)
+affine_prelu_forward_kernel(const typename Tr::S *x, typename Tr::S *y,
+                            const typename Tr::C *scale, const typename Tr::C *shift,
+                            const typename Tr::C *slopes, int64_t n, int64_t channels,
+                            int64_t inner)
+{
+    typedef typename Tr::S S;
+    constexpr int V = Width<S, VEC>::V;
+    PreluForward<Tr, true> f(slopes, 0, channels, inner, V);
+    f.scale = scale;
+    f.shift = shift;
+    const S *const in[1] = {x};
+    fa_elementwise<S, V, 1>(in, y, n, f);
+}
+
+template <typename Tr>
+static int affine_prelu_forward_t(int device, const void *x, const void *scale_in,
+                                  const void *shift_in, const void *slopes_in, int on_host,
+                                  void *y, int64_t outer, int64_t channels, int64_t inner,
+                                  cudaStream_t stream)
+{
+    typedef typename Tr::S S;
+    typedef typename Tr::C C;
+    const int64_t n = outer * channels * inner;
+    Slopes keep[3];
+    const C *scale, *shift, *slopes;
+    if (int rc = fa_slopes(keep[0], &scale, scale_in, on_host, channels, stream))
+        return rc;
+    if (int rc = fa_slopes(keep[1], &shift, shift_in, on_host, channels, stream))
+        return rc;
+    if (int rc = fa_slopes(keep[2], &slopes, slopes_in, on_host, channels, stream))
+        return rc;
+    if (fa_aligned(x) && fa_aligned(y)) {
+        FA_LAUNCH((affine_prelu_forward_kernel<Tr, true>), fa_grid(device, n, 16 / sizeof(S)),
+                  FA_THREADS, stream, (const S *)x, (S *)y, scale, shift, slopes, n,
+                  channels, inner);
+    } else {
+        FA_LAUNCH((affine_prelu_forward_kernel<Tr, false>), fa_grid(device, n, 1),
+                  FA_THREADS, stream, (const S *)x, (S *)y, scale, shift, slopes, n,
+                  channels, inner);
+    }
+    return 0;
+}
+
+extern "C" int fa_cuda_affine_prelu_forward(int device, int dtype, const void *x,
+                                            const void *scale, const void *shift,
+                                            const void *slopes, int on_host, void *y,
+                                            int64_t outer, int64_t channels, int64_t inner,
+                                            uintptr_t stream)
+{
+    if (outer <= 0 || channels <= 0 || inner <= 0)
+        return 0;
+    if (scale == NULL || shift == NULL || slopes == NULL)
+        return fa_fail("fa_cuda_affine_prelu_forward: scale, shift and slopes are required",
+                       cudaErrorInvalidValue);
+    FA_ON_DEVICE(device);
+    cudaStream_t s = (cudaStream_t)stream;
+    return fa_with_dtype(dtype, "fa_cuda_affine_prelu_forward: unknown dtype", [&](auto tr) {
+        return affine_prelu_forward_t<decltype(tr)>(device, x, scale, shift, slopes, on_host,
+                                                    y, outer, channels, inner, s);
+    });
 }
 
 extern "C" int fa_cuda_prelu_forward(int device, int dtype, const void *x,

@@ -64,6 +64,17 @@ int fa_cuda_prelu_forward(int device, int dtype, const void *x,
                           double shared_slope, void *y, int64_t outer,
                           int64_t channels, int64_t inner, uintptr_t stream);
 
+/* affine_prelu: y = prelu(x * scale[c] + shift[c], slopes[c]), the product
+ * and the sum each rounded (built with -fmad=false, as the CPU kernels with
+ * -ffp-contract=off); scale, shift and slopes: `channels` values each of the
+ * compute type, in device memory, or in host memory when on_host is 1
+ * (copied to the device in stream order). */
+int fa_cuda_affine_prelu_forward(int device, int dtype, const void *x,
+                                 const void *scale, const void *shift,
+                                 const void *slopes, int on_host, void *y,
+                                 int64_t outer, int64_t channels, int64_t inner,
+                                 uintptr_t stream);
+
 /* grad_input = x > 0 ? g : slope[c] * g, and
  * grad_slopes[c] = sum over channel c of x * g where not (x > 0), summed in
  * float64 in two stages in an order fixed by the shape (no atomics: the same
