@@ -21,6 +21,8 @@ operator                                                   backward operator
 ``relu(x, negative_slope=0.0, max_value=None,              ``relu_backward(g, x, ...)``
 threshold=0.0)`` (Keras's parameters)
 ``thresholded_relu(x, theta=1.0)``                         ``thresholded_relu_backward``
+``affine_prelu(x, scale, shift, weight)``: BatchNorm's     (forward only: inference)
+inference affine and PReLU in one pass
 =========================================================  ================================
 
 and in-place forms ``leaky_relu_``, ``elu_``, ``hardtanh_``, ``relu6_``,
@@ -82,6 +84,7 @@ class _CPU:
     prelu_backward = staticmethod(_cpu.raw_prelu_backward)
     unary_forward = staticmethod(_cpu.raw_unary_forward)
     unary_backward = staticmethod(_cpu.raw_unary_backward)
+    affine_prelu_forward = staticmethod(_cpu.raw_affine_prelu_forward)
 
 
 class _CUDA:
@@ -116,6 +119,10 @@ class _CUDA:
 
     def unary_backward(self, code, op, p0, p1, p2, g, x, gi, n):
         self.cuda.unary_backward(self.device, op, code, p0, p1, p2, g, x, gi, n, self.stream)
+
+    def affine_prelu_forward(self, code, x, scale, shift, slopes, y, outer, channels, inner):
+        self.cuda.affine_prelu_forward(self.device, code, x, scale, shift, slopes, False, y,
+                                       outer, channels, inner, self.stream)
 
 
 # --- checks and layouts --------------------------------------------------------------
@@ -759,7 +766,6 @@ def thresholded_relu(x, theta=1.0, inplace=False):
 # (_fuse_batchnorm_prelu).  One section, apart from the rest of this module.
 
 __all__ += ["affine_prelu", "BatchNormPReLU", "FusedPReLU"]
-_raw_affine_prelu_forward = _cpu.raw_affine_prelu_forward
 
 
 def _affine_count(v, name, x, channels):
@@ -787,7 +793,7 @@ def _affine_check(x, scale, shift, weight):
     return code, channels if any(n != 1 for n in counts) else 1
 
 
-def _affine_prelu_cpu(x, scale, shift, weight):
+def _affine_prelu_kernel(x, scale, shift, weight, run=_CPU):
     code, n = _affine_check(x, scale, shift, weight)
     out = _empty_like(x)
     if x.numel() == 0:
@@ -796,8 +802,8 @@ def _affine_prelu_cpu(x, scale, shift, weight):
     compute = _COMPUTE[code]
     sc, sh, sl = (v.to(compute).reshape(-1).expand(n).contiguous()
                   for v in (scale, shift, weight))
-    _raw_affine_prelu_forward(code, xk.data_ptr(), sc.data_ptr(), sh.data_ptr(),
-                              sl.data_ptr(), target.data_ptr(), *_geometry(xk, fmt, n))
+    run.affine_prelu_forward(code, xk.data_ptr(), sc.data_ptr(), sh.data_ptr(),
+                             sl.data_ptr(), target.data_ptr(), *_geometry(xk, fmt, n))
     if target is not out:
         out.copy_(target)
     return out
@@ -810,7 +816,7 @@ def _affine_prelu_fake(x, scale, shift, weight):
 
 _affine_prelu_op = _define(
     "affine_prelu(Tensor x, Tensor scale, Tensor shift, Tensor weight) -> Tensor",
-    _affine_prelu_cpu, _affine_prelu_fake)
+    _affine_prelu_kernel, _affine_prelu_fake)
 
 
 def affine_prelu(x, scale, shift, weight):

@@ -237,6 +237,10 @@ def test_cuda_operators_match_cpu(layout, dtype, x):
         y = xc.clone()
         getattr(ops, name + "_")(y, *params)
         assert torch.equal(y.cpu(), op(x, *params))
+    scale, shift, w = (torch.randn(3).to(dtype) for _ in range(3))
+    args = (xc, scale.cuda(), shift.cuda(), w.cuda())
+    torch.library.opcheck(ops.affine_prelu.default, args)
+    assert torch.equal(ops.affine_prelu(*args).cpu(), ops.affine_prelu(x, scale, shift, w))
 
 
 def test_gradcheck():
