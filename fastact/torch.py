@@ -73,6 +73,8 @@ _CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 _OP_LEAKY_RELU = _cpu.OPS["leaky_relu"]
 _raw_prelu_forward = _cpu.raw_prelu_forward
 _empty_like = torch.empty_like
+_advise_huge_pages = _cpu.raw_advise_huge_pages
+_HUGE_PAGES_MIN_BYTES = 1 << 22
 
 
 class _CPU:
@@ -202,6 +204,18 @@ def _slopes(weight, code):
 
 # --- CPU kernels ---------------------------------------------------------------------
 
+def _new_like(x):
+    """torch.empty_like(x) for a kernel's output; one of 4 MiB or more asks
+    for transparent huge pages first (as numpy's allocator does), so that
+    fresh memory faults in 2 MiB pages, not 4 KiB ones (docs/performance.md,
+    "Allocation in fastact.torch")."""
+    out = _empty_like(x)
+    nbytes = out.nbytes
+    if nbytes >= _HUGE_PAGES_MIN_BYTES:
+        _advise_huge_pages(out.data_ptr(), nbytes)
+    return out
+
+
 def _prelu_cpu(x, weight):
     # the common case first: contiguous float32/float64 x, weight of its dtype
     code = _CODES.get(x.dtype)
@@ -210,7 +224,7 @@ def _prelu_cpu(x, weight):
             and weight.is_contiguous()):
         n = weight.numel()
         if x.numel() and (n == x.shape[1] or n == 1):
-            out = _empty_like(x)
+            out = _new_like(x)
             _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
                                *_geometry(x, _CONTIG, n))
             return out
@@ -220,7 +234,7 @@ def _prelu_cpu(x, weight):
 def _prelu_general(x, weight, run=_CPU):
     code = _code(x, "x")
     n = _channels(x, weight)
-    out = _empty_like(x)
+    out = _new_like(x)
     if x.numel() == 0:
         return out
     xk, fmt, target = _operands(x, out)
@@ -237,7 +251,7 @@ def _prelu_backward_kernel(grad_output, x, weight, weight_grad, run=_CPU):
     code = _code(x, "x")
     n = _channels(x, weight)
     _check_grad_output(grad_output, x)
-    grad_input = _empty_like(x)
+    grad_input = _new_like(x)
     grad_weight = None
     if weight_grad:
         grad_weight = torch.empty(weight.shape, dtype=_COMPUTE[code], device=x.device)
@@ -268,7 +282,7 @@ def _prelu_backward_kernel(grad_output, x, weight, weight_grad, run=_CPU):
 
 def _unary_kernel(op, params, x, run=_CPU):
     code = _code(x, "x")
-    out = _empty_like(x)
+    out = _new_like(x)
     size = x.numel()
     if size == 0:
         return out
@@ -294,7 +308,7 @@ def _unary_inplace_kernel(op, params, x, run=_CPU):
 def _unary_backward_kernel(op, params, grad_output, x, run=_CPU):
     code = _code(x, "x")
     _check_grad_output(grad_output, x)
-    grad_input = _empty_like(x)
+    grad_input = _new_like(x)
     size = x.numel()
     if size == 0:
         return grad_input
