@@ -74,6 +74,10 @@ _OP_LEAKY_RELU = _cpu.OPS["leaky_relu"]
 _raw_prelu_forward = _cpu.raw_prelu_forward
 _empty_like = torch.empty_like
 _advise_huge_pages = _cpu.raw_advise_huge_pages
+# torch applies its thread count (torch.set_num_threads) to a thread's OpenMP
+# setting, which fastact's kernels follow, the first time torch works in that
+# thread: this call does it in a thread where torch has run nothing yet
+_follow_torch_threads = torch.get_num_threads
 _HUGE_PAGES_MIN_BYTES = 1 << 22
 
 
@@ -208,7 +212,9 @@ def _new_like(x):
     """torch.empty_like(x) for a kernel's output; one of 4 MiB or more asks
     for transparent huge pages first (as numpy's allocator does), so that
     fresh memory faults in 2 MiB pages, not 4 KiB ones (docs/performance.md,
-    "Allocation in fastact.torch")."""
+    "Allocation in fastact.torch").  Every kernel call that writes a new
+    output passes here, so it also makes the thread follow torch's count."""
+    _follow_torch_threads()
     out = _empty_like(x)
     nbytes = out.nbytes
     if nbytes >= _HUGE_PAGES_MIN_BYTES:
@@ -294,6 +300,7 @@ def _unary_kernel(op, params, x, run=_CPU):
 
 
 def _unary_inplace_kernel(op, params, x, run=_CPU):
+    _follow_torch_threads()
     code = _code(x, "x")
     size = x.numel()
     if size == 0:

@@ -11,6 +11,13 @@ pytest.importorskip("torch")
 pytest.importorskip("fastact.torch")
 
 import fastact  # noqa: E402
+from fastact import _cpu  # noqa: E402
+
+
+def _teams():
+    s = _cpu.thread_stats()
+    return s["team_calls"] + s["backoff_serial_calls"]
+
 
 pytestmark = pytest.mark.skipif(not fastact.config()["openmp"],
                                 reason="this fastact was built without OpenMP")
@@ -77,3 +84,38 @@ def test_one_openmp_runtime_and_torch_thread_count(order):
     assert got["fastact_two"][0] == 2 and got["fastact_two"][1] > 0
     # ... until it is given None: fastact follows torch's 1 again
     assert got["follow_again"] == [1, 0]
+
+
+def test_a_new_thread_follows_torch_from_its_first_call():
+    """OpenMP's thread count is a per-thread setting: torch applies its own to
+    a thread the first time it works there.  fastact.torch's calls do that
+    too, so a thread whose first call is fastact's still follows torch."""
+    import threading
+
+    import torch
+
+    import fastact.torch as ft
+
+    seen = {}
+    x, w = torch.randn(4, 32, 64, 64), torch.full((32,), 0.25)     # made here: torch
+    x2 = x.clone()                                                  # runs nothing there
+
+    def first_calls():
+        seen["default"] = fastact.get_num_threads()     # OpenMP's default there
+        before = _teams()
+        ft.leaky_relu(x2, 0.1, inplace=True)
+        ft.prelu(x, w)
+        seen["teams"] = _teams() - before
+        seen["after"] = fastact.get_num_threads()
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t = threading.Thread(target=first_calls)
+        t.start()
+        t.join(60)
+    finally:
+        torch.set_num_threads(saved)
+    if seen["default"] == 1:
+        pytest.skip("OpenMP's default is one thread here: nothing to follow")
+    assert seen["teams"] == 0 and seen["after"] == 1, seen
