@@ -209,15 +209,16 @@ def _slopes(weight, code):
 # --- CPU kernels ---------------------------------------------------------------------
 
 def _new_like(x):
-    """torch.empty_like(x) for a kernel's output; one of 4 MiB or more asks
-    for transparent huge pages first (as numpy's allocator does), so that
-    fresh memory faults in 2 MiB pages, not 4 KiB ones (docs/performance.md,
-    "Allocation in fastact.torch").  Every kernel call that writes a new
-    output passes here, so it also makes the thread follow torch's count."""
+    """torch.empty_like(x) for a kernel's output; on the CPU, one of 4 MiB or
+    more asks for transparent huge pages first (as numpy's allocator does),
+    so that fresh memory faults in 2 MiB pages, not 4 KiB ones
+    (docs/performance.md, "Allocation in fastact.torch").  Every kernel call
+    that writes a new output passes here, so it also makes the thread follow
+    torch's thread count."""
     _follow_torch_threads()
     out = _empty_like(x)
     nbytes = out.nbytes
-    if nbytes >= _HUGE_PAGES_MIN_BYTES:
+    if nbytes >= _HUGE_PAGES_MIN_BYTES and out.is_cpu:
         _advise_huge_pages(out.data_ptr(), nbytes)
     return out
 
