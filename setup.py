@@ -62,6 +62,7 @@ SOURCES = [
     "src/runtime.c",
     "src/prelu.c",
     "src/elementwise.c",
+    "src/memory.c",
     "src/kernels_baseline.c",
     "src/kernels_avx2.c",
     "src/kernels_avx512f.c",

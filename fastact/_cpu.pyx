@@ -73,6 +73,8 @@ cdef extern from "fastact.h" nogil:
     int FA_ISA_ENV_UNKNOWN, FA_ISA_ENV_UNSUPPORTED
     int fa_isa_environment(const char **value)
 
+    size_t fa_advise_huge_pages(void *ptr, size_t nbytes)
+
 # Releasing and retaking the GIL costs about 0.1 us: more than a small call's
 # whole kernel.  Smaller calls keep it (numpy draws the same line).
 cdef int64_t GIL_RELEASE_MIN = 8192
@@ -720,6 +722,12 @@ def raw_unary_backward(int code, int op, double p0, double p1, double p2,
                                        <const void *>x, <void *>grad_input, n)
     if status != 0:
         _raise_for_status(status, "unary_backward")
+
+
+def raw_advise_huge_pages(size_t ptr, size_t nbytes):
+    """Ask for transparent huge pages on the 2 MiB-aligned part of a fresh
+    block (Linux; a hint): returns the bytes advised, 0 where none were."""
+    return fa_advise_huge_pages(<void *>ptr, nbytes)
 
 
 # --- threads and ISA ------------------------------------------------------------

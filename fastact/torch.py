@@ -75,6 +75,12 @@ _CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 _OP_LEAKY_RELU = _cpu.OPS["leaky_relu"]
 _raw_prelu_forward = _cpu.raw_prelu_forward
 _empty_like = torch.empty_like
+_advise_huge_pages = _cpu.raw_advise_huge_pages
+# torch applies its thread count (torch.set_num_threads) to a thread's OpenMP
+# setting, which fastact's kernels follow, the first time torch works in that
+# thread: this call does it in a thread where torch has run nothing yet
+_follow_torch_threads = torch.get_num_threads
+_HUGE_PAGES_MIN_BYTES = 1 << 22
 
 
 class _CPU:
@@ -209,6 +215,21 @@ def _slopes(weight, code):
 
 # --- CPU kernels ---------------------------------------------------------------------
 
+def _new_like(x):
+    """torch.empty_like(x) for a kernel's output; on the CPU, one of 4 MiB or
+    more asks for transparent huge pages first (as numpy's allocator does),
+    so that fresh memory faults in 2 MiB pages, not 4 KiB ones
+    (docs/performance.md, "Allocation in fastact.torch").  Every kernel call
+    that writes a new output passes here, so it also makes the thread follow
+    torch's thread count."""
+    _follow_torch_threads()
+    out = _empty_like(x)
+    nbytes = out.nbytes
+    if nbytes >= _HUGE_PAGES_MIN_BYTES and out.is_cpu:
+        _advise_huge_pages(out.data_ptr(), nbytes)
+    return out
+
+
 def _prelu_cpu(x, weight):
     # the common case first: contiguous float32/float64 x, weight of its dtype
     code = _CODES.get(x.dtype)
@@ -217,7 +238,7 @@ def _prelu_cpu(x, weight):
             and weight.is_contiguous()):
         n = weight.numel()
         if x.numel() and (n == x.shape[1] or n == 1):
-            out = _empty_like(x)
+            out = _new_like(x)
             _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
                                *_geometry(x, _CONTIG, n))
             return out
@@ -227,7 +248,7 @@ def _prelu_cpu(x, weight):
 def _prelu_general(x, weight, run=_CPU):
     code = _code(x, "x")
     n = _channels(x, weight)
-    out = _empty_like(x)
+    out = _new_like(x)
     if x.numel() == 0:
         return out
     xk, fmt, target = _operands(x, out)
@@ -244,7 +265,7 @@ def _prelu_backward_kernel(grad_output, x, weight, weight_grad, run=_CPU):
     code = _code(x, "x")
     n = _channels(x, weight)
     _check_grad_output(grad_output, x)
-    grad_input = _empty_like(x)
+    grad_input = _new_like(x)
     grad_weight = None
     if weight_grad:
         grad_weight = torch.empty(weight.shape, dtype=_COMPUTE[code], device=x.device)
@@ -275,7 +296,7 @@ def _prelu_backward_kernel(grad_output, x, weight, weight_grad, run=_CPU):
 
 def _unary_kernel(op, params, x, run=_CPU):
     code = _code(x, "x")
-    out = _empty_like(x)
+    out = _new_like(x)
     size = x.numel()
     if size == 0:
         return out
@@ -287,6 +308,7 @@ def _unary_kernel(op, params, x, run=_CPU):
 
 
 def _unary_inplace_kernel(op, params, x, run=_CPU):
+    _follow_torch_threads()
     code = _code(x, "x")
     size = x.numel()
     if size == 0:
@@ -301,7 +323,7 @@ def _unary_inplace_kernel(op, params, x, run=_CPU):
 def _unary_backward_kernel(op, params, grad_output, x, run=_CPU):
     code = _code(x, "x")
     _check_grad_output(grad_output, x)
-    grad_input = _empty_like(x)
+    grad_input = _new_like(x)
     size = x.numel()
     if size == 0:
         return grad_input
@@ -795,7 +817,7 @@ def _affine_check(x, scale, shift, weight):
 
 def _affine_prelu_kernel(x, scale, shift, weight, run=_CPU):
     code, n = _affine_check(x, scale, shift, weight)
-    out = _empty_like(x)
+    out = _new_like(x)
     if x.numel() == 0:
         return out
     xk, fmt, target = _operands(x, out)

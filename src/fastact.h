@@ -14,6 +14,7 @@
 #ifndef FASTACT_H
 #define FASTACT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* --- PReLU ------------------------------------------------------------- */
@@ -107,5 +108,13 @@ enum {
     FA_ISA_ENV_UNSUPPORTED = -2     /* an ISA this CPU or build lacks: ignored */
 };
 int fa_isa_environment(const char **value);
+
+/* --- memory (memory.c) --------------------------------------------------- */
+/* Asks Linux for transparent huge pages on the 2 MiB-aligned part of
+ * [ptr, ptr + nbytes) (madvise MADV_HUGEPAGE), before anything touches it:
+ * fresh memory then faults in 2 MiB pages instead of 4 KiB ones.  A hint:
+ * returns the bytes advised, 0 where nothing was (a block too small, another
+ * OS, THP not in the kernel). */
+size_t fa_advise_huge_pages(void *ptr, size_t nbytes);
 
 #endif
