@@ -200,7 +200,7 @@ cdef bint _overlaps(cnp.ndarray a, cnp.ndarray b):
 
 cdef int _check_output(object out, cnp.ndarray like, str name, str like_name) except -1:
     """out must be a writeable array with like's shape and dtype."""
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, cnp.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     cdef cnp.ndarray o = out
     _check_like(o, like, name, like_name)
@@ -273,7 +273,7 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
     simple[0] = True
     # fast path, the common case: a 1-D array of the compute dtype, ready
     # for the kernels, shared or one value per channel
-    if type(slopes) is np.ndarray:
+    if type(slopes) is cnp.ndarray:
         arr = <cnp.ndarray>slopes
         if (cnp.PyArray_TYPE(arr) == ct and cnp.PyArray_NDIM(arr) == 1
                 and _kernel_ready(arr) and (channel_axis == 1 or channel_axis == -1)):
@@ -295,7 +295,7 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
             number_slot[0] = v
         _simple_layout(x, False, 1, layout)
         return None
-    arr = slopes if isinstance(slopes, np.ndarray) else np.asarray(slopes)
+    arr = slopes if isinstance(slopes, cnp.ndarray) else np.asarray(slopes)
     _check_slopes_array(arr)
     plan = prelu_plan(_shape(x), _shape(arr), channel_axis)
     layout[0], layout[1], layout[2] = plan.outer, plan.channels, plan.inner
@@ -354,7 +354,7 @@ cdef cnp.ndarray _new_grad_slopes(object slopes, int code):
     """A new array for grad_slopes: the shape of slopes (0-d for a number),
     the compute dtype."""
     cdef cnp.ndarray arr
-    if isinstance(slopes, np.ndarray):
+    if isinstance(slopes, cnp.ndarray):
         arr = <cnp.ndarray>slopes
         return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(arr), cnp.PyArray_DIMS(arr),
                                  _COMPUTE_NUM[code], 0)
