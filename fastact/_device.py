@@ -407,8 +407,8 @@ def _empty_like(call, like, shape, dt):
     lib = like.lib
     if lib == "torch":
         torch = _torch_module()
-        call.used("torch")
         t = torch.empty(shape, dtype=_torch_dtype_of[dt.code], device=_torch_device(call.device))
+        call.used("torch")      # after torch.empty, which initialises torch's CUDA state
         return _new_torch(t, dt, tuple(shape), call.device)
     if lib == "cupy":
         import cupy
