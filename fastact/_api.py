@@ -76,7 +76,7 @@ def _path(x):
     """The module that runs a call on another library's array x (or with
     another library's grad_output): fastact._device for CUDA arrays,
     fastact._foreign for CPU ones."""
-    return _device if _foreign.on_cuda(x) else _foreign
+    return _device if _device.is_torch_cuda(x) or _foreign.on_cuda(x) else _foreign
 
 
 def _forward_other(op, params, x, out, inplace, stream):

@@ -205,7 +205,7 @@ cdef bint _overlaps(cnp.ndarray a, cnp.ndarray b):
 
 cdef int _check_output(object out, cnp.ndarray like, str name, str like_name) except -1:
     """out must be a writeable array with like's shape and dtype."""
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, cnp.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     cdef cnp.ndarray o = out
     _check_like(o, like, name, like_name)
@@ -214,12 +214,23 @@ cdef int _check_output(object out, cnp.ndarray like, str name, str like_name) ex
     return 0
 
 
+cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
+    """a.shape == b.shape, without making the tuples."""
+    cdef int d, ndim = cnp.PyArray_NDIM(a)
+    if ndim != cnp.PyArray_NDIM(b):
+        return False
+    for d in range(ndim):
+        if cnp.PyArray_DIMS(a)[d] != cnp.PyArray_DIMS(b)[d]:
+            return False
+    return True
+
+
 cdef inline int _check_like(cnp.ndarray a, cnp.ndarray like, str name,
                             str like_name) except -1:
     """a has like's dtype (in any byte order) and shape."""
     if cnp.PyArray_TYPE(a) != cnp.PyArray_TYPE(like):
         raise _checks.mismatch(name, "dtype", a.dtype, like.dtype, like_name)
-    if _shape(a) != _shape(like):
+    if not _same_shape(a, like):
         raise _checks.mismatch(name, "shape", _shape(a), _shape(like), like_name)
     return 0
 
@@ -249,12 +260,15 @@ cdef cnp.ndarray _destination(object out, bint inplace, cnp.ndarray target,
 
 
 cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
-                                int channel_axis, int64_t *layout, bint *simple):
+                                int channel_axis, int64_t *layout, bint *simple,
+                                double *number_slot):
     """slopes checked against x, as a contiguous vector of the compute dtype
     (native byte order) with one value per channel of x's (outer, channels,
     inner) layout, which it writes to layout[0..2] (see fastact._layout).
     simple: the vector is the slopes themselves (shared or 1-D per channel),
-    so grad_slopes needs no reduction over broadcast dims."""
+    so grad_slopes needs no reduction over broadcast dims.  For a number,
+    returns None and writes its value, in the compute dtype, to number_slot
+    (see _slopes_pointer): no array is made."""
     cdef cnp.ndarray arr
     cdef cnp.npy_intp n
     cdef int axis, ndim = cnp.PyArray_NDIM(x)
@@ -264,7 +278,7 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
     simple[0] = True
     # fast path, the common case: a 1-D array of the compute dtype, ready
     # for the kernels, shared or one value per channel
-    if type(slopes) is np.ndarray:
+    if type(slopes) is cnp.ndarray:
         arr = <cnp.ndarray>slopes
         if (cnp.PyArray_TYPE(arr) == ct and cnp.PyArray_NDIM(arr) == 1
                 and _kernel_ready(arr) and (channel_axis == 1 or channel_axis == -1)):
@@ -280,19 +294,23 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
         v = _finite(slopes, "slopes")
         number = True
     if number:
-        arr = cnp.PyArray_EMPTY(1, [1], ct, 0)
         if ct == cnp.NPY_FLOAT32:
-            (<float *>cnp.PyArray_DATA(arr))[0] = <float>v
+            (<float *>number_slot)[0] = <float>v
         else:
-            (<double *>cnp.PyArray_DATA(arr))[0] = v
+            number_slot[0] = v
         _simple_layout(x, False, 1, layout)
-        return arr
-    arr = slopes if isinstance(slopes, np.ndarray) else np.asarray(slopes)
+        return None
+    arr = slopes if isinstance(slopes, cnp.ndarray) else np.asarray(slopes)
     _check_slopes_array(arr)
     plan = prelu_plan(_shape(x), _shape(arr), channel_axis)
     layout[0], layout[1], layout[2] = plan.outer, plan.channels, plan.inner
     simple[0] = len(plan.span) <= 1 and plan.span_slopes == plan.span
     return expand_slopes(np.asarray(arr, dtype=_COMPUTE[code]), plan)
+
+
+cdef inline void *_slopes_pointer(cnp.ndarray values, double *number_slot):
+    """Where the kernels read _slopes_values's result."""
+    return <void *>number_slot if values is None else cnp.PyArray_DATA(values)
 
 
 cdef bint _all_finite(cnp.ndarray v):
@@ -337,34 +355,35 @@ cdef inline int _check_channel_axis(int channel_axis) except -1:
     return 0
 
 
-cdef tuple _grad_slopes_shape(object slopes):
-    """grad_slopes has the shape of slopes; 0-d for a number."""
-    if type(slopes) is np.ndarray:
-        return _shape(<cnp.ndarray>slopes)
+cdef cnp.ndarray _new_grad_slopes(object slopes, int code):
+    """A new array for grad_slopes: the shape of slopes (0-d for a number),
+    the compute dtype."""
+    cdef cnp.ndarray arr
+    if isinstance(slopes, cnp.ndarray):
+        arr = <cnp.ndarray>slopes
+        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(arr), cnp.PyArray_DIMS(arr),
+                                 _COMPUTE_NUM[code], 0)
     if _is_number(slopes):
-        return ()
-    return np.shape(slopes)
+        return cnp.PyArray_EMPTY(0, NULL, _COMPUTE_NUM[code], 0)
+    return np.empty(np.shape(slopes), dtype=_COMPUTE[code])
 
 
 # --- shared by every op --------------------------------------------------------
 
-cdef tuple _forward_buffers(cnp.ndarray x, cnp.ndarray dest, int code):
-    """(source the kernel reads, target it writes) for a forward into dest
-    (None: a new array).  Inputs unfit for the kernels are copied, and the
-    result is computed in place in the copy; unfit outputs get a temporary."""
-    cdef cnp.ndarray src = x
-    cdef cnp.ndarray target
-    if not _kernel_ready(x):
-        src = _fresh_copy(x)
-        target = src
-    elif dest is None:
-        target = cnp.PyArray_EMPTY(x.ndim, cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
-    elif _kernel_ready(dest):
-        target = dest
-    else:
-        target = _fresh_copy(x)
-        src = target
-    return src, target
+cdef cnp.ndarray _forward_target(cnp.ndarray x, cnp.ndarray dest, bint *in_copy):
+    """The array the kernel writes for a forward into dest (None: a new
+    array).  Inputs unfit for the kernels are copied, and the result is
+    computed in place in the copy (in_copy: the kernel reads the target,
+    not x); unfit outputs get such a copy too."""
+    in_copy[0] = False
+    if _kernel_ready(x):
+        if dest is None:
+            return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x),
+                                     cnp.PyArray_TYPE(x), 0)
+        if _kernel_ready(dest):
+            return dest
+    in_copy[0] = True
+    return _fresh_copy(x)
 
 
 cdef int _check_grad_output(cnp.ndarray grad_output, cnp.ndarray x) except -1:
@@ -372,24 +391,28 @@ cdef int _check_grad_output(cnp.ndarray grad_output, cnp.ndarray x) except -1:
     return _check_like(grad_output, x, "grad_output", "x")
 
 
-cdef tuple _backward_buffers(cnp.ndarray grad_output, cnp.ndarray x, cnp.ndarray dest):
-    """(grad_output source, x source, target) for a backward into dest (None:
-    a new array; it may be grad_output itself)."""
-    cdef cnp.ndarray xsrc = x if _kernel_ready(x) else _fresh_copy(x)
-    cdef cnp.ndarray gsrc = grad_output
-    cdef cnp.ndarray target
-    if not _kernel_ready(grad_output):
-        gsrc = _fresh_copy(grad_output)
-        target = gsrc                     # compute in place in the copy
-    elif dest is None:
-        target = cnp.PyArray_EMPTY(x.ndim, cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
-    elif _kernel_ready(dest) and not _overlaps(dest, xsrc):
-        target = dest
-    else:
-        # dest is x itself, or unfit for the kernels: go through a copy
-        target = _fresh_copy(grad_output)
-        gsrc = target
-    return gsrc, xsrc, target
+cdef inline cnp.ndarray _backward_x(cnp.ndarray x):
+    """x as the backward kernels read it (a copy when unfit for them)."""
+    return x if _kernel_ready(x) else _fresh_copy(x)
+
+
+cdef cnp.ndarray _backward_target(cnp.ndarray grad_output, cnp.ndarray xsrc,
+                                  cnp.ndarray dest, bint *in_copy):
+    """The array the kernel writes for a backward into dest (None: a new
+    array; it may be grad_output itself), reading xsrc (_backward_x).
+    in_copy: the target is a copy of grad_output, which the kernel reads in
+    its place."""
+    in_copy[0] = False
+    if _kernel_ready(grad_output):
+        if dest is None:
+            return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xsrc), cnp.PyArray_DIMS(xsrc),
+                                     cnp.PyArray_TYPE(xsrc), 0)
+        if _kernel_ready(dest) and not _overlaps(dest, xsrc):
+            return dest
+    # grad_output unfit for the kernels (compute in place in its copy), or
+    # dest is x itself or unfit for them: go through a copy
+    in_copy[0] = True
+    return _fresh_copy(grad_output)
 
 
 cdef int _raise_for_status(int status, str kernel) except -1:
@@ -421,17 +444,19 @@ def prelu_forward(cnp.ndarray x, object slopes, object out, bint inplace,
     cdef int code = _dtype_code(x, "x")
     _check_channel_axis(channel_axis)
     cdef int64_t[3] layout
-    cdef bint simple
-    cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple)
+    cdef bint simple, in_copy
+    cdef double number_slot
+    cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple,
+                                             &number_slot)
     cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
 
     # checks done: from here on, memory is written
-    src, target = _forward_buffers(x, dest, code)
-    if _overlaps(values, target):
+    cdef cnp.ndarray target = _forward_target(x, dest, &in_copy)
+    if values is not None and dest is not None and _overlaps(values, target):
         values = values.copy()            # slopes inside the output: read them first
-    cdef void *xp = cnp.PyArray_DATA(src)
-    cdef void *sp = cnp.PyArray_DATA(values)
-    cdef void *yp = cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef void *xp = cnp.PyArray_DATA(target if in_copy else x)
+    cdef void *sp = _slopes_pointer(values, &number_slot)
+    cdef void *yp = cnp.PyArray_DATA(target)
     cdef int status
     if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
         status = fa_prelu_forward(code, xp, sp, yp, layout[0], layout[1], layout[2])
@@ -470,46 +495,60 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     _check_grad_output(grad_output, x)
     _check_channel_axis(channel_axis)
     cdef int64_t[3] layout
-    cdef bint simple
-    cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple)
-    cdef tuple grad_shape = _grad_slopes_shape(slopes)
+    cdef bint simple, in_copy
+    cdef double number_slot
+    cdef cnp.ndarray values = _slopes_values(slopes, x, code, channel_axis, layout, &simple,
+                                             &number_slot)
     cdef cnp.ndarray dest = _destination(out, inplace, grad_output, "grad_output", x)
     if out is not None:
         _check_no_partial_overlap(dest, grad_output, "out", "grad_output")
 
     # checks done: from here on, memory is written
-    gsrc, xsrc, target = _backward_buffers(grad_output, x, dest)
-    if _overlaps(values, target):
+    cdef cnp.ndarray xsrc = _backward_x(x)
+    cdef cnp.ndarray target = _backward_target(grad_output, xsrc, dest, &in_copy)
+    if values is not None and dest is not None and _overlaps(values, target):
         values = values.copy()            # slopes inside the output: read them first
+    cdef cnp.ndarray grad_slopes = None
+    cdef cnp.ndarray sums = None
+    cdef double[64] stack_sums
+    cdef double *sums_p = stack_sums
     cdef cnp.npy_intp nsums = layout[1]
-    cdef cnp.ndarray sums = cnp.PyArray_EMPTY(1, &nsums, cnp.NPY_FLOAT64, 0)
-    cdef void *gp = cnp.PyArray_DATA(<cnp.ndarray>gsrc)
-    cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>xsrc)
-    cdef void *sp = cnp.PyArray_DATA(values)
-    cdef void *gip = cnp.PyArray_DATA(<cnp.ndarray>target)
-    cdef double *sums_p = <double *>cnp.PyArray_DATA(sums)
-    cdef int status
-    if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
-        status = fa_prelu_backward(code, gp, xp, sp, gip, sums_p,
-                                   layout[0], layout[1], layout[2])
+    if simple:
+        # sums rounded straight into grad_slopes: no array for them
+        grad_slopes = _new_grad_slopes(slopes, code)
+        if nsums > 64:
+            sums_p = <double *>malloc(<size_t>nsums * sizeof(double))
+            if sums_p == NULL:
+                raise MemoryError("fastact: prelu_backward cannot allocate its sums")
     else:
-        with nogil:
+        sums = cnp.PyArray_EMPTY(1, &nsums, cnp.NPY_FLOAT64, 0)
+        sums_p = <double *>cnp.PyArray_DATA(sums)
+    cdef void *gp = cnp.PyArray_DATA(target if in_copy else grad_output)
+    cdef void *xp = cnp.PyArray_DATA(xsrc)
+    cdef void *sp = _slopes_pointer(values, &number_slot)
+    cdef void *gip = cnp.PyArray_DATA(target)
+    cdef int status
+    try:
+        if cnp.PyArray_SIZE(x) < GIL_RELEASE_MIN:
             status = fa_prelu_backward(code, gp, xp, sp, gip, sums_p,
                                        layout[0], layout[1], layout[2])
-    if status != 0:
-        _raise_for_status(status, "prelu_backward")
-
-    cdef object grad_dtype = _COMPUTE[code]
-    cdef cnp.ndarray grad_slopes
-    if simple:
-        grad_slopes = np.empty(grad_shape, dtype=grad_dtype)
-        _round_sums(sums_p, cnp.PyArray_DATA(values), cnp.PyArray_DATA(grad_slopes), code,
-                    layout[1], divide_by_slopes)
-    else:
+        else:
+            with nogil:
+                status = fa_prelu_backward(code, gp, xp, sp, gip, sums_p,
+                                           layout[0], layout[1], layout[2])
+        if status != 0:
+            _raise_for_status(status, "prelu_backward")
+        if simple:
+            _round_sums(sums_p, sp, cnp.PyArray_DATA(grad_slopes), code, nsums,
+                        divide_by_slopes)
+    finally:
+        if simple and sums_p != stack_sums:
+            free(sums_p)
+    if not simple:
         if divide_by_slopes:
             sums = sums / values
         grad_slopes = reduce_grad(sums, prelu_plan(_shape(x), np.shape(slopes),
-                                                   channel_axis)).astype(grad_dtype)
+                                                   channel_axis)).astype(_COMPUTE[code])
     return _finish(dest, target), grad_slopes
 
 
@@ -569,9 +608,10 @@ def unary_forward(int op, tuple params, cnp.ndarray x, object out, bint inplace)
     cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
 
     # checks done: from here on, memory is written
-    src, target = _forward_buffers(x, dest, code)
-    cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>src)
-    cdef void *yp = cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef bint in_copy
+    cdef cnp.ndarray target = _forward_target(x, dest, &in_copy)
+    cdef void *xp = cnp.PyArray_DATA(target if in_copy else x)
+    cdef void *yp = cnp.PyArray_DATA(target)
     cdef int64_t n = cnp.PyArray_SIZE(x)
     cdef int status
     if n < GIL_RELEASE_MIN:
@@ -597,10 +637,12 @@ def unary_backward(int op, tuple params, cnp.ndarray grad_output, cnp.ndarray x,
         _check_no_partial_overlap(dest, grad_output, "out", "grad_output")
 
     # checks done: from here on, memory is written
-    gsrc, xsrc, target = _backward_buffers(grad_output, x, dest)
-    cdef void *gp = cnp.PyArray_DATA(<cnp.ndarray>gsrc)
-    cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>xsrc)
-    cdef void *gip = cnp.PyArray_DATA(<cnp.ndarray>target)
+    cdef bint in_copy
+    cdef cnp.ndarray xsrc = _backward_x(x)
+    cdef cnp.ndarray target = _backward_target(grad_output, xsrc, dest, &in_copy)
+    cdef void *gp = cnp.PyArray_DATA(target if in_copy else grad_output)
+    cdef void *xp = cnp.PyArray_DATA(xsrc)
+    cdef void *gip = cnp.PyArray_DATA(target)
     cdef int64_t n = cnp.PyArray_SIZE(x)
     cdef int status
     if n < GIL_RELEASE_MIN:

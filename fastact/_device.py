@@ -20,6 +20,7 @@ Arrays are checked as fastact._foreign.check_tensor says (no autograd recording,
 dense torch tensors), with the rules of fastact._checks.
 """
 import importlib.util
+import sys
 
 import numpy as np
 
@@ -35,6 +36,67 @@ _LEGACY_STREAM = 0      # the default stream of a runtime built without per-thre
 _cuda = None
 _cuda_import_error = None
 _status = None
+
+# torch, bound at the first torch tensor (import fastact never imports it): a
+# small call's host work is a few microseconds, and an import statement, a
+# torch.device or a torch.cuda.Stream made on every call are a visible share
+_torch = None
+_torch_strided = None
+_torch_dtypes = {}          # torch dtype -> fastact._dtypes.TABLE entry
+_torch_dtype_of = {}        # TABLE entry's code -> torch dtype
+_torch_devices = {}         # CUDA device index -> torch.device
+_torch_raw_stream = None    # device index -> torch's current stream handle there
+
+
+def _torch_module():
+    global _torch, _torch_strided, _torch_raw_stream
+    if _torch is None:
+        import torch
+        _torch_strided = torch.strided
+        _torch_dtypes.update((getattr(torch, d.torch), d) for d in _dtypes.TABLE)
+        _torch_dtype_of.update((d.code, getattr(torch, d.torch)) for d in _dtypes.TABLE)
+        # what Inductor's generated code calls: the handle without making a
+        # torch.cuda.Stream (CUDA builds of torch have it)
+        raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+        _torch_raw_stream = raw if raw is not None else _torch_stream_object
+        _torch = torch
+    return _torch
+
+
+def _torch_stream_object(device):
+    return _torch.cuda.current_stream(device).cuda_stream
+
+
+def _torch_current_stream(device):
+    """torch's current stream on CUDA device `device`, as an int handle."""
+    _torch_module()
+    return _torch_raw_stream(device)
+
+
+_tensor_types = {}          # type -> whether it is torch.Tensor or a subclass
+
+
+def _is_tensor(obj):
+    """True for a torch.Tensor (torch imported: an object of its type exists)."""
+    t = type(obj)
+    known = _tensor_types.get(t)
+    if known is None:
+        torch = sys.modules.get("torch")
+        known = _tensor_types[t] = torch is not None and issubclass(t, torch.Tensor)
+    return known
+
+
+def is_torch_cuda(obj):
+    """True for a torch CUDA tensor: the common case, told quickly (anything
+    else goes through fastact._foreign's tests)."""
+    return _is_tensor(obj) and obj.is_cuda
+
+
+def _torch_device(index):
+    d = _torch_devices.get(index)
+    if d is None:
+        d = _torch_devices[index] = _torch_module().device("cuda", index)
+    return d
 
 
 # --- the optional CUDA module ----------------------------------------------------
@@ -135,13 +197,32 @@ def _c_contiguous(shape, strides, itemsize):
 
 
 def _parse_torch(t, name):
-    import torch
+    torch = _torch_module()
+    dt = _torch_dtypes.get(t.dtype)
+    if (dt is None or t.requires_grad or t.layout is not _torch_strided or t.is_nested
+            or t.is_neg()):
+        # anything but a plain tensor of a supported dtype: the rule, and its
+        # messages, are check_tensor's (it takes some of these, e.g. a tensor
+        # that requires grad under torch.no_grad)
+        dt = check_tensor(t, name)
     a = _Gpu()
-    a.obj, a.lib, a.dt = t, "torch", check_tensor(t, name)
+    a.obj, a.lib, a.dt = t, "torch", dt
     a.ptr, a.shape, a.size = t.data_ptr(), tuple(t.shape), t.numel()
-    a.device = t.device.index if t.device.index is not None else torch.cuda.current_device()
+    a.device = t.get_device()
+    if a.device < 0:
+        a.device = t.device.index if t.device.index is not None else torch.cuda.current_device()
     a.stream, a.readonly, a.keep = None, False, None
     a.contiguous = t.is_contiguous()
+    return a
+
+
+def _new_torch(t, dt, shape, device):
+    """A tensor fastact has just allocated (torch.empty): dense, contiguous, of
+    TABLE entry dt; nothing to check."""
+    a = _Gpu()
+    a.obj, a.lib, a.dt, a.ptr, a.shape, a.device = t, "torch", dt, t.data_ptr(), shape, device
+    a.size = t.numel()
+    a.stream, a.readonly, a.keep, a.contiguous = None, False, None, True
     return a
 
 
@@ -192,7 +273,7 @@ def _parse_dlpack(obj, name, stream):
 
 
 def _parse_gpu(obj, name, stream_hint=None):
-    if is_torch(obj):
+    if _is_tensor(obj) or is_torch(obj):
         return _parse_torch(obj, name)
     t = type(obj)
     if hasattr(t, "__cuda_array_interface__"):
@@ -225,14 +306,17 @@ class _Call:
     """One CUDA call: the device, the launch stream, and the library streams
     that fastact's own allocations and copies ran on (ordered on the device)."""
 
+    __slots__ = ("cuda", "device", "stream", "lib_streams", "torch_stream")
+
     def __init__(self, x, stream):
         self.cuda = _cuda_or_raise()
         self.device = x.device if x.device >= 0 else 0
+        # torch's current stream on the device, looked up once per call
+        self.torch_stream = None
         if stream is not None:
             self.stream = _stream_handle(stream)
         elif x.lib == "torch":
-            import torch
-            self.stream = torch.cuda.current_stream(self.device).cuda_stream
+            self.stream = self.torch_stream = _torch_current_stream(self.device)
         elif x.stream is not None:
             self.stream = x.stream
         else:
@@ -242,8 +326,9 @@ class _Call:
     def lib_stream(self, lib):
         """The current stream of `lib` on this device (it runs our copies)."""
         if lib == "torch":
-            import torch
-            return torch.cuda.current_stream(self.device).cuda_stream
+            if self.torch_stream is None:
+                self.torch_stream = _torch_current_stream(self.device)
+            return self.torch_stream
         if lib == "cupy":
             import cupy
             with cupy.cuda.Device(self.device):
@@ -297,7 +382,7 @@ def _contiguous(call, a, name):
 
 def _gpu_operand(call, obj, name, x):
     """A second input (grad_output): a CUDA array on x's device, x's dtype and shape."""
-    if not is_foreign(obj) or not on_cuda(obj, name):
+    if not is_torch_cuda(obj) and (not is_foreign(obj) or not on_cuda(obj, name)):
         raise ValueError(f"{name} is on the CPU but x is on a CUDA device: pass arrays "
                          f"on one device")
     a = _parse_gpu(obj, name, call.stream)
@@ -321,10 +406,10 @@ def _empty_like(call, like, shape, dt):
     """A new CUDA array allocated with like's library on call's device."""
     lib = like.lib
     if lib == "torch":
-        import torch
-        call.used("torch")
-        return _parse_torch(torch.empty(shape, dtype=_dtypes.torch_dtype(dt),
-                                        device=torch.device("cuda", call.device)), "out")
+        torch = _torch_module()
+        t = torch.empty(shape, dtype=_torch_dtype_of[dt.code], device=_torch_device(call.device))
+        call.used("torch")      # after torch.empty, which initialises torch's CUDA state
+        return _new_torch(t, dt, tuple(shape), call.device)
     if lib == "cupy":
         import cupy
         call.used("cupy")
@@ -448,14 +533,14 @@ class _SlopeArgs:
 def _gpu_slopes(call, slopes, x, channel_axis):
     """The slope vector for x (a CUDA array), without reading device memory on
     the host."""
-    compute = _dtypes.compute_dtype(x.dt)
     s = _SlopeArgs()
     s.ptr, s.on_host, s.shared, s.keep, s.lib, s.device_array = 0, False, 0.0, None, None, None
-    if _is_number(slopes):
+    cuda_tensor = is_torch_cuda(slopes)
+    if not cuda_tensor and _is_number(slopes):
         s.shared = _finite(slopes, "slopes")
         s.plan = prelu_plan(x.shape, (), channel_axis)
         return s
-    if is_foreign(slopes) and on_cuda(slopes, "slopes"):
+    if cuda_tensor or (is_foreign(slopes) and on_cuda(slopes, "slopes")):
         d = _parse_gpu(slopes, "slopes", call.stream)
         _same_device(call, d, "slopes")
         call.order_operand(d)
@@ -474,7 +559,7 @@ def _gpu_slopes(call, slopes, x, channel_axis):
             import cupy
             call.used("cupy")
             with cupy.cuda.Device(call.device):
-                t = cupy.asarray(d.obj).astype(compute)
+                t = cupy.asarray(d.obj).astype(_dtypes.compute_dtype(x.dt))
                 vec = expand_slopes(t, plan, cupy) if plan.span else t.reshape(-1)
                 s.keep = _parse_cai(cupy.ascontiguousarray(vec), "slopes")
             s.keep.stream = None
@@ -490,6 +575,7 @@ def _gpu_slopes(call, slopes, x, channel_axis):
     arr = np.asarray(slopes)
     _check_slopes_array(arr)
     s.plan = plan = prelu_plan(x.shape, arr.shape, channel_axis)
+    compute = _dtypes.compute_dtype(x.dt)
     vec = np.ascontiguousarray(expand_slopes(arr.astype(compute), plan, np), dtype=compute)
     if plan.channels == 1:
         s.shared = float(vec[0])

@@ -152,6 +152,49 @@ def test_torch_tensors_fastact_cannot_read_are_type_errors(kind):
 
 
 @needs_torch
+@pytest.mark.parametrize("kind", ["sparse_coo", "sparse float32", "sparse_csr", "mkldnn",
+                                  "nested", "dtype torch.complex64", "negative bit",
+                                  "dtype torch.quint8", "int64", "requires grad",
+                                  "requires grad, no_grad", "float32", "float16",
+                                  "bfloat16", "float64", "strided view", "0-size"])
+def test_torch_parse_fast_lane_is_check_tensors_rule(kind, monkeypatch):
+    """fastact._device parses a plain torch tensor without check_tensor, and
+    sends anything else to it: the same tensors are taken (with the same
+    dtype entry) and the same errors raised."""
+    import contextlib
+    import warnings
+
+    from fastact._foreign import check_tensor
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)   # CPU tensors here
+    makers = dict(_odd_tensors())
+    makers.update({
+        "int64": lambda: torch.ones(2, 3, dtype=torch.int64),
+        "requires grad": lambda: torch.ones(2, 3, requires_grad=True),
+        "requires grad, no_grad": lambda: torch.ones(2, 3, requires_grad=True),
+        "strided view": lambda: torch.ones(4, 6)[:, ::2],
+        "0-size": lambda: torch.ones(0, 3),
+        **{name: (lambda name=name: torch.ones(2, 3, dtype=getattr(torch, name)))
+           for name in ("float32", "float16", "bfloat16", "float64")},
+    })
+    context = torch.no_grad() if kind.endswith("no_grad") else contextlib.nullcontext()
+    with warnings.catch_warnings(), context:
+        warnings.simplefilter("ignore")
+        t = makers[kind]()
+        try:
+            want = check_tensor(t, "x")
+        except TypeError as exc:
+            with pytest.raises(TypeError) as got:
+                _device._parse_torch(t, "x")
+            assert str(got.value) == str(exc)
+            return
+        a = _device._parse_torch(t, "x")
+    assert a.dt is want and a.lib == "torch" and a.obj is t
+    assert a.shape == tuple(t.shape) and a.size == t.numel() and a.ptr == t.data_ptr()
+    assert a.contiguous == t.is_contiguous() and a.device == 0
+    assert _device.is_torch_cuda(t) is False
+
+
+@needs_torch
 def test_torch_cpu_view_is_not_copied(rng):
     x = torch.from_numpy(random_x(rng, (4, 6), np.float32))
     v = x[:, ::2]                                   # a strided view, in place
