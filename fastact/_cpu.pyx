@@ -571,8 +571,9 @@ def affine_prelu_forward(cnp.ndarray x, object scale, object shift, object slope
     # fresh vectors of `channels` values in the compute dtype: none overlaps the output
     cdef list vecs = [np.array(np.broadcast_to(v.astype(compute), (channels,)), order="C")
                       for v, _ in given]
-    src, target = _forward_buffers(x, dest, code)
-    cdef void *xp = cnp.PyArray_DATA(<cnp.ndarray>src)
+    cdef bint in_copy
+    cdef cnp.ndarray target = _forward_target(x, dest, &in_copy)
+    cdef void *xp = cnp.PyArray_DATA(target if in_copy else x)
     cdef void *scp = cnp.PyArray_DATA(<cnp.ndarray>vecs[0])
     cdef void *shp = cnp.PyArray_DATA(<cnp.ndarray>vecs[1])
     cdef void *slp = cnp.PyArray_DATA(<cnp.ndarray>vecs[2])
