@@ -317,7 +317,7 @@ def run(threads, quick, out, cases_class, rounds=None, batch_seconds=None):
     if torch is not None:
         torch.set_num_threads(threads)
     if rounds is None:
-        rounds, batch_seconds = (3, 0.005) if quick else (21, 0.04)
+        rounds, batch_seconds = (3, 0.005) if quick else (41, 0.04)
     rng = np.random.default_rng(2026)
     return [_bench_shape(shape, threads, peers, rng, out, rounds, batch_seconds, cases_class)
             for shape in (QUICK_SHAPES if quick else SHAPES)]
