@@ -45,6 +45,9 @@ def test_peers_run_checked_against_fastact():
     for name in PEERS:
         pytest.importorskip(name)
     out = _quick_section()
+    assert out.count("check fastact forward: bitwise against the float64 oracle") == 2
+    assert out.count("check fastact backward: grad_input bitwise against the float64 "
+                     "oracle") == 2
     assert "torch.compile F.prelu: bitwise against fastact" in out
     assert "OpenVINO PRelu (CPU plugin): bitwise against fastact" in out
     assert "ONNX Runtime PRelu: bitwise against fastact" in out
