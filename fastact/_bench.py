@@ -1,5 +1,7 @@
-"""`python -m fastact bench`: fastact against memory ceilings, numpy and PyTorch
-(and, where a GPU is usable, the GPU rows of fastact._bench_cuda).
+"""`python -m fastact bench`: fastact against memory ceilings, numpy and PyTorch,
+then against its peers where they are installed (torch.compile, OpenVINO,
+ONNX Runtime: fastact._bench_peers), and, where a GPU is usable, the GPU rows
+of fastact._bench_cuda.
 
 Everything is measured in one run on one machine, and the figures that count
 are ratios between rows of the same run: absolute speeds on a shared machine
@@ -33,7 +35,7 @@ import time
 
 import numpy as np
 
-from . import _api, _bench_busy, _bench_cuda, _cpu, _dtypes, _membench
+from . import _api, _bench_busy, _bench_cuda, _bench_peers, _cpu, _dtypes, _membench
 from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
@@ -86,6 +88,7 @@ class _Cases:
         self.out = out
         self.cases = []       # (name, fn, args, kwargs, nbytes, threads)
         self.seconds = {}
+        self.samples = {}     # name -> per-round seconds per call, in round order
         self.threads = threads            # for cases added without a count
         self.set_threads = set_threads    # set_threads(n) before a case's batch
         self.stats = None                 # fastact's team counts during run()
@@ -125,6 +128,7 @@ class _Cases:
         self.stats = {key: after[key] - before[key]
                       for key in ("team_calls", "bad_team_calls", "backoff_serial_calls")}
         for (name, _, _, _, nbytes, _), s in zip(self.cases, samples):
+            self.samples[name] = s
             self.seconds[name] = statistics.median(s)
             gbs = nbytes / self.seconds[name] / 1e9
             print(f"  {name:44s} {self.seconds[name] * 1e6:11.2f} us {gbs:8.2f} GB/s",
@@ -513,6 +517,11 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
                 print(f"  {line['shape']}: {line['busy']}", file=out)
         print("  Rerun on an idle machine; `--busy` measures what the threads cost on a busy one.",
               file=out)
+
+    # --- peers: torch.compile, OpenVINO, ONNX Runtime (fastact._bench_peers) ---
+    _bench_peers.run(counts[-1], quick, out, _Cases)
+    set_threads(counts[-1])
+
     print(file=out)
     _bench_cuda.run(out, quick)       # prints why it is skipped without a usable GPU
     return summary
