@@ -215,7 +215,7 @@ def _slopes(weight, code):
 
 # --- CPU kernels ---------------------------------------------------------------------
 
-def _new_like(x):
+def _new_like(x, size=None):
     """torch.empty_like(x) for a kernel's output; on the CPU, one of 4 MiB or
     more asks for transparent huge pages first (as numpy's allocator does),
     so that fresh memory faults in 2 MiB pages, not 4 KiB ones
@@ -224,23 +224,35 @@ def _new_like(x):
     torch's thread count."""
     _follow_torch_threads()
     out = _empty_like(x)
-    nbytes = out.nbytes
-    if nbytes >= _HUGE_PAGES_MIN_BYTES and out.is_cpu:
-        _advise_huge_pages(out.data_ptr(), nbytes)
+    # (size: x's element count where the caller has it; no output of fewer
+    # than _HUGE_PAGES_MIN_BYTES / 8 elements can reach the threshold)
+    if size is None or size >= _HUGE_PAGES_MIN_BYTES // 8:
+        nbytes = out.nbytes
+        if nbytes >= _HUGE_PAGES_MIN_BYTES and out.is_cpu:
+            _advise_huge_pages(out.data_ptr(), nbytes)
     return out
 
 
 def _prelu_cpu(x, weight):
-    # the common case first: contiguous float32/float64 x, weight of its dtype
-    code = _CODES.get(x.dtype)
-    if (code is not None and _COMPUTE[code] is x.dtype and weight.dtype is x.dtype
-            and x.is_contiguous() and weight.is_cpu and weight.dim() == 1 and x.dim() >= 2
-            and weight.is_contiguous()):
+    # the common case first, its checks inlined (a small call costs about as
+    # much as they do): contiguous float32/float64 x of 2 or more dims, a
+    # contiguous 1-D weight of its dtype, shared or one value per channel
+    dtype = x.dtype
+    code = _CODES.get(dtype)
+    if (code is not None and _COMPUTE[code] is dtype and weight.dtype is dtype
+            and x.is_contiguous() and weight.dim() == 1 and weight.is_contiguous()):
+        shape = x.shape
+        size = x.numel()
         n = weight.numel()
-        if x.numel() and (n == x.shape[1] or n == 1):
-            out = _new_like(x)
+        if len(shape) >= 2 and size and (n == shape[1] or n == 1):
+            out = _new_like(x, size)
+            if n == 1:
+                outer, inner = 1, size
+            else:
+                outer = shape[0]
+                inner = size // (outer * n)
             _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
-                               *_geometry(x, _CONTIG, n))
+                               outer, n, inner)
             return out
     return _prelu_general(x, weight)
 
@@ -588,8 +600,8 @@ _included = torch._C._dispatch_tls_is_dispatch_key_included
 _PYTHON_KEY = torch._C.DispatchKey.Python          # a dispatch mode: fake, proxy, user
 _FUNCTORCH_KEY = torch._C.DispatchKey.FuncTorchDynamicLayerFrontMode   # vmap, grad
 _function_modes = torch._C._is_torch_function_mode_enabled
-_autocast_cpu = torch._C._is_autocast_cpu_enabled if hasattr(
-    torch._C, "_is_autocast_cpu_enabled") else lambda: torch.is_autocast_enabled("cpu")
+_excluded = torch._C._dispatch_tls_is_dispatch_key_excluded
+_AUTOCAST_CPU_KEY = torch._C.DispatchKey.AutocastCPU    # excluded while autocast is off
 _is_compiling = torch.compiler.is_compiling
 _is_exporting = torch.compiler.is_exporting
 _is_grad_enabled = torch.is_grad_enabled
@@ -604,6 +616,14 @@ def _no_modes():
     """No torch function or dispatch mode is active (none would see the op
     if the kernel ran directly)."""
     return not (_included(_PYTHON_KEY) or _included(_FUNCTORCH_KEY) or _function_modes())
+
+
+def _direct(x, weight):
+    """prelu's plain case: plain CPU tensors, no mode, no CPU autocast (the
+    operator would see nothing the kernel does not)."""
+    return (type(x) in _PLAIN and type(weight) in _PLAIN and x.is_cpu and weight.is_cpu
+            and not (_included(_PYTHON_KEY) or _included(_FUNCTORCH_KEY)
+                     or _function_modes()) and _excluded(_AUTOCAST_CPU_KEY))
 
 
 class _PReLUFunction(torch.autograd.Function):
@@ -708,9 +728,8 @@ def prelu(x, weight):
             return _prelu_op(x, weight)
         _channels(x, weight)
         return _PReLUCompiled.apply(x, weight)
-    if (_plain(x) and _plain(weight) and x.is_cpu and weight.is_cpu and _no_modes()
-            and not _autocast_cpu()):
-        if _is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+    if _direct(x, weight):
+        if (x.requires_grad or weight.requires_grad) and _is_grad_enabled():
             return _PReLUFunction.apply(x, weight)
         return _prelu_cpu(x, weight)
     return _prelu_op(x, weight)
