@@ -841,7 +841,8 @@ def _affine_prelu_kernel(x, scale, shift, weight, run=_CPU):
         return out
     xk, fmt, target = _operands(x, out)
     compute = _COMPUTE[code]
-    sc, sh, sl = (v.to(compute).reshape(-1).expand(n).contiguous()
+    sc, sh, sl = (v if v.dtype is compute and v.numel() == n and v.is_contiguous()
+                  else v.to(compute).reshape(-1).expand(n).contiguous()
                   for v in (scale, shift, weight))
     run.affine_prelu_forward(code, xk.data_ptr(), sc.data_ptr(), sh.data_ptr(),
                              sl.data_ptr(), target.data_ptr(), *_geometry(xk, fmt, n))
@@ -972,6 +973,8 @@ class BatchNormPReLU(torch.nn.BatchNorm2d):
                          or (self.bias is not None and self.bias.requires_grad)))):
             return prelu(super().forward(input), slopes)
         scale, shift = self._scale_shift()
+        if not _is_compiling() and _direct(input, slopes):
+            return _affine_prelu_kernel(input, scale, shift, slopes)   # no dispatcher
         return _affine_prelu_op(input, scale, shift, slopes)
 
 
