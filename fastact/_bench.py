@@ -141,6 +141,21 @@ class _Cases:
         nbytes = next(c[4] for c in self.cases if c[0] == name)
         return nbytes / self.seconds[name] / 1e9
 
+    def add_ceilings(self, x, g):
+        """The copy and read-two-write-one ceilings over x (and g), each with
+        ordinary and with streaming stores (outputs of their own)."""
+        dst, z = np.ones_like(x), np.ones_like(x)
+        b8, b12 = 2 * x.nbytes, 3 * x.nbytes
+        self.add("ceiling copy (ordinary stores)", b8, _membench.ceiling_copy, x, dst, False)
+        self.add("ceiling copy (streaming stores)", b8, _membench.ceiling_copy, x, dst, True)
+        self.add("ceiling r2w1 (ordinary stores)", b12, _membench.ceiling_add, x, g, z, False)
+        self.add("ceiling r2w1 (streaming stores)", b12, _membench.ceiling_add, x, g, z, True)
+
+    def ceiling(self, kind):
+        """The faster of a ceiling's two forms ("copy" or "r2w1"), in GB/s."""
+        return max(self.gbs(f"ceiling {kind} (ordinary stores)"),
+                   self.gbs(f"ceiling {kind} (streaming stores)"))
+
     def time(self, name):
         return self.seconds[name]
 
@@ -332,11 +347,7 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
           f"{threads} threads", file=out)
     print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
     t = _Cases(out)
-    dst, z = np.ones_like(x), np.ones_like(x)
-    t.add("ceiling copy (ordinary stores)", b8, _membench.ceiling_copy, x, dst, False)
-    t.add("ceiling copy (streaming stores)", b8, _membench.ceiling_copy, x, dst, True)
-    t.add("ceiling r2w1 (ordinary stores)", b12, _membench.ceiling_add, x, g, z, False)
-    t.add("ceiling r2w1 (streaming stores)", b12, _membench.ceiling_add, x, g, z, True)
+    t.add_ceilings(x, g)
     # an output of its own for each case, as the ceilings have: a case
     # writing the array the previous case just wrote would find it in cache,
     # which flatters every case but the first
@@ -383,8 +394,7 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
         t.add(f"elu {label} out=", h4, _api.elu, xh, out=yh)
 
     t.run(rounds, batch_seconds)
-    copy = max(t.gbs("ceiling copy (ordinary stores)"), t.gbs("ceiling copy (streaming stores)"))
-    r2w1 = max(t.gbs("ceiling r2w1 (ordinary stores)"), t.gbs("ceiling r2w1 (streaming stores)"))
+    copy, r2w1 = t.ceiling("copy"), t.ceiling("r2w1")
     rows = [(name, t.gbs(f"{name} out=") / copy, t.gbs(f"{name} backward out=") / r2w1)
             for name, *_ in FAMILY]
     print("\nfamily ratios (same run): forward out= / copy, backward out= / r2w1", file=out)

@@ -39,7 +39,7 @@ import statistics
 
 import numpy as np
 
-from . import _cpu, _membench, _reference
+from . import _cpu, _reference
 from ._api import prelu, prelu_backward
 
 # the tiny shape (a call's fixed cost) and 103 MB of float32 (past the cache)
@@ -229,11 +229,7 @@ def _bench_shape(shape, threads, peers, rng, out, rounds, batch_seconds, cases_c
     del exact_gi
 
     t = cases_class(out)
-    dst, z = np.ones_like(x), np.ones_like(x)
-    t.add("ceiling copy (ordinary stores)", b8, _membench.ceiling_copy, x, dst, False)
-    t.add("ceiling copy (streaming stores)", b8, _membench.ceiling_copy, x, dst, True)
-    t.add("ceiling r2w1 (ordinary stores)", b12, _membench.ceiling_add, x, g, z, False)
-    t.add("ceiling r2w1 (streaming stores)", b12, _membench.ceiling_add, x, g, z, True)
+    t.add_ceilings(x, g)
     t.add(FASTACT_FWD_OUT, b8, prelu, x, slopes, out=np.ones_like(x))
     t.add(FASTACT_FWD_NEW, b8, prelu, x, slopes)
     t.add(FASTACT_BWD_OUT, b12, prelu_backward, g, x, slopes, out=np.ones_like(x))
@@ -271,12 +267,7 @@ def _bench_shape(shape, threads, peers, rng, out, rounds, batch_seconds, cases_c
 
     print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
     t.run(rounds, batch_seconds)
-
-    def ceiling(kind):
-        return max(t.gbs(f"ceiling {kind} (ordinary stores)"),
-                   t.gbs(f"ceiling {kind} (streaming stores)"))
-
-    ceilings = {"fwd": ceiling("copy"), "bwd": ceiling("r2w1")}
+    ceilings = {"fwd": t.ceiling("copy"), "bwd": t.ceiling("r2w1")}
     rows = []
     for peer, mine, other, kind in PAIRS:
         if not t.has(peer):
