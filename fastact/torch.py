@@ -594,7 +594,6 @@ _lib.impl("prelu", _prelu_autocast, "AutocastCPU", with_keyset=True)
 # active, these functions call the same CPU kernels without the dispatcher:
 # directly without autograd, through an autograd.Function with it.
 
-_below_autograd = torch._C._AutoDispatchBelowAutograd
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 _included = torch._C._dispatch_tls_is_dispatch_key_included
 _PYTHON_KEY = torch._C.DispatchKey.Python          # a dispatch mode: fake, proxy, user
