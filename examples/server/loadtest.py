@@ -44,9 +44,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import model  # noqa: E402
-
-from fastact import _reference  # noqa: E402  (the oracle only, no kernels)
+import model  # noqa: E402  (its oracle_* use fastact._reference, not fastact's kernels)
 
 PARAMS = model.build()
 NPY = "application/x-npy"
@@ -254,19 +252,22 @@ def children_of(master):
 
 
 def memory_of(pids):
-    """(RSS, PSS) in MiB summed over pids (PSS counts shared pages once)."""
+    """(RSS, PSS, {pid: RSS}) in MiB summed over pids (PSS counts shared
+    pages once)."""
     rss = pss = 0
+    each = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
                 for line in f:
                     if line.startswith("Rss:"):
+                        each[pid] = int(line.split()[1]) / 1024
                         rss += int(line.split()[1])
                     elif line.startswith("Pss:"):
                         pss += int(line.split()[1])
         except OSError:
             pass
-    return rss / 1024, pss / 1024
+    return rss / 1024, pss / 1024, each
 
 
 def is_gunicorn(pid):
@@ -451,7 +452,10 @@ class Run:
                              for k, v in sorted(self.bad_seen.items())},
             "server_mib": None if warm is None else {
                 "rss_warm": round(warm[0], 1), "rss_end": round(end[0], 1),
-                "pss_warm": round(warm[1], 1), "pss_end": round(end[1], 1)},
+                "pss_warm": round(warm[1], 1), "pss_end": round(end[1], 1),
+                # per process: a worker killed and replaced starts afresh
+                "rss_by_pid_warm": {str(k): round(v, 1) for k, v in warm[2].items()},
+                "rss_by_pid_end": {str(k): round(v, 1) for k, v in end[2].items()}},
             "workers_alive": alive,
             "final_info": final,
             "workers": {str(p): {"requests": w["requests"], "threads": sorted(w["threads"]),
