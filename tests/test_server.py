@@ -261,12 +261,12 @@ def loadtest(url, *args, timeout=120):
 
 @gunicorn_needed
 def test_server_under_load_with_faults_and_bad_payloads(tmp_path):
-    """About 12 s of load on 2 workers: kill -9 of workers, clients that go
+    """About 12 s of load on 2 workers (2 s of warm-up, then 10 s): kill -9 of workers, clients that go
     away mid-upload, a slow client and bad payloads; every answer checked."""
     server = Server(tmp_path, workers=2)
     try:
-        code, report = loadtest(server.url, "--clients", "4", "--duration", "12",
-                                "--warmup", "3", "--faults", "--kill-every", "4", "--bad",
+        code, report = loadtest(server.url, "--clients", "4", "--duration", "10",
+                                "--warmup", "2", "--faults", "--kill-every", "4", "--bad",
                                 "--bad-fraction", "0.25")
         final = server.info()               # still serving after the load
     finally:

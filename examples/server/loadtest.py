@@ -24,9 +24,11 @@ flight; a client that disconnects mid-upload; a slow client that sends its
 body in pieces over about 2 s.  Requests that fail with a connection error
 while a kill happened are counted as `killed`, not as failures.
 
-Reports throughput, p50/p99/max latency of the checked requests, the
-server's memory (master and workers from /proc: RSS and PSS sums) after
-warm-up and at the end, and what each worker reported; exits 1 when a
+A warm-up (--warmup s of the clients alone) comes first.  Reports
+throughput and p50/p99/max latency of the checked requests after it, the
+server's memory (master and workers from /proc: RSS and PSS sums), idle
+after the warm-up and after the run, and sampled during it, and what each
+worker reported; exits 1 when a
 response was wrong, a request failed unexpectedly or no worker is alive at
 the end.  --json FILE writes the figures.
 """
@@ -402,6 +404,13 @@ class Run:
                     self.note_error(f"slow client: {problem}")
             await asyncio.sleep(0.5)
 
+    async def sampler(self, master, start, timeline):
+        """The server's memory every --sample-every seconds."""
+        while time.monotonic() < self.deadline and len(timeline) < 10000:
+            rss, pss, _ = memory_of([master] + children_of(master))
+            timeline.append([round(time.monotonic() - start, 1), round(rss, 1), round(pss, 1)])
+            await asyncio.sleep(self.args.sample_every)
+
     async def info(self):
         status, _, data = await http(self.host, self.port, "GET", "/info", timeout=10)
         return json.loads(data)
@@ -412,6 +421,17 @@ class Run:
         master = first["ppid"]
         if not is_gunicorn(master):
             master = None                  # not under gunicorn: no kills, no /proc figures
+        warm = None
+        if a.warmup > 0:
+            # warm-up: the clients alone for --warmup s, then the server's
+            # memory once idle (every answer is checked here too)
+            self.deadline = time.monotonic() + a.warmup
+            await asyncio.gather(*(self.client(k + a.clients) for k in range(a.clients)))
+            await asyncio.sleep(1.0)
+            if master is not None:
+                warm = memory_of([master] + children_of(master))
+            self.latencies.clear()
+        warm_served = self.c["served"]
         start = time.monotonic()
         self.deadline = start + a.duration
         tasks = [asyncio.ensure_future(self.client(k)) for k in range(a.clients)]
@@ -419,15 +439,14 @@ class Run:
             rng = np.random.default_rng([a.seed, 10**6])
             tasks += [asyncio.ensure_future(self.disconnector(rng)),
                       asyncio.ensure_future(self.slow_client(rng))]
-            if master is not None:
+            if master is not None and a.kill_every > 0:
                 tasks.append(asyncio.ensure_future(self.killer(master)))
-        warm = None
-        await asyncio.sleep(min(a.warmup, a.duration / 4))
+        timeline = []
         if master is not None:
-            warm = memory_of([master] + children_of(master))
+            tasks.append(asyncio.ensure_future(self.sampler(master, start, timeline)))
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - start
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
         end = alive = None
         if master is not None:
             procs = children_of(master)
@@ -444,18 +463,21 @@ class Run:
             return round(1e3 * lat[min(len(lat) - 1, int(q * len(lat)))], 2) if lat else None
         report = {
             "duration_s": round(elapsed, 1), "clients": a.clients, **self.c,
-            "throughput_per_s": round(self.c["served"] / elapsed, 1),
+            "warmup_served": warm_served,
+            "throughput_per_s": round((self.c["served"] - warm_served) / elapsed, 1),
             "latency_ms": {"p50": pct(0.50), "p99": pct(0.99),
                            "max": round(1e3 * lat[-1], 2) if lat else None},
             "kills": len(self.kills),
             "bad_statuses": {k: {str(s): n for s, n in v.items()}
                              for k, v in sorted(self.bad_seen.items())},
-            "server_mib": None if warm is None else {
+            # idle, after the warm-up and after the run
+            "server_mib": None if warm is None or end is None else {
                 "rss_warm": round(warm[0], 1), "rss_end": round(end[0], 1),
                 "pss_warm": round(warm[1], 1), "pss_end": round(end[1], 1),
                 # per process: a worker killed and replaced starts afresh
                 "rss_by_pid_warm": {str(k): round(v, 1) for k, v in warm[2].items()},
-                "rss_by_pid_end": {str(k): round(v, 1) for k, v in end[2].items()}},
+                "rss_by_pid_end": {str(k): round(v, 1) for k, v in end[2].items()},
+                "timeline_s_rss_pss": timeline},
             "workers_alive": alive,
             "final_info": final,
             "workers": {str(p): {"requests": w["requests"], "threads": sorted(w["threads"]),
@@ -476,10 +498,14 @@ def main(argv=None):
     p.add_argument("--max-requests", type=int, default=10**6, help="per client")
     p.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     p.add_argument("--warmup", type=float, default=5.0,
-                   help="seconds of load before the warm memory figure")
+                   help="seconds of load (no faults) before the run; then the server's "
+                        "memory, idle, is the warm figure")
     p.add_argument("--faults", action="store_true",
                    help="kill -9 workers, disconnect mid-upload, a slow client")
-    p.add_argument("--kill-every", type=float, default=20.0, help="seconds between kills")
+    p.add_argument("--kill-every", type=float, default=20.0,
+                   help="seconds between kills (0: no kills)")
+    p.add_argument("--sample-every", type=float, default=5.0,
+                   help="seconds between samples of the server's memory")
     p.add_argument("--bad", action="store_true", help="mix in bad payloads")
     p.add_argument("--bad-fraction", type=float, default=0.1)
     p.add_argument("--max-body", type=int,
