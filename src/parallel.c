@@ -13,6 +13,8 @@
  * child run every kernel serially.  A child whose parent never started a
  * team keeps its threads.  An explicit num_threads(n) clause overrides
  * omp_set_num_threads, so the flag is ours and is checked on every call.
+ * Such a child counts the large calls that would have run a team
+ * (fa_forked_serial_calls): the Python layer warns once when it sees one.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
