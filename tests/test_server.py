@@ -261,8 +261,9 @@ def loadtest(url, *args, timeout=120):
 
 @gunicorn_needed
 def test_server_under_load_with_faults_and_bad_payloads(tmp_path):
-    """About 12 s of load on 2 workers (2 s of warm-up, then 10 s): kill -9 of workers, clients that go
-    away mid-upload, a slow client and bad payloads; every answer checked."""
+    """About 12 s of load on 2 workers (2 s of warm-up, then 10 s): kill -9
+    of workers, clients that go away mid-upload, a slow client and bad
+    payloads; every answer checked."""
     server = Server(tmp_path, workers=2)
     try:
         code, report = loadtest(server.url, "--clients", "4", "--duration", "10",
