@@ -20,6 +20,7 @@ _check_built()
 del _check_built
 
 from ._api import (  # noqa: E402 - after the check that explains a missing build
+    ForkedSerialWarning,
     affine_prelu,
     batchnorm_scale_shift,
     config,
@@ -59,6 +60,7 @@ from ._registry import available, get, register  # noqa: E402
 __all__ = [
     "__version__",
     "ELU",
+    "ForkedSerialWarning",
     "Hardtanh",
     "LeakyReLU",
     "PReLU",

@@ -52,6 +52,9 @@ __all__ = [
     "set_num_threads", "get_num_threads", "show_config", "config",
 ]
 
+# issued once per forked-serial process (fastact._cpu); public in fastact
+ForkedSerialWarning = _cpu.ForkedSerialWarning
+
 # Bound once: a (1, 16, 8, 8) call takes well under a microsecond, and module
 # attribute lookups on every call are a visible share of it.
 _ndarray = np.ndarray
@@ -482,7 +485,9 @@ def set_num_threads(n):
     call (OMP_NUM_THREADS, or threadpoolctl's ``threadpool_limits``), capped
     by the CPUs this process may use (affinity mask, cgroup quota).  Small
     calls always run on the calling thread; a process forked after fastact
-    ran a thread team runs serially whatever is set (see show_config).
+    ran a thread team runs serially whatever is set (see show_config), and
+    says so once, with a `ForkedSerialWarning` at its first call that would
+    have used threads.
     """
     _cpu.set_num_threads(n)
 

@@ -10,6 +10,7 @@ arrays through numpy's C API, where a tiny call cannot afford Python.
 """
 import operator
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -57,6 +58,8 @@ cdef extern from "fastact.h" nogil:
     int fa_get_num_threads()
     int fa_cpu_limit()
     int fa_forked_serial()
+    int64_t fa_forked_serial_calls()
+    int fa_wanted_threads()
     int64_t fa_streaming_threshold_bytes()
     void fa_set_streaming_threshold_bytes(int64_t nbytes)
     void fa_set_thread_backoff(int on)
@@ -429,11 +432,10 @@ cdef int _raise_for_status(int status, str kernel) except -1:
 
 
 cdef inline object _finish(cnp.ndarray dest, cnp.ndarray target):
-    if dest is None:
-        return target
-    if target is not dest:
+    if target is not dest and dest is not None:
         np.copyto(dest, target)
-    return dest
+    _check_forked_serial()
+    return target if dest is None else dest
 
 
 # --- PReLU --------------------------------------------------------------------
@@ -677,6 +679,7 @@ def raw_prelu_forward(int code, size_t x, size_t slopes, size_t y, int64_t outer
                                       <void *>y, outer, channels, inner)
     if status != 0:
         _raise_for_status(status, "prelu_forward")
+    _check_forked_serial()
 
 
 def raw_prelu_backward(int code, size_t grad_output, size_t x, size_t slopes,
@@ -715,6 +718,7 @@ def raw_prelu_backward(int code, size_t grad_output, size_t x, size_t slopes,
     finally:
         if sums != stack_sums:
             free(sums)
+    _check_forked_serial()
 
 
 def raw_affine_prelu_forward(int code, size_t x, size_t scale, size_t shift,
@@ -734,6 +738,7 @@ def raw_affine_prelu_forward(int code, size_t x, size_t scale, size_t shift,
                                              <void *>y, outer, channels, inner)
     if status != 0:
         _raise_for_status(status, "affine_prelu_forward")
+    _check_forked_serial()
 
 
 def raw_unary_forward(int code, int op, double p0, double p1, double p2, size_t x,
@@ -748,6 +753,7 @@ def raw_unary_forward(int code, int op, double p0, double p1, double p2, size_t 
             status = fa_unary_forward(code, op, p, <const void *>x, <void *>y, n)
     if status != 0:
         _raise_for_status(status, "unary_forward")
+    _check_forked_serial()
 
 
 def raw_unary_backward(int code, int op, double p0, double p1, double p2,
@@ -765,6 +771,7 @@ def raw_unary_backward(int code, int op, double p0, double p1, double p2,
                                        <const void *>x, <void *>grad_input, n)
     if status != 0:
         _raise_for_status(status, "unary_backward")
+    _check_forked_serial()
 
 
 def raw_advise_huge_pages(size_t ptr, size_t nbytes):
@@ -775,8 +782,60 @@ def raw_advise_huge_pages(size_t ptr, size_t nbytes):
 
 # --- threads and ISA ------------------------------------------------------------
 
+class ForkedSerialWarning(RuntimeWarning):
+    """Issued once per process, at the first call that would have run a
+    thread team in a process forked after its parent ran one (gunicorn
+    --preload with a warm-up call in the master, a fork-method process pool
+    started after a large call): fastact runs serially there."""
+
+
+cdef bint _forked_warned = False
+
+
+def _reset_forked_warned():
+    global _forked_warned
+    _forked_warned = False
+
+
+cdef inline int _check_forked_serial() except -1:
+    if not _forked_warned and fa_forked_serial_calls() != 0:
+        _warn_forked_serial()
+    return 0
+
+
+cdef int _warn_forked_serial() except -1:
+    global _forked_warned
+    _forked_warned = True
+    # point at the first caller outside fastact
+    cdef int level = 1
+    f = sys._getframe(0)
+    while f is not None and f.f_globals.get("__name__", "").startswith("fastact"):
+        f = f.f_back
+        level += 1
+    warnings.warn(
+        f"fastact runs serially in this process (pid {os.getpid()}): it was forked after "
+        f"its parent ran a fastact thread team (gunicorn --preload with a warm-up call in "
+        f"the master, a fork-method pool started after a large call), and OpenMP cannot "
+        f"start threads in such a child. Large calls would use {_wanted_threads()} threads "
+        f"here otherwise. To keep threads in forked workers, make no multi-threaded fastact call "
+        f"in the parent before forking (warm up under fastact.set_num_threads(1), or in "
+        f"the workers), or start them with 'spawn'. Issued once per process.",
+        ForkedSerialWarning, stacklevel=level)
+    return 0
+
+
+def _wanted_threads():
+    """The threads a large call would use here without the fork's switch."""
+    cdef int n = fa_wanted_threads()
+    return n
+
+
+os.register_at_fork(after_in_child=_reset_forked_warned)
+
+
 def set_num_threads(n):
     """See fastact.set_num_threads."""
+    global _forked_warned
     if n is None:
         fa_set_num_threads(0)
         return
@@ -790,6 +849,7 @@ def set_num_threads(n):
         warnings.warn(f"set_num_threads({n}) has no effect: this fastact was built without "
                       f"OpenMP, so every call runs on one thread", RuntimeWarning, stacklevel=3)
     elif n > 1 and fa_forked_serial():
+        _forked_warned = True             # said here: no second warning at the next call
         warnings.warn(
             f"set_num_threads({n}) has no effect in this process: it was forked after its "
             f"parent ran a fastact thread team, and OpenMP cannot start threads in such a "

@@ -69,6 +69,8 @@ void fa_set_num_threads(int n);     /* n <= 0: follow OpenMP's setting again */
 int fa_get_num_threads(void);       /* threads a large call would use now */
 int fa_cpu_limit(void);             /* CPUs this process may use */
 int fa_forked_serial(void);         /* 1 when a fork switched this process to serial */
+int64_t fa_forked_serial_calls(void); /* large calls a fork made serial (see parallel.c) */
+int fa_wanted_threads(void);        /* fa_get_num_threads, were it not for a fork */
 int64_t fa_streaming_threshold_bytes(void);
 /* outputs of at least this many bytes use streaming stores (default: the
  * last-level cache size, counting at most 16 MiB per usable CPU); tests

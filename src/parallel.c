@@ -13,6 +13,8 @@
  * child run every kernel serially.  A child whose parent never started a
  * team keeps its threads.  An explicit num_threads(n) clause overrides
  * omp_set_num_threads, so the flag is ours and is checked on every call.
+ * Such a child counts the large calls that would have run a team
+ * (fa_forked_serial_calls): the Python layer warns once when it sees one.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -35,6 +37,9 @@ static int user_threads = 0;          /* 0: follow OpenMP's setting */
 static int cpu_limit = 1;
 static volatile int team_started = 0; /* this process ran a team of > 1 */
 static volatile int forked_serial = 0;
+/* large calls that ran serially only because of the fork (they would have
+ * run a team of > 1 threads): the Python layer warns once when it sees one */
+static int64_t forked_serial_calls = 0;
 static int64_t streaming_threshold = (int64_t)32 << 20;
 
 static void child_after_fork(void)
@@ -42,6 +47,7 @@ static void child_after_fork(void)
     if (team_started) {
         forked_serial = 1;
     }
+    forked_serial_calls = 0;
 }
 
 /* ceil(quota / period) from cgroup v2 cpu.max or v1 cfs files; 0 if none */
@@ -153,11 +159,14 @@ void fa_set_streaming_threshold_bytes(int64_t nbytes)
     streaming_threshold = nbytes > 0 ? nbytes : 0;
 }
 
-int fa_get_num_threads(void)
+int64_t fa_forked_serial_calls(void)
 {
-    if (!FA_HAVE_OPENMP || forked_serial) {
-        return 1;
-    }
+    return __atomic_load_n(&forked_serial_calls, __ATOMIC_RELAXED);
+}
+
+/* the threads a large call would use, were this process not forked serial */
+int fa_wanted_threads(void)
+{
     if (user_threads > 0) {
         return user_threads;
     }
@@ -166,6 +175,14 @@ int fa_get_num_threads(void)
         n = cpu_limit;
     }
     return n > 0 ? n : 1;
+}
+
+int fa_get_num_threads(void)
+{
+    if (!FA_HAVE_OPENMP || forked_serial) {
+        return 1;
+    }
+    return fa_wanted_threads();
 }
 
 /* --- backing off while a team costs more than it saves ----------------------
@@ -283,6 +300,10 @@ void fa_parallel_for(int64_t nitems, int64_t traffic_bytes, fa_body body,
         }
         if (nthreads > nitems) {
             nthreads = nitems;
+        }
+        if (forked_serial && FA_HAVE_OPENMP && fa_wanted_threads() > 1 && by_size > 1
+            && nitems > 1) {
+            ADD(&forked_serial_calls, 1);   /* a team the fork took away */
         }
     }
     if (nthreads <= 1) {

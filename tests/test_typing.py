@@ -19,10 +19,10 @@ def test_py_typed_marker():
 
 def _pyx_names(path):
     """The Python-visible names a .pyx defines at module level: def functions,
-    cdef classes and assignments (cdef functions and structs are not)."""
+    classes, cdef classes and assignments (cdef functions and structs are not)."""
     text = open(path).read()
     return (set(re.findall(r"^def (\w+)\(", text, re.M))
-            | set(re.findall(r"^cdef class (\w+)", text, re.M))
+            | set(re.findall(r"^(?:cdef )?class (\w+)", text, re.M))
             | set(re.findall(r"^([A-Za-z]\w*) = ", text, re.M)))
 
 
