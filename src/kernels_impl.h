@@ -2,7 +2,8 @@
  * The serial kernels of one dtype, compiled once per ISA: kernels_isa.h
  * (included by kernels_<isa>.c, which sets the target and names the ISA
  * FA_ISA) defines FA_DTYPE(X) as
- *   X(suffix, element type, compute type, compute type is double, tiled)
+ *   X(suffix, element type, compute type, compute type is double, tiled,
+ *     exact)
  * includes this file, and gets the static table FA_NAME(table).  Read off
  * FA_DTYPE here are
  *   FA_T          the element type in memory,
@@ -11,6 +12,9 @@
  *   FA_TILED      1 where FA_T is not FA_C (float16, bfloat16): the loops
  *                 run over tiles converted by half.h's fa_widen_<suffix> and
  *                 fa_narrow_<suffix> (see "tiles" below),
+ *   FA_EXACT_PRODUCTS  1 where the product of two elements is exact in the
+ *                 compute type (float16's in float: 22 significant bits,
+ *                 exponents within float's normal range),
  *   FA_NAME(name) a unique name for this dtype and ISA (name_suffix_isa).
  * Slopes and parameters are held in FA_C.  The end of this file undefines
  * them and FA_DTYPE, for the next dtype.
@@ -53,16 +57,18 @@
 #endif
 
 #ifndef FA_DT_SUFFIX_
-#define FA_DT_SUFFIX_(suffix, t, c, c_is_double, tiled) suffix
-#define FA_DT_T_(suffix, t, c, c_is_double, tiled) t
-#define FA_DT_C_(suffix, t, c, c_is_double, tiled) c
-#define FA_DT_C_IS_DOUBLE_(suffix, t, c, c_is_double, tiled) c_is_double
-#define FA_DT_TILED_(suffix, t, c, c_is_double, tiled) tiled
+#define FA_DT_SUFFIX_(suffix, t, c, c_is_double, tiled, exact) suffix
+#define FA_DT_T_(suffix, t, c, c_is_double, tiled, exact) t
+#define FA_DT_C_(suffix, t, c, c_is_double, tiled, exact) c
+#define FA_DT_C_IS_DOUBLE_(suffix, t, c, c_is_double, tiled, exact) c_is_double
+#define FA_DT_TILED_(suffix, t, c, c_is_double, tiled, exact) tiled
+#define FA_DT_EXACT_(suffix, t, c, c_is_double, tiled, exact) exact
 #endif
 #define FA_T FA_DTYPE(FA_DT_T_)
 #define FA_C FA_DTYPE(FA_DT_C_)
 #define FA_C_IS_DOUBLE FA_DTYPE(FA_DT_C_IS_DOUBLE_)
 #define FA_TILED FA_DTYPE(FA_DT_TILED_)
+#define FA_EXACT_PRODUCTS FA_DTYPE(FA_DT_EXACT_)
 #define FA_NAME(name) FA_CAT(FA_CAT(name##_, FA_DTYPE(FA_DT_SUFFIX_)), FA_CAT(_, FA_ISA))
 
 /* --- tiles ------------------------------------------------------------------
@@ -86,21 +92,29 @@
 #define FA_TILE ((int64_t)256)
 #define FA_TILE_BUFFERS(count) FA_ALIGNED(FA_LINE) FA_C fa_tile_[count][FA_TILE]
 #define FA_TILES(b, m, n) \
-    for (int64_t b = 0, m = 0; (m = (n) - b < FA_TILE ? (n) - b : FA_TILE) > 0; b += m)
+    for (int64_t b = 0, m = 0; (m = (n) - b < FA_TILE ? (n) - b : FA_TILE) > 0; b += m) /* not hot: tiles */
 #define FA_IN(k, p, m) \
     (FA_CAT(fa_widen_, FA_DTYPE(FA_DT_SUFFIX_))((p), fa_tile_[k], (m)), (const FA_C *)fa_tile_[k])
 #define FA_OUT(k, p) (fa_tile_[k])
 #define FA_FLUSH(k, p, m) FA_CAT(fa_narrow_, FA_DTYPE(FA_DT_SUFFIX_))(fa_tile_[k], (p), (m))
 #else
 #define FA_TILE_BUFFERS(count) (void)0
-#define FA_TILES(b, m, n) for (int64_t b = 0, m = (n); b < m; b = m)
+/* one tile, the whole run: no loop (a loop run once left gcc's ELU loops
+ * unvectorised in one of their instances) */
+#define FA_TILES(b, m, n) const int64_t b = 0, m = (n); if (1)
 #define FA_IN(k, p, m) ((const FA_C *)(p))
 #define FA_OUT(k, p) (p)
 #define FA_FLUSH(k, p, m) (void)0
 #endif
 
-/* one element's share of the slope gradient (NaN in x propagates) */
+/* one element's share of the slope gradient (NaN in x propagates): the
+ * product in float64, or where it is exact, in the compute type and then
+ * widened (the same value, fewer conversions per element) */
+#if FA_EXACT_PRODUCTS
+#define FA_SLOPE_TERM(xc, gc) ((double)((xc) > 0 ? (FA_C)0 : (xc) * (gc)))
+#else
 #define FA_SLOPE_TERM(xc, gc) ((xc) > 0 ? 0.0 : (double)(xc) * (double)(gc))
+#endif
 /* elements per streamed block: a whole number of lines and of FA_LANES.
  * Small (8 lines) so that loads and streaming stores interleave finely:
  * 2 KiB blocks ran 20% below a streaming copy, 512 bytes match it. */
@@ -660,6 +674,7 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_OUT
 #undef FA_FLUSH
 #undef FA_TILED
+#undef FA_EXACT_PRODUCTS
 #undef FA_C_IS_DOUBLE
 #undef FA_C
 #undef FA_T
