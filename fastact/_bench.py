@@ -40,10 +40,14 @@ from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
 QUICK_SHAPES = [(1, 16, 8, 8), (2, 16, 32, 32)]
-# the family, NHWC and half-precision rows: 25.7 MB of float32 (the targets
-# are stated for arrays of 16 MB or more)
+# the family and NHWC rows: 25.7 MB of float32 (the targets are stated for
+# arrays of 16 MB or more)
 FAMILY_SHAPE = (32, 64, 56, 56)
 QUICK_FAMILY_SHAPE = (2, 16, 32, 32)
+# float16 and bfloat16: the element count of the largest float32 shape (51 MB
+# per half array)
+HALF_SHAPE = SHAPES[-1]
+QUICK_HALF_SHAPE = QUICK_FAMILY_SHAPE
 
 # (name, forward, backward, keyword parameters); torch's name for its own
 # out-of-place version, where it has one
@@ -337,8 +341,7 @@ def _contention(summary, stats):
 
 def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     """Every op of the family forward (out=, new output) and backward (out=)
-    against the same run's ceilings; PReLU NHWC against NCHW; float16 and
-    bfloat16 rows."""
+    against the same run's ceilings; PReLU NHWC against NCHW."""
     x = rng.standard_normal(shape, dtype=np.float32) * 2
     g = rng.standard_normal(shape, dtype=np.float32)
     n = x.size
@@ -381,18 +384,6 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     t.add("prelu_backward NHWC out=", b12, prelu_backward, gnhwc, nhwc, slopes,
           out=np.ones_like(nhwc), channel_axis=-1)
 
-    # half precision: the same bytes per second mean half the elements
-    halves = [("float16", np.float16)] + (
-        [("bfloat16", _dtypes.bfloat16())] if _dtypes.bfloat16_status()[0] else [])
-    for label, dt in halves:
-        xh, gh = x.astype(dt), g.astype(dt)
-        yh = np.ones_like(xh)
-        h4, h6 = 4 * n, 6 * n
-        t.add(f"prelu {label} out=", h4, prelu, xh, slopes, out=yh)
-        t.add(f"prelu_backward {label} out=", h6, prelu_backward, gh, xh, slopes, out=yh)
-        t.add(f"leaky_relu {label} out=", h4, _api.leaky_relu, xh, out=yh)
-        t.add(f"elu {label} out=", h4, _api.elu, xh, out=yh)
-
     t.run(rounds, batch_seconds)
     copy, r2w1 = t.ceiling("copy"), t.ceiling("r2w1")
     rows = [(name, t.gbs(f"{name} out=") / copy, t.gbs(f"{name} backward out=") / r2w1)
@@ -405,11 +396,6 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     print(f"  {'prelu NHWC speed / NCHW speed':36s} {nhwc_f:6.2f} {nhwc_b:8.2f}", file=out)
     affine = t.gbs("affine_prelu NCHW out=") / copy
     print(f"  {'affine_prelu (BatchNorm + PReLU) NCHW':36s} {affine:6.2f}", file=out)
-    for label, _ in halves:
-        print(f"  {'prelu ' + label:36s} {t.gbs(f'prelu {label} out=') / copy:6.2f} "
-              f"{t.gbs(f'prelu_backward {label} out=') / r2w1:8.2f}", file=out)
-        for op in ("leaky_relu", "elu"):
-            print(f"  {op + ' ' + label:36s} {t.gbs(f'{op} {label} out=') / copy:6.2f}", file=out)
     backed_off = _backed_off(t.stats) if threads > 1 else None
     if backed_off:
         print(f"  * CONTENTION: {backed_off}: other processes were using the CPUs", file=out)
@@ -419,6 +405,54 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
               f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
               f"leaky_relu {leaky:.1f}x", file=out)
     return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b), "affine_prelu/copy": affine}
+
+
+# the family ops of the half-precision section: (name, forward, backward, kw)
+HALF_OPS = [op for op in FAMILY if op[0] in ("leaky_relu", "relu", "elu", "hardtanh")]
+
+
+def _bench_half(shape, threads, rng, out, rounds, batch_seconds):
+    """float16 and bfloat16 (with ml_dtypes): prelu forward and backward and
+    a few family ops, into out=, against ceilings measured on float32 arrays
+    of the same bytes (GB/s: 4 bytes per element forward, 6 backward)."""
+    n = int(np.prod(shape))
+    halves = [("float16", np.float16)] + (
+        [("bfloat16", _dtypes.bfloat16())] if _dtypes.bfloat16_status()[0] else [])
+    print(f"\nhalf precision: shape {shape}, {2 * n / 1e6:.1f} MB per array, {threads} threads",
+          file=out)
+    print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
+    t = _Cases(out)
+    t.add_ceilings(rng.standard_normal(n // 2, dtype=np.float32),
+                   rng.standard_normal(n // 2, dtype=np.float32))
+    x = rng.standard_normal(shape, dtype=np.float32) * 2
+    g = rng.standard_normal(shape, dtype=np.float32)
+    slopes = rng.uniform(0.05, 0.5, shape[1]).astype(np.float32)
+    h4, h6 = 4 * n, 6 * n
+    for label, dt in halves:
+        xh, gh = x.astype(dt), g.astype(dt)
+        t.add(f"prelu {label} out=", h4, prelu, xh, slopes, out=np.ones_like(xh))
+        t.add(f"prelu {label} backward out=", h6, prelu_backward, gh, xh, slopes,
+              out=np.ones_like(xh))
+        for name, fwd, bwd, kw in HALF_OPS:
+            t.add(f"{name} {label} out=", h4, getattr(_api, fwd), xh, out=np.ones_like(xh),
+                  **kw)
+            t.add(f"{name} {label} backward out=", h6, getattr(_api, bwd), gh, xh,
+                  out=np.ones_like(xh), **kw)
+    t.run(rounds, batch_seconds)
+    copy, r2w1 = t.ceiling("copy"), t.ceiling("r2w1")
+    print("\nhalf-precision ratios (same run): forward out= / copy, backward out= / r2w1",
+          file=out)
+    rows = []
+    for label, _ in halves:
+        for name in ["prelu"] + [op[0] for op in HALF_OPS]:
+            f = t.gbs(f"{name} {label} out=") / copy
+            b = t.gbs(f"{name} {label} backward out=") / r2w1
+            rows.append((f"{name} {label}", f, b))
+            print(f"  {name + ' ' + label:36s} {f:6.2f} {b:8.2f}", file=out)
+    backed_off = _backed_off(t.stats) if threads > 1 else None
+    if backed_off:
+        print(f"  * CONTENTION: {backed_off}: other processes were using the CPUs", file=out)
+    return rows
 
 
 def import_seconds(repeats=5):
@@ -487,6 +521,8 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
     # by up to 30%
     _bench_family(QUICK_FAMILY_SHAPE if quick else FAMILY_SHAPE, counts[-1], torch, F, rng, out,
                   rounds if quick else 2 * rounds + 1, batch_seconds)
+    _bench_half(QUICK_HALF_SHAPE if quick else HALF_SHAPE, counts[-1], rng, out, rounds,
+                batch_seconds)
 
     print("\nratios (same run; ceilings: copy, rmw, r2w1 as above; "
           "'x torch' = torch time / fastact time)", file=out)

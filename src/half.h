@@ -1,13 +1,14 @@
 /*
- * float16 and bfloat16 <-> float32 conversions in plain C.
+ * float16 and bfloat16 <-> float32 conversions: element functions in plain
+ * C, and whole tiles (below), which use the CPU's float16 conversions where
+ * the ISA being compiled has them.
  *
- * Branch-free integer and float arithmetic, so that the compiler vectorises
- * the kernels' loops around them for every ISA (the F16C instructions would
- * tie the float16 kernels to one ISA and bfloat16 has none before AVX-512
- * BF16).  Both directions are exact IEEE conversions: widening is exact, and
- * narrowing rounds to nearest, ties to even, with overflow to inf, gradual
- * underflow to subnormals and zero, and NaN kept as a quiet NaN of the same
- * sign.  They need round-to-nearest float arithmetic without contraction
+ * The element functions are branch-free integer and float arithmetic, so
+ * that the compiler vectorises loops around them for every ISA.  Both
+ * directions are exact IEEE conversions: widening is exact, and narrowing
+ * rounds to nearest, ties to even, with overflow to inf, gradual underflow
+ * to subnormals and zero, and NaN made the quiet NaN of its sign (float16
+ * 0x7E00, bfloat16 0x7FC0, as ml_dtypes gives).  They need round-to-nearest float arithmetic without contraction
  * (-ffp-contract=off, no -ffast-math), which the build guarantees.
  *
  * The float16 conversions follow the well-known magic-number construction
@@ -70,12 +71,133 @@ static inline float fa_bf16_to_f32(uint16_t h)
     return fa_bits_to_f32((uint32_t)h << 16);
 }
 
+/* NaN becomes the quiet NaN 0x7FC0 with its sign, as in ml_dtypes (and
+ * Eigen): the payload is dropped, as fa_f32_to_f16 drops it */
 static inline uint16_t fa_f32_to_bf16(float f)
 {
     const uint32_t u = fa_f32_to_bits(f);
     const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-    const uint32_t nan = (u >> 16) | 0x0040u;       /* quiet, sign kept */
+    const uint32_t nan = ((u >> 16) & 0x8000u) | 0x7FC0u;
     return (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? nan : rounded);
+}
+
+/* --- whole tiles --------------------------------------------------------
+ *
+ * The kernels convert their float16 and bfloat16 operands a tile at a time
+ * (kernels_impl.h), with these: n elements from h into f (widen) or from f
+ * into h (narrow), with the same results as the element functions above.
+ * Where the unit's target has them (its compile macros say so), float16
+ * uses the CPU's conversions: F16C's vcvtph2ps and vcvtps2ph (8 lanes) or
+ * AVX-512F's (16 lanes), rounding to nearest even whatever MXCSR says, and
+ * NaN made the one quiet NaN of its sign as fa_f32_to_f16 makes it (the
+ * instruction keeps part of the payload); a tail of fewer lanes and other
+ * targets use the element functions, in loops the compiler vectorises.
+ * bfloat16 has no conversion before AVX512-BF16, whose vcvtneps2bf16 flushes
+ * subnormal inputs to zero (not IEEE rounding, so not used): widening is a
+ * 16-bit shift, which the compiler vectorises; narrowing, the rounding add,
+ * NaN select and pack of fa_f32_to_bf16, is written with AVX2 intrinsics
+ * (8 lanes; the AVX-512F unit has AVX2 too), as the compiler's own
+ * vectorisation of it took half as many instructions again.
+ */
+#if defined(__AVX512F__) || defined(__F16C__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+/* One call per tile (a few hundred elements): kept out of line, so that
+ * the many kernels that use them do not grow by their loops (gcc then
+ * stopped inlining other helpers, ELU's expm1 among them). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FA_TILE_FN static __attribute__((noinline, unused))
+#else
+#define FA_TILE_FN static
+#endif
+
+FA_TILE_FN void fa_widen_f16(const uint16_t *restrict h, float *restrict f, int64_t n)
+{
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(h + i));
+        _mm512_storeu_ps(f + i, _mm512_cvtph_ps(v));
+    }
+#elif defined(__F16C__)
+    for (; i + 8 <= n; i += 8) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(h + i));
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(v));
+    }
+#endif
+    for (; i < n; i++) { /* the tail, or every element without F16C */
+        f[i] = fa_f16_to_f32(h[i]);
+    }
+}
+
+FA_TILE_FN void fa_narrow_f16(const float *restrict f, uint16_t *restrict h, int64_t n)
+{
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    const __m256i magnitude = _mm256_set1_epi16(0x7FFF), inf = _mm256_set1_epi16(0x7C00);
+    const __m256i payload = _mm256_set1_epi16(0x01FF);
+    for (; i + 16 <= n; i += 16) {
+        const __m256i r = _mm512_cvtps_ph(_mm512_loadu_ps(f + i),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m256i nan = _mm256_cmpgt_epi16(_mm256_and_si256(r, magnitude), inf);
+        _mm256_storeu_si256((__m256i *)(h + i),
+                            _mm256_andnot_si256(_mm256_and_si256(nan, payload), r));
+    }
+#elif defined(__F16C__)
+    const __m128i magnitude = _mm_set1_epi16(0x7FFF), inf = _mm_set1_epi16(0x7C00);
+    const __m128i payload = _mm_set1_epi16(0x01FF);
+    for (; i + 8 <= n; i += 8) {
+        const __m128i r = _mm256_cvtps_ph(_mm256_loadu_ps(f + i),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        /* NaN (quiet already): keep sign, exponent and the quiet bit */
+        const __m128i nan = _mm_cmpgt_epi16(_mm_and_si128(r, magnitude), inf);
+        _mm_storeu_si128((__m128i *)(h + i), _mm_andnot_si128(_mm_and_si128(nan, payload), r));
+    }
+#endif
+    for (; i < n; i++) { /* the tail, or every element without F16C */
+        h[i] = fa_f32_to_f16(f[i]);
+    }
+}
+
+FA_TILE_FN void fa_widen_bf16(const uint16_t *restrict h, float *restrict f, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        f[i] = fa_bf16_to_f32(h[i]);
+    }
+}
+
+#if defined(__AVX2__)
+/* fa_f32_to_bf16 on 8 lanes, as 32-bit lanes: NaN first replaced by the
+ * quiet NaN of its sign, which the rounding add then leaves as it is */
+static inline __m256i fa_bf16_round8(__m256 v)
+{
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i quiet = _mm256_or_si256(_mm256_and_si256(u, _mm256_set1_epi32(INT32_MIN)),
+                                          _mm256_set1_epi32(0x7FC00000));
+    const __m256i w = _mm256_castps_si256(
+        _mm256_blendv_ps(v, _mm256_castsi256_ps(quiet), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(w, 16), _mm256_set1_epi32(1));
+    return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(w, _mm256_set1_epi32(0x7FFF)),
+                                              lsb), 16);
+}
+#endif
+
+FA_TILE_FN void fa_narrow_bf16(const float *restrict f, uint16_t *restrict h, int64_t n)
+{
+    int64_t i = 0;
+#if defined(__AVX2__)
+    for (; i + 16 <= n; i += 16) {
+        const __m256i lo = fa_bf16_round8(_mm256_loadu_ps(f + i));
+        const __m256i hi = fa_bf16_round8(_mm256_loadu_ps(f + i + 8));
+        /* the pack interleaves 128-bit lanes: put them back in order */
+        _mm256_storeu_si256((__m256i *)(h + i),
+                            _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8));
+    }
+#endif
+    for (; i < n; i++) { /* the tail, or every element without AVX2 */
+        h[i] = fa_f32_to_bf16(f[i]);
+    }
 }
 
 #endif

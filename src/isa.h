@@ -22,7 +22,8 @@
 #define FASTACT_ISA_H
 
 #define FA_ISA_ROW_baseline(X) X(baseline, "sse2", 1)
-#define FA_ISA_ROW_avx2(X) X(avx2, "avx2,fma", FA_CPU("avx2") && FA_CPU("fma"))
+#define FA_ISA_ROW_avx2(X) \
+    X(avx2, "avx2,fma,f16c", FA_CPU("avx2") && FA_CPU("fma") && FA_CPU("f16c"))
 #define FA_ISA_ROW_avx512f(X) X(avx512f, "avx512f,fma", FA_CPU("avx512f") && FA_CPU("fma"))
 
 #define FA_ISA_LIST(X) FA_ISA_ROW_baseline(X) FA_ISA_ROW_avx2(X) FA_ISA_ROW_avx512f(X)

@@ -2,13 +2,19 @@
  * The serial kernels of one dtype, compiled once per ISA: kernels_isa.h
  * (included by kernels_<isa>.c, which sets the target and names the ISA
  * FA_ISA) defines FA_DTYPE(X) as
- *   X(suffix, element type, compute type, compute type is double, load, store)
+ *   X(suffix, element type, compute type, compute type is double, tiled,
+ *     exact)
  * includes this file, and gets the static table FA_NAME(table).  Read off
  * FA_DTYPE here are
  *   FA_T          the element type in memory,
  *   FA_C          the compute type (float for float16 and bfloat16),
- *   FA_LOAD(v), FA_STORE(c)  conversions between them,
  *   FA_C_IS_DOUBLE  1 for float64,
+ *   FA_TILED      1 where FA_T is not FA_C (float16, bfloat16): the loops
+ *                 run over tiles converted by half.h's fa_widen_<suffix> and
+ *                 fa_narrow_<suffix> (see "tiles" below),
+ *   FA_EXACT_PRODUCTS  1 where the product of two elements is exact in the
+ *                 compute type (float16's in float: 22 significant bits,
+ *                 exponents within float's normal range),
  *   FA_NAME(name) a unique name for this dtype and ISA (name_suffix_isa).
  * Slopes and parameters are held in FA_C.  The end of this file undefines
  * them and FA_DTYPE, for the next dtype.
@@ -51,22 +57,64 @@
 #endif
 
 #ifndef FA_DT_SUFFIX_
-#define FA_DT_SUFFIX_(suffix, t, c, c_is_double, load, store) suffix
-#define FA_DT_T_(suffix, t, c, c_is_double, load, store) t
-#define FA_DT_C_(suffix, t, c, c_is_double, load, store) c
-#define FA_DT_C_IS_DOUBLE_(suffix, t, c, c_is_double, load, store) c_is_double
-#define FA_DT_LOAD_(suffix, t, c, c_is_double, load, store) load
-#define FA_DT_STORE_(suffix, t, c, c_is_double, load, store) store
+#define FA_DT_SUFFIX_(suffix, t, c, c_is_double, tiled, exact) suffix
+#define FA_DT_T_(suffix, t, c, c_is_double, tiled, exact) t
+#define FA_DT_C_(suffix, t, c, c_is_double, tiled, exact) c
+#define FA_DT_C_IS_DOUBLE_(suffix, t, c, c_is_double, tiled, exact) c_is_double
+#define FA_DT_TILED_(suffix, t, c, c_is_double, tiled, exact) tiled
+#define FA_DT_EXACT_(suffix, t, c, c_is_double, tiled, exact) exact
 #endif
 #define FA_T FA_DTYPE(FA_DT_T_)
 #define FA_C FA_DTYPE(FA_DT_C_)
 #define FA_C_IS_DOUBLE FA_DTYPE(FA_DT_C_IS_DOUBLE_)
-#define FA_LOAD FA_DTYPE(FA_DT_LOAD_)
-#define FA_STORE FA_DTYPE(FA_DT_STORE_)
+#define FA_TILED FA_DTYPE(FA_DT_TILED_)
+#define FA_EXACT_PRODUCTS FA_DTYPE(FA_DT_EXACT_)
 #define FA_NAME(name) FA_CAT(FA_CAT(name##_, FA_DTYPE(FA_DT_SUFFIX_)), FA_CAT(_, FA_ISA))
 
-/* one element's share of the slope gradient (NaN in x propagates) */
+/* --- tiles ------------------------------------------------------------------
+ *
+ * Every loop below runs over arrays of the compute type, a tile at a time:
+ *   FA_TILES(b, m, n) { ... }  the tiles [b, b + m) of [0, n),
+ *   FA_IN(k, p, m)    the tile's m inputs at p, as const FA_C *,
+ *   FA_OUT(k, p)      where the tile's outputs (for p) are written,
+ *   FA_FLUSH(k, p, m) puts those m outputs at p,
+ * k naming one of the FA_TILE_BUFFERS(count) the function declares.  For
+ * float32 and float64 the one tile is the whole run and the macros are the
+ * pointers themselves (no copy).  For float16 and bfloat16 a tile is
+ * FA_TILE elements, widened into a float buffer in L1 and narrowed from
+ * one by half.h, with the CPU's conversion instructions where the ISA has
+ * them, in loops of their own: the op's loop is then the float32 loop, and
+ * vectorises as that does.  FA_TILE is a multiple of FA_LANES (the slope
+ * gradient's lanes stay in step across tiles) and equals FA_BLOCK (a
+ * streamed block is one tile).
+ */
+#if FA_TILED
+#define FA_TILE ((int64_t)256)
+#define FA_TILE_BUFFERS(count) FA_ALIGNED(FA_LINE) FA_C fa_tile_[count][FA_TILE]
+#define FA_TILES(b, m, n) \
+    for (int64_t b = 0, m = 0; (m = (n) - b < FA_TILE ? (n) - b : FA_TILE) > 0; b += m) /* not hot: tiles */
+#define FA_IN(k, p, m) \
+    (FA_CAT(fa_widen_, FA_DTYPE(FA_DT_SUFFIX_))((p), fa_tile_[k], (m)), (const FA_C *)fa_tile_[k])
+#define FA_OUT(k, p) (fa_tile_[k])
+#define FA_FLUSH(k, p, m) FA_CAT(fa_narrow_, FA_DTYPE(FA_DT_SUFFIX_))(fa_tile_[k], (p), (m))
+#else
+#define FA_TILE_BUFFERS(count) (void)0
+/* one tile, the whole run: no loop (a loop run once left gcc's ELU loops
+ * unvectorised in one of their instances) */
+#define FA_TILES(b, m, n) const int64_t b = 0, m = (n); if (1)
+#define FA_IN(k, p, m) ((const FA_C *)(p))
+#define FA_OUT(k, p) (p)
+#define FA_FLUSH(k, p, m) (void)0
+#endif
+
+/* one element's share of the slope gradient (NaN in x propagates): the
+ * product in float64, or where it is exact, in the compute type and then
+ * widened (the same value, fewer conversions per element) */
+#if FA_EXACT_PRODUCTS
+#define FA_SLOPE_TERM(xc, gc) ((double)((xc) > 0 ? (FA_C)0 : (xc) * (gc)))
+#else
 #define FA_SLOPE_TERM(xc, gc) ((xc) > 0 ? 0.0 : (double)(xc) * (double)(gc))
+#endif
 /* elements per streamed block: a whole number of lines and of FA_LANES.
  * Small (8 lines) so that loads and streaming stores interleave finely:
  * 2 KiB blocks ran 20% below a streaming copy, 512 bytes match it. */
@@ -147,9 +195,14 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace,
                                         int64_t n, FA_C p0, FA_C p1, FA_C p2)
 {
     const FA_T *src = inplace ? y : x;
-    for (int64_t i = 0; i < n; i++) { /* op: forward */
-        const FA_C v = FA_LOAD(src[i]);
-        y[i] = FA_STORE(FA_NAME(fwd_one)(op, special, v, p0, p1, p2));
+    FA_TILE_BUFFERS(2);
+    FA_TILES(b, m, n) {
+        const FA_C *xs = FA_IN(0, src + b, m);
+        FA_C *ys = FA_OUT(1, y + b);
+        for (int64_t i = 0; i < m; i++) { /* op: forward */
+            ys[i] = FA_NAME(fwd_one)(op, special, xs[i], p0, p1, p2);
+        }
+        FA_FLUSH(1, y + b, m);
     }
 }
 
@@ -159,10 +212,15 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int inplace, const FA_T *restric
                                         int64_t n, FA_C p0, FA_C p1, FA_C p2)
 {
     const FA_T *gsrc = inplace ? gi : g;
-    for (int64_t i = 0; i < n; i++) { /* op: backward */
-        const FA_C gv = FA_LOAD(gsrc[i]);
-        const FA_C v = FA_LOAD(x[i]);
-        gi[i] = FA_STORE(FA_NAME(bwd_one)(op, gv, v, p0, p1, p2));
+    FA_TILE_BUFFERS(3);
+    FA_TILES(b, m, n) {
+        const FA_C *gs = FA_IN(0, gsrc + b, m);
+        const FA_C *xs = FA_IN(1, x + b, m);
+        FA_C *gis = FA_OUT(2, gi + b);
+        for (int64_t i = 0; i < m; i++) { /* op: backward */
+            gis[i] = FA_NAME(bwd_one)(op, gs[i], xs[i], p0, p1, p2);
+        }
+        FA_FLUSH(2, gi + b, m);
     }
 }
 
@@ -172,10 +230,16 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_vec_loop)(int inplace, const FA_T *restrict x,
                                             int64_t n)
 {
     const FA_T *src = inplace ? y : x;
-    for (int64_t i = 0; i < n; i++) {
-        const FA_C v = FA_LOAD(src[i]);
-        const FA_C a = s[i]; /* loaded on every lane, so SSE2 can if-convert */
-        y[i] = FA_STORE(FA_LEAKY_RELU_FWD(v, a, 0, 0));
+    FA_TILE_BUFFERS(2);
+    FA_TILES(b, m, n) {
+        const FA_C *xs = FA_IN(0, src + b, m);
+        FA_C *ys = FA_OUT(1, y + b);
+        for (int64_t i = 0; i < m; i++) {
+            const FA_C v = xs[i];
+            const FA_C a = s[b + i]; /* loaded on every lane, so SSE2 can if-convert */
+            ys[i] = FA_LEAKY_RELU_FWD(v, a, 0, 0);
+        }
+        FA_FLUSH(1, y + b, m);
     }
 }
 
@@ -188,12 +252,18 @@ FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int vec, const FA_T *res
                                            int64_t n, FA_C s0, FA_C b0, FA_C a0)
 {
     const FA_T *src = inplace ? y : x;
-    for (int64_t i = 0; i < n; i++) {
-        const FA_C v = FA_LOAD(src[i]);
-        const FA_C s = vec ? sc[i] : s0;
-        const FA_C b = vec ? sh[i] : b0;
-        const FA_C a = vec ? sl[i] : a0;
-        y[i] = FA_STORE(FA_AFFINE_PRELU_FWD(v, s, b, a));
+    FA_TILE_BUFFERS(2);
+    FA_TILES(t, m, n) {
+        const FA_C *xs = FA_IN(0, src + t, m);
+        FA_C *ys = FA_OUT(1, y + t);
+        for (int64_t i = 0; i < m; i++) {
+            const FA_C v = xs[i];
+            const FA_C s = vec ? sc[t + i] : s0;
+            const FA_C b = vec ? sh[t + i] : b0;
+            const FA_C a = vec ? sl[t + i] : a0;
+            ys[i] = FA_AFFINE_PRELU_FWD(v, s, b, a);
+        }
+        FA_FLUSH(1, y + t, m);
     }
 }
 
@@ -210,23 +280,30 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, const FA_T *restrict 
 {
     const FA_T *gsrc = inplace ? gi : g;
     double acc[FA_LANES]; /* a local array: the compiler keeps it in registers */
-    int64_t b = 0;
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
         acc[j] = acc_io[j];
     }
-    for (; b + FA_LANES <= n; b += FA_LANES) {
-        for (int j = 0; j < FA_LANES; j++) {
-            const FA_C gv = FA_LOAD(gsrc[b + j]);
-            const FA_C v = FA_LOAD(x[b + j]);
-            gi[b + j] = FA_STORE(FA_LEAKY_RELU_BWD(gv, v, a, 0, 0));
+    FA_TILE_BUFFERS(3);
+    FA_TILES(t, m, n) { /* only the last tile has a tail: tiles hold whole lanes */
+        const FA_C *gs = FA_IN(0, gsrc + t, m);
+        const FA_C *xs = FA_IN(1, x + t, m);
+        FA_C *gis = FA_OUT(2, gi + t);
+        int64_t b = 0;
+        for (; b + FA_LANES <= m; b += FA_LANES) {
+            for (int j = 0; j < FA_LANES; j++) {
+                const FA_C gv = gs[b + j];
+                const FA_C v = xs[b + j];
+                gis[b + j] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
+                acc[j] += FA_SLOPE_TERM(v, gv);
+            }
+        }
+        for (int j = 0; b < m; b++, j++) { /* not hot: less than FA_LANES */
+            const FA_C gv = gs[b];
+            const FA_C v = xs[b];
+            gis[b] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
             acc[j] += FA_SLOPE_TERM(v, gv);
         }
-    }
-    for (int j = 0; b < n; b++, j++) { /* not hot: less than FA_LANES */
-        const FA_C gv = FA_LOAD(gsrc[b]);
-        const FA_C v = FA_LOAD(x[b]);
-        gi[b] = FA_STORE(FA_LEAKY_RELU_BWD(gv, v, a, 0, 0));
-        acc[j] += FA_SLOPE_TERM(v, gv);
+        FA_FLUSH(2, gi + t, m);
     }
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
         acc_io[j] = acc[j];
@@ -243,16 +320,23 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_vec_loop)(int inplace, const FA_T *restrict g,
                                             int64_t w, int64_t rows)
 {
     const FA_T *gsrc = inplace ? gi : g;
+    FA_TILE_BUFFERS(3);
     for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
         const FA_T *gr = gsrc + r * w;
         const FA_T *xr = x + r * w;
         FA_T *gir = gi + r * w;
-        for (int64_t i = 0; i < w; i++) {
-            const FA_C gv = FA_LOAD(gr[i]);
-            const FA_C v = FA_LOAD(xr[i]);
-            const FA_C a = s[i];
-            gir[i] = FA_STORE(FA_LEAKY_RELU_BWD(gv, v, a, 0, 0));
-            acc[i] += FA_SLOPE_TERM(v, gv);
+        FA_TILES(t, m, w) {
+            const FA_C *gs = FA_IN(0, gr + t, m);
+            const FA_C *xs = FA_IN(1, xr + t, m);
+            FA_C *gis = FA_OUT(2, gir + t);
+            for (int64_t i = 0; i < m; i++) {
+                const FA_C gv = gs[i];
+                const FA_C v = xs[i];
+                const FA_C a = s[t + i];
+                gis[i] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
+                acc[t + i] += FA_SLOPE_TERM(v, gv);
+            }
+            FA_FLUSH(2, gir + t, m);
         }
     }
 }
@@ -583,8 +667,14 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_SPECIAL
 #undef FA_AHEAD
 #undef FA_NAME
-#undef FA_STORE
-#undef FA_LOAD
+#undef FA_TILE
+#undef FA_TILE_BUFFERS
+#undef FA_TILES
+#undef FA_IN
+#undef FA_OUT
+#undef FA_FLUSH
+#undef FA_TILED
+#undef FA_EXACT_PRODUCTS
 #undef FA_C_IS_DOUBLE
 #undef FA_C
 #undef FA_T

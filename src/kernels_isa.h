@@ -10,18 +10,20 @@
 
 #define FA_CAT_(a, b) a##b
 #define FA_CAT(a, b) FA_CAT_(a, b)
-#define FA_IDENTITY(v) (v)
 
 /* One instance per dtype, FA_DTYPE(X) being
- *   X(suffix, element type, compute type, compute type is double, load, store)
- * (kernels_impl.h reads its parameters off it, and undefines it). */
-#define FA_DTYPE(X) X(f32, float, float, 0, FA_IDENTITY, FA_IDENTITY)
+ *   X(suffix, element type, compute type, compute type is double, tiled,
+ *     products of two elements exact in the compute type)
+ * (kernels_impl.h reads its parameters off it, and undefines it; tiled
+ * dtypes convert with half.h's fa_widen_<suffix> and fa_narrow_<suffix>;
+ * bfloat16's products can leave float's exponent range). */
+#define FA_DTYPE(X) X(f32, float, float, 0, 0, 0)
 #include "kernels_impl.h"
-#define FA_DTYPE(X) X(f64, double, double, 1, FA_IDENTITY, FA_IDENTITY)
+#define FA_DTYPE(X) X(f64, double, double, 1, 0, 0)
 #include "kernels_impl.h"
-#define FA_DTYPE(X) X(f16, uint16_t, float, 0, fa_f16_to_f32, fa_f32_to_f16)
+#define FA_DTYPE(X) X(f16, uint16_t, float, 0, 1, 1)
 #include "kernels_impl.h"
-#define FA_DTYPE(X) X(bf16, uint16_t, float, 0, fa_bf16_to_f32, fa_f32_to_bf16)
+#define FA_DTYPE(X) X(bf16, uint16_t, float, 0, 1, 0)
 #include "kernels_impl.h"
 
 static const fa_kernels FA_CAT(fa_tables_, FA_ISA)[FA_DT_COUNT] = {
