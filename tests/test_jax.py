@@ -371,3 +371,19 @@ def test_missing_jax_is_a_clear_import_error():
             raise AssertionError("no ImportError")
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_readme_example_and_docstrings():
+    import doctest
+    import pathlib
+    import re
+    readme = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md not found beside the tests")
+    block = re.search(r"<!-- jax-example -->\n```py\n(.*?)```", readme.read_text(), re.S)
+    assert block, "the README has no JAX example"
+    scope = {}
+    exec(compile(block.group(1), "README JAX example", "exec"), scope)
+    assert scope["ga"].shape == (16,) and scope["per_example"].shape == (8, 16)
+    result = doctest.testmod(fj, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted and not result.failed
