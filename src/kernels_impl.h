@@ -564,6 +564,28 @@ static double FA_NAME(bwd_run_inplace)(void *g, const void *x, const void *slope
     return fa_sum_lanes(acc);
 }
 
+/* bwd_run (unstreamed) and bwd_run_inplace over every plane of a small call,
+ * without a call per plane: the same lanes and sums */
+static void FA_NAME(bwd_planes)(const void *g, const void *x, const void *slopes,
+                                void *gi, double *grad_slopes, int64_t outer,
+                                int64_t channels, int64_t inner)
+{
+    const FA_C *s = (const FA_C *)slopes;
+    int64_t off = 0;
+    for (int64_t n = 0; n < outer; n++) { /* not hot: planes */
+        for (int64_t c = 0; c < channels; c++, off += inner) { /* not hot: planes */
+            double acc[FA_LANES] = {0};
+            if (gi == g)
+                FA_NAME(bwd_lanes_loop)(1, NULL, (const FA_T *)x + off, (FA_T *)gi + off,
+                                        s[c], acc, inner);
+            else
+                FA_NAME(bwd_lanes_loop)(0, (const FA_T *)g + off, (const FA_T *)x + off,
+                                        (FA_T *)gi + off, s[c], acc, inner);
+            grad_slopes[c] += fa_sum_lanes(acc);
+        }
+    }
+}
+
 static void FA_NAME(bwd_vec)(const void *g, const void *x, const void *slopes, void *gi,
                              double *restrict acc, int64_t w, int64_t rows)
 {
@@ -601,6 +623,7 @@ static const fa_kernels FA_NAME(table) = {
     .fwd_vec_inplace = FA_NAME(fwd_vec_inplace),
     .bwd_run = FA_NAME(bwd_run),
     .bwd_run_inplace = FA_NAME(bwd_run_inplace),
+    .bwd_planes = FA_NAME(bwd_planes),
     .bwd_vec = FA_NAME(bwd_vec),
     .bwd_vec_inplace = FA_NAME(bwd_vec_inplace),
     .expand_slopes = FA_NAME(expand_slopes),
