@@ -53,18 +53,28 @@ def kernel_args(spec, *values):
                           for k in spec.kernel_params)
 
 
+# the op codes the prepare functions below return, looked up once (they run
+# on every call with non-default parameters)
+_OP_RELU = _cpu.OPS["relu"]
+_OP_RELU_PLAIN = _cpu.OPS["relu_plain"]
+_OP_HARDTANH = _cpu.OPS["hardtanh"]
+_PLAIN_PARAMS = (0.0, 0.0, 0.0)
+_check_relu = _checks.relu
+_check_hardtanh = _checks.hardtanh
+
+
 def relu_kernel(negative_slope, max_value, threshold):
     """(op, kernel_params) for relu: the plain kernel ``max(x, 0)`` for zero
     slope and threshold and no cap (the defaults), else the general one."""
     if (max_value is None and type(negative_slope) in (float, int)
             and type(threshold) in (float, int) and negative_slope == 0 and threshold == 0):
-        return _cpu.OPS["relu_plain"], (0.0, 0.0, 0.0)
-    return _cpu.OPS["relu"], _checks.relu(negative_slope, max_value, threshold)
+        return _OP_RELU_PLAIN, _PLAIN_PARAMS
+    return _OP_RELU, _check_relu(negative_slope, max_value, threshold)
 
 
 def hardtanh_kernel(min_val, max_val):
     """(op, kernel_params) for hardtanh: its bounds, checked together."""
-    return _cpu.OPS["hardtanh"], _checks.hardtanh(min_val, max_val) + (0.0,)
+    return _OP_HARDTANH, _check_hardtanh(min_val, max_val) + (0.0,)
 
 
 OPS = (

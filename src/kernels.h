@@ -36,6 +36,12 @@ typedef struct {
     double (*bwd_run)(const void *g, const void *x, const void *slope, void *gi,
                       int64_t n, int streaming);
     double (*bwd_run_inplace)(void *g, const void *x, const void *slope, int64_t n);
+    /* a small call's planes (outer, channels, inner) in order, in place when
+     * gi == g, unstreamed: each plane's sum (bwd_run's) added to
+     * grad_slopes[channel] */
+    void (*bwd_planes)(const void *g, const void *x, const void *slopes, void *gi,
+                       double *grad_slopes, int64_t outer, int64_t channels,
+                       int64_t inner);
     /* rows contiguous rows of w elements; acc and slopes: w values */
     void (*bwd_vec)(const void *g, const void *x, const void *slopes, void *gi,
                     double *acc, int64_t w, int64_t rows);

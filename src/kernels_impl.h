@@ -129,25 +129,33 @@
 
 /* --- the compute type's exponentials (ops.h) ------------------------------
  *
- * float: fa_math.h's vectorisable alpha * expm1 (float with FMA, within an
- * ulp) and exp (double, the gradient rounded once); float64: libm's expm1
- * and exp (scalar), which keep float64 within an ulp.  fa_scaled_expm1_f
- * takes ordinary alphas only: ELU with another alpha runs its own instance
- * of the loop (`special`, a constant there), chosen once per call, so that
- * no test is left inside a loop.  For tools/check_vectorization.py:
+ * float: fa_math.h's vectorisable alpha * expm1 and g * alpha * exp (float
+ * with FMA, each within an ulp); float64: libm's expm1 and exp (scalar),
+ * which keep float64 within an ulp.  fa_scaled_expm1_f takes ordinary alphas
+ * only: ELU with another alpha runs its own instance of the loop (`special`,
+ * a constant there), chosen once per call, so that no test is left inside a
+ * loop.  The gradient's fa_elu_grad_f holds for x >= lim =
+ * fa_elu_grad_xmin_f(alpha) (below about -70 for alpha = 1): the backward
+ * scans each block's x for smaller values, and the rare block with one runs
+ * the `special` instance, which selects the float64 gradient lane by lane
+ * (each element's result depends on its own operands alone).  For
+ * tools/check_vectorization.py:
  *   scalar kernels: fwd_elu bwd_elu for f64 on all (libm's expm1 and exp are calls)
- *   scalar kernels: fwd_elu for f32 f16 bf16 on baseline (fmaf is a library call without FMA)
+ *   scalar kernels: fwd_elu bwd_elu for f32 f16 bf16 on baseline (fmaf is a library call without FMA)
  */
 #if FA_C_IS_DOUBLE
 #define FA_SCALED_EXPM1(v, a) ((a) * expm1(v))
-#define FA_EXP(v) exp(v)
+#define FA_ELU_GRAD(g, v, a) ((g) * ((a) * exp(v)))
 #define FA_SPECIAL(op, p0) 0
 #else
 #define FA_SCALED_EXPM1(v, a) \
     (special ? fa_scaled_expm1_special_f(v, a) : fa_scaled_expm1_f(v, a))
-#define FA_EXP(v) fa_exp_nonpos((double)(v))
+#define FA_ELU_GRAD(g, v, a) \
+    (special && (v) < lim ? fa_elu_grad_dbl_f(g, v, a) : fa_elu_grad_f(g, v, a))
 #define FA_SPECIAL(op, p0) ((op) == FA_OP_ELU && !fa_alpha_is_ordinary_f(p0))
 #endif
+/* elements per block of ELU's backward scan: 4 KiB of float32 x */
+#define FA_ELU_SCAN ((int64_t)1024)
 
 /* op's forward and backward of one element (op a constant: the switch folds
  * away) */
@@ -164,9 +172,11 @@ FA_ALWAYS_INLINE FA_C FA_NAME(fwd_one)(int op, int special, FA_C x, FA_C p0,
     }
 }
 
-FA_ALWAYS_INLINE FA_C FA_NAME(bwd_one)(int op, FA_C g, FA_C x, FA_C p0,
-                                       FA_C p1, FA_C p2)
+FA_ALWAYS_INLINE FA_C FA_NAME(bwd_one)(int op, int special, FA_C lim, FA_C g,
+                                       FA_C x, FA_C p0, FA_C p1, FA_C p2)
 {
+    (void)special;
+    (void)lim;
     switch (op) {
 #define FA_CASE_(NAME, name, heavy) \
     case FA_OP_##NAME: return (FA_C)FA_##NAME##_BWD(g, x, p0, p1, p2);
@@ -207,9 +217,10 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace,
 }
 
 /* gi[i] = op'(g[i], x[i]); in place, gi is g */
-FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int inplace, const FA_T *restrict g,
-                                        const FA_T *restrict x, FA_T *restrict gi,
-                                        int64_t n, FA_C p0, FA_C p1, FA_C p2)
+FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int special, FA_C lim, int inplace,
+                                        const FA_T *restrict g, const FA_T *restrict x,
+                                        FA_T *restrict gi, int64_t n, FA_C p0, FA_C p1,
+                                        FA_C p2)
 {
     const FA_T *gsrc = inplace ? gi : g;
     FA_TILE_BUFFERS(3);
@@ -218,10 +229,43 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int inplace, const FA_T *restric
         const FA_C *xs = FA_IN(1, x + b, m);
         FA_C *gis = FA_OUT(2, gi + b);
         for (int64_t i = 0; i < m; i++) { /* op: backward */
-            gis[i] = FA_NAME(bwd_one)(op, gs[i], xs[i], p0, p1, p2);
+            gis[i] = FA_NAME(bwd_one)(op, special, lim, gs[i], xs[i], p0, p1, p2);
         }
         FA_FLUSH(2, gi + b, m);
     }
+}
+
+/* bwd_loop, for float ELU block by block: the `special` instance where a
+ * block holds an x below lim (see FA_ELU_GRAD) */
+FA_ALWAYS_INLINE void FA_NAME(bwd_blocks)(int op, int inplace, const FA_T *restrict g,
+                                          const FA_T *restrict x, FA_T *restrict gi,
+                                          int64_t n, FA_C p0, FA_C p1, FA_C p2)
+{
+#if !FA_C_IS_DOUBLE
+    if (op == FA_OP_ELU) {
+        const FA_C lim = fa_elu_grad_xmin_f(p0);
+        for (int64_t b = 0; b < n; b += FA_ELU_SCAN) { /* not hot: blocks */
+            const int64_t len = n - b < FA_ELU_SCAN ? n - b : FA_ELU_SCAN;
+            const FA_T *xb = x + b;
+            int below = 0;
+            FA_TILE_BUFFERS(1);
+            FA_TILES(t, m, len) {
+                const FA_C *xs = FA_IN(0, xb + t, m);
+                for (int64_t i = 0; i < m; i++) { /* op: scan */
+                    below |= xs[i] < lim;
+                }
+            }
+            if (below)
+                FA_NAME(bwd_loop)(op, 1, lim, inplace, inplace ? NULL : g + b, xb, gi + b,
+                                  len, p0, p1, p2);
+            else
+                FA_NAME(bwd_loop)(op, 0, lim, inplace, inplace ? NULL : g + b, xb, gi + b,
+                                  len, p0, p1, p2);
+        }
+        return;
+    }
+#endif
+    FA_NAME(bwd_loop)(op, 0, 0, inplace, g, x, gi, n, p0, p1, p2);
 }
 
 /* prelu with a slope per element: y[i] = leaky_relu(x[i]; s[i]) */
@@ -428,13 +472,13 @@ FA_ALWAYS_INLINE void FA_NAME(stream)(FA_NAME(piece_fn) piece, FA_NAME(job) *job
     FA_KERNEL void FA_NAME(bwd_##name)(FA_NAME(job) *job, int64_t begin,              \
                                        FA_T *restrict dst, int64_t len)               \
     {                                                                                 \
-        FA_NAME(bwd_loop)(FA_OP_##NAME, 0, job->in[0] + begin, job->in[1] + begin,    \
-                          dst, len, job->p[0], job->p[1], job->p[2]);                 \
+        FA_NAME(bwd_blocks)(FA_OP_##NAME, 0, job->in[0] + begin, job->in[1] + begin,  \
+                            dst, len, job->p[0], job->p[1], job->p[2]);               \
     }                                                                                 \
     FA_KERNEL void FA_NAME(bwd_##name##_inplace)(FA_T *g, const FA_T *x, int64_t n,   \
                                                  FA_C p0, FA_C p1, FA_C p2)           \
     {                                                                                 \
-        FA_NAME(bwd_loop)(FA_OP_##NAME, 1, NULL, x, g, n, p0, p1, p2);                \
+        FA_NAME(bwd_blocks)(FA_OP_##NAME, 1, NULL, x, g, n, p0, p1, p2);              \
     }
 FA_OPS(FA_DEFINE_FWD_)
 FA_OPS(FA_DEFINE_BWD_)
@@ -608,6 +652,28 @@ static double FA_NAME(bwd_run_inplace)(void *g, const void *x, const void *slope
     return fa_sum_lanes(acc);
 }
 
+/* bwd_run (unstreamed) and bwd_run_inplace over every plane of a small call,
+ * without a call per plane: the same lanes and sums */
+static void FA_NAME(bwd_planes)(const void *g, const void *x, const void *slopes,
+                                void *gi, double *grad_slopes, int64_t outer,
+                                int64_t channels, int64_t inner)
+{
+    const FA_C *s = (const FA_C *)slopes;
+    int64_t off = 0;
+    for (int64_t n = 0; n < outer; n++) { /* not hot: planes */
+        for (int64_t c = 0; c < channels; c++, off += inner) { /* not hot: planes */
+            double acc[FA_LANES] = {0};
+            if (gi == g)
+                FA_NAME(bwd_lanes_loop)(1, NULL, (const FA_T *)x + off, (FA_T *)gi + off,
+                                        s[c], acc, inner);
+            else
+                FA_NAME(bwd_lanes_loop)(0, (const FA_T *)g + off, (const FA_T *)x + off,
+                                        (FA_T *)gi + off, s[c], acc, inner);
+            grad_slopes[c] += fa_sum_lanes(acc);
+        }
+    }
+}
+
 static void FA_NAME(bwd_vec)(const void *g, const void *x, const void *slopes, void *gi,
                              double *restrict acc, int64_t w, int64_t rows)
 {
@@ -645,6 +711,7 @@ static const fa_kernels FA_NAME(table) = {
     .fwd_vec_inplace = FA_NAME(fwd_vec_inplace),
     .bwd_run = FA_NAME(bwd_run),
     .bwd_run_inplace = FA_NAME(bwd_run_inplace),
+    .bwd_planes = FA_NAME(bwd_planes),
     .bwd_vec = FA_NAME(bwd_vec),
     .bwd_vec_inplace = FA_NAME(bwd_vec_inplace),
     .expand_slopes = FA_NAME(expand_slopes),
@@ -663,7 +730,8 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_STREAM_LEN
 #undef FA_GRAIN
 #undef FA_SCALED_EXPM1
-#undef FA_EXP
+#undef FA_ELU_GRAD
+#undef FA_ELU_SCAN
 #undef FA_SPECIAL
 #undef FA_AHEAD
 #undef FA_NAME

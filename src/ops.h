@@ -37,7 +37,8 @@
  * The definitions are macros, generic over C, so that one text serves C and
  * CUDA, float and double.  They may call the compute type's
  *   FA_SCALED_EXPM1(x, a)   a * expm1(x) for x < 0
- *   FA_EXP(x)               exp(x) in double, for x <= 0
+ *   FA_ELU_GRAD(g, x, a)    g * a * exp(x) for x <= 0, rounded once from a
+ *                           value within 2^-25 relative (within an ulp)
  * which the including code names (fa_math.h's functions for float, libm's
  * for double).
  */
@@ -102,14 +103,13 @@ enum {
 #define FA_RELU_PLAIN_FWD(x, p0, p1, p2) ((x) <= 0 ? 0 : (x))
 #define FA_RELU_PLAIN_BWD(g, x, p0, p1, p2) ((x) <= 0 ? 0 : (g))
 
-/* elu: x <= 0 ? alpha * expm1(x) : x; gradient alpha * exp(x) there (torch),
- * in double, rounded once.  FA_SCALED_EXPM1 decides how alpha * expm1(x)
- * rounds; at x = +-0 the value is alpha * x, so that the sign of zero does
- * not depend on how expm1 treats -0.0. */
+/* elu: x <= 0 ? alpha * expm1(x) : x; gradient g * alpha * exp(x) there
+ * (torch).  FA_SCALED_EXPM1 decides how alpha * expm1(x) rounds; at x = +-0
+ * the value is alpha * x, so that the sign of zero does not depend on how
+ * expm1 treats -0.0.  FA_ELU_GRAD rounds the gradient once. */
 #define FA_ELU_FWD(x, alpha, p1, p2) \
     ((x) > 0 ? (x) : ((x) < 0 ? FA_SCALED_EXPM1(x, alpha) : (alpha) * (x)))
-#define FA_ELU_BWD(g, x, alpha, p1, p2) \
-    ((x) <= 0 ? (double)(g) * ((double)(alpha) * FA_EXP(x)) : (double)(g))
+#define FA_ELU_BWD(g, x, alpha, p1, p2) ((x) <= 0 ? FA_ELU_GRAD(g, x, alpha) : (g))
 
 /* elu_output: y <= 0 ? g * (y + alpha) : g, in double, rounded once */
 #define FA_ELU_OUTPUT_BWD(g, y, alpha, p1, p2) \

@@ -316,6 +316,20 @@ static int prelu_backward(const fa_kernels *k, const void *g, const void *x,
     if (total == 0) {
         return 0;
     }
+    /* A small call of planes of one item each (below the serial threshold,
+     * as a (1, 16, 8, 8) array): one kernel call for all its planes, in order
+     * on the calling thread, each plane's sum added to its channel's gradient
+     * as it comes.  These are the sums the general path computes, added in
+     * its order (over n for each channel), so the results are the same bits;
+     * the job, the item arithmetic, the partial sums, the thread policy and
+     * a call per plane are left out, which cost more than the work on such
+     * arrays.  (Streaming stores, which only the largest outputs get, are
+     * left out too.) */
+    const int64_t traffic = 3 * total * (int64_t)k->elsize;
+    if (inner >= FA_PLANE_MIN && inner <= FA_ITEM && traffic < FA_PARALLEL_MIN_BYTES) {
+        k->bwd_planes(g, x, slopes, gi, grad_slopes, outer, channels, inner);
+        return 0;
+    }
     prelu_job job;
     const int64_t nitems = start_job(&job, k, g, x, slopes, gi, outer, channels, inner);
     const int64_t nrowt = job.tiles ? nitems / job.ncolt : 0;
@@ -330,7 +344,7 @@ static int prelu_backward(const fa_kernels *k, const void *g, const void *x,
         }
     }
     job.partial = partial;
-    fa_parallel_for(nitems, 3 * total * (int64_t)k->elsize, run_items, &job);
+    fa_parallel_for(nitems, traffic, run_items, &job);
 
     /* fixed order: for each channel, over n (row blocks), then segments */
     if (job.tiles) {

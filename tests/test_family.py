@@ -221,6 +221,50 @@ def test_elu_backward_from_output(rng, dtype):
     assert_within_ulp(got, want, 1)
 
 
+def _elu_grad_limit(alpha):
+    """fa_elu_grad_xmin_f (src/fa_math.h): below it the float compute types'
+    ELU gradient takes its float64 formula."""
+    e = int(np.frexp(np.float32(alpha))[1]) - 1
+    return max(-86.0, float(np.float32(-(99 + e)) * np.float32(0.6931)))
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("alpha", [1.0, 0.3, -2.5, 1e-20, 3e25])
+def test_elu_backward_near_its_float_limit_and_extreme_gradients(rng, dtype, alpha):
+    """The float gradient (float32, float16, bfloat16) and the float64 one it
+    hands over to below its limit: x on both sides of the limit, with
+    grad_output from subnormal to huge, infinite, NaN and signed zeros,
+    within 1 ulp of the oracle; and each element's result depends on its own
+    operands only (one x below the limit in a block changes no other
+    element)."""
+    p = _params_in((alpha, 0.0, 0.0), dtype)
+    lim = _elu_grad_limit(np.float32(alpha))
+    c = compute_dtype(dtype).type
+    near = np.array([lim, np.nextafter(c(lim), c(0)), np.nextafter(c(lim), c(-INF)),
+                     lim - 1, lim + 1, -86.0, -87.0, -103.0, -150.0, -0.0, 0.0, -1e-30,
+                     -INF, np.nan, 2.0], dtype=np.float64)
+    gs = np.array([1.0, -0.7, 1e30, -3e38, 1e-40, 1e-45, 0.0, -0.0, INF, -INF, np.nan],
+                  dtype=np.float64)
+    x = np.repeat(near, gs.size).astype(dtype)
+    g = np.tile(gs, near.size).astype(dtype)
+    x = np.concatenate([x, (rng.standard_normal(5000) * 30).astype(dtype)])
+    g = np.concatenate([g, (rng.standard_normal(5000) * 10.0 ** rng.integers(-30, 30, 5000))
+                        .astype(dtype)])
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        want = _expected(_reference.elu_backward(g.astype(np.float64), x.astype(np.float64),
+                                                 p[0]), dtype)
+    got = F.unary_backward(F.OP_ELU, (alpha, 0.0, 0.0), g, x, None, False)
+    assert_within_ulp(got, want, 1)
+    # ordinary data, then one x far below the limit in its block
+    x = (rng.standard_normal(3000) * 3).astype(dtype)
+    g = rng.standard_normal(3000).astype(dtype)
+    before = F.unary_backward(F.OP_ELU, (alpha, 0.0, 0.0), g, x, None, False)
+    x[1500] = -200.0
+    after = F.unary_backward(F.OP_ELU, (alpha, 0.0, 0.0), g, x, None, False)
+    keep = np.arange(x.size) != 1500
+    assert_same(after[keep], before[keep])
+
+
 def test_relu_with_threshold_and_slope_is_the_float32_computation(rng):
     """negative_slope * (x - threshold) is two float32 operations; the kernel
     computes exactly that."""
@@ -428,3 +472,22 @@ def test_elu_float32_within_one_ulp_sampled(alpha):
     y = F.unary_forward(F.OP_ELU, (alpha, 0.0, 0.0), x, None, False)
     want = _reference.elu(x.astype(np.float64), a).astype(np.float32)
     assert_within_ulp(y, want, 1)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.3, 2.5, 1e-3, 7.0, -0.5])
+def test_elu_backward_float32_within_one_ulp_sampled(rng, alpha):
+    """The gradient on every 4099th negative float32 (subnormals to -inf:
+    the float path above its limit, the float64 one below), with
+    grad_output 1 and random ones of every magnitude: within 1 ulp of the
+    oracle rounded to float32 (tools/elu_grad_accuracy.c checks every
+    value)."""
+    x = np.arange(0x80000001, 0xFF800001, 4099, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    a = float(np.float32(alpha))
+    for g in (np.ones_like(x),
+              (rng.standard_normal(x.size) * 10.0 ** rng.integers(-35, 35, x.size))
+              .astype(np.float32)):
+        gi = F.unary_backward(F.OP_ELU, (alpha, 0.0, 0.0), g, x, None, False)
+        with np.errstate(over="ignore", under="ignore"):
+            want = _reference.elu_backward(g.astype(np.float64), x.astype(np.float64), a)
+            want = want.astype(np.float32)
+        assert_within_ulp(gi, want, 1)

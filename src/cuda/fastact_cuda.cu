@@ -281,17 +281,25 @@ struct Stateless {
 
 /* The compute type's exponentials ops.h calls: fa_math.h's functions, the
  * CPU kernels' own, so that float32, float16 and bfloat16 results are the
- * CPU's bit for bit.  float64 uses CUDA's expm1 and exp where the CPU uses
- * the C library's: each within an ulp, not always the same (README). */
+ * CPU's bit for bit (the gradient takes the float64 formula below
+ * fa_elu_grad_xmin_f, lane by lane as the CPU does).  float64 uses CUDA's
+ * expm1 and exp where the CPU uses the C library's: each within an ulp, not
+ * always the same (README). */
 __device__ __forceinline__ float fa_scaled_expm1(float v, float a)
 {
     return fa_alpha_is_ordinary_f(a) ? fa_scaled_expm1_f(v, a) : fa_scaled_expm1_special_f(v, a);
 }
 __device__ __forceinline__ double fa_scaled_expm1(double v, double a) { return a * expm1(v); }
-__device__ __forceinline__ double fa_exp(float v) { return fa_exp_nonpos((double)v); }
-__device__ __forceinline__ double fa_exp(double v) { return exp(v); }
+__device__ __forceinline__ float fa_elu_grad(float g, float v, float a)
+{
+    return v < fa_elu_grad_xmin_f(a) ? fa_elu_grad_dbl_f(g, v, a) : fa_elu_grad_f(g, v, a);
+}
+__device__ __forceinline__ double fa_elu_grad(double g, double v, double a)
+{
+    return g * (a * exp(v));
+}
 #define FA_SCALED_EXPM1(v, a) fa_scaled_expm1(v, a)
-#define FA_EXP(v) fa_exp(v)
+#define FA_ELU_GRAD(g, v, a) fa_elu_grad(g, v, a)
 
 template <int OP, typename C>
 __device__ __forceinline__ C op_forward(C x, C p0, C p1, C p2)
