@@ -63,6 +63,7 @@ SOURCES = [
     "src/prelu.c",
     "src/elementwise.c",
     "src/memory.c",
+    "src/xla_ffi.c",
     "src/kernels_baseline.c",
     "src/kernels_avx2.c",
     "src/kernels_avx512f.c",

@@ -912,3 +912,24 @@ _isa_from_environment()
 # the thread policy and ISA choice above, for fastact's other C modules
 # (_membench): through this capsule they share this module's state
 _runtime = PyCapsule_New(<void *>&fa_runtime_api, FA_RUNTIME_CAPSULE, NULL)
+
+
+# --- XLA FFI handlers (src/xla_ffi.h), for fastact.jax ------------------------------
+
+cdef extern from "xla_ffi.h":
+    ctypedef struct fa_ffi_target:
+        const char *name
+        void *handler
+    const fa_ffi_target fa_xla_cpu_targets[]
+
+
+def xla_ffi_targets():
+    """{target name: PyCapsule of its XLA FFI handler} for the CPU (plain C
+    functions; registering them is fastact.jax's business)."""
+    cdef int i = 0
+    targets = {}
+    while fa_xla_cpu_targets[i].name != NULL:
+        targets[fa_xla_cpu_targets[i].name.decode()] = PyCapsule_New(
+            fa_xla_cpu_targets[i].handler, NULL, NULL)
+        i += 1
+    return targets
