@@ -528,9 +528,11 @@ if CUDA_ROOT is not None:
     extensions.append(
         Extension(
             CUDA_MODULE,
-            ["fastact/_cuda.pyx"],
+            # with fastact.jax's XLA FFI handlers, built for CUDA launches
+            ["fastact/_cuda.pyx", "src/xla_ffi_cuda.c"],
             include_dirs=["src", "src/cuda"],
-            depends=CUDA_SOURCES + ["src/cuda/fastact_cuda.h", "src/ops.h"],
+            depends=CUDA_SOURCES + ["src/cuda/fastact_cuda.h", "src/ops.h", "src/xla_ffi.c",
+                                    "src/xla_ffi.h"],
         )
     )
 

@@ -36,7 +36,17 @@ import time
 
 import numpy as np
 
-from . import _api, _bench_busy, _bench_cuda, _bench_keras, _bench_peers, _cpu, _dtypes, _membench
+from . import (
+    _api,
+    _bench_busy,
+    _bench_cuda,
+    _bench_jax,
+    _bench_keras,
+    _bench_peers,
+    _cpu,
+    _dtypes,
+    _membench,
+)
 from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
@@ -531,6 +541,9 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
 
     # --- peers: torch.compile, OpenVINO, ONNX Runtime (fastact._bench_peers) ---
     _bench_peers.run(counts[-1], quick, out, _Cases)
+    set_threads(counts[-1])
+    # --- jax: fastact.jax against XLA's own code (fastact._bench_jax) ---
+    _bench_jax.run(counts[-1], quick, out, _Cases)
     set_threads(counts[-1])
 
     # --- Keras 3 on JAX (fastact._bench_keras; skipped without keras and jax) ---

@@ -7,6 +7,7 @@ fastact/_device.py's.  Every launcher's CUDA error becomes a RuntimeError
 carrying the CUDA runtime's message.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_SetName
+from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t, uintptr_t
 
 cdef extern from "fastact_cuda.h" nogil:
@@ -225,3 +226,24 @@ def consume_dlpack(capsule):
     view.bits = t.dtype.bits
     view.lanes = t.dtype.lanes
     return view
+
+
+# --- XLA FFI handlers (src/xla_ffi.c built with FA_XLA_CUDA), for fastact.jax --------
+
+cdef extern from "xla_ffi.h":
+    ctypedef struct fa_ffi_target:
+        const char *name
+        void *handler
+    const fa_ffi_target fa_xla_cuda_targets[]
+
+
+def xla_ffi_targets():
+    """{target name: PyCapsule of its XLA FFI handler} for CUDA: fastact's
+    CUDA kernels launched on XLA's stream (fastact.jax registers them)."""
+    cdef int i = 0
+    targets = {}
+    while fa_xla_cuda_targets[i].name != NULL:
+        targets[fa_xla_cuda_targets[i].name.decode()] = PyCapsule_New(
+            fa_xla_cuda_targets[i].handler, NULL, NULL)
+        i += 1
+    return targets

@@ -45,7 +45,7 @@ static fa_ffi_error *fail(const fa_ffi_api *api, int errc, const char *fmt, ...)
     va_end(ap);
     fa_ffi_error_create_args args;
     memset(&args, 0, sizeof args);
-    args.struct_size = sizeof args;
+    args.struct_size = FA_FFI_STRUCT_SIZE(fa_ffi_error_create_args, errc);
     args.message = message;
     args.errc = errc;
     return api->error_create(&args);
@@ -80,16 +80,16 @@ static int metadata_query(fa_ffi_call_frame *cf, fa_ffi_error **err)
             continue;
         }
         fa_ffi_metadata *m = ((fa_ffi_metadata_extension *)e)->metadata;
-        if (e->struct_size < sizeof(fa_ffi_metadata_extension) || m == NULL ||
+        if (e->struct_size < FA_FFI_STRUCT_SIZE(fa_ffi_metadata_extension, metadata) || m == NULL ||
                 m->struct_size < FA_FFI_METADATA_SIZE) {
             *err = fail(cf->api, FA_FFI_FAILED_PRECONDITION,
                         "fastact XLA FFI: XLA's metadata extension (%zu bytes) or "
                         "metadata (%zu bytes) is smaller than fastact's declaration "
                         "(%zu, %zu bytes)", e->struct_size, m ? m->struct_size : 0,
-                        sizeof(fa_ffi_metadata_extension), (size_t)FA_FFI_METADATA_SIZE);
+                        FA_FFI_STRUCT_SIZE(fa_ffi_metadata_extension, metadata), (size_t)FA_FFI_METADATA_SIZE);
             return 1;
         }
-        m->api_version.struct_size = sizeof(fa_ffi_api_version);
+        m->api_version.struct_size = FA_FFI_STRUCT_SIZE(fa_ffi_api_version, minor_version);
         m->api_version.extension_start = NULL;
         m->api_version.major_version = FA_FFI_API_MAJOR;
         m->api_version.minor_version = FA_FFI_API_MINOR;
@@ -133,14 +133,14 @@ static fa_ffi_error *begin(fa_ffi_call_frame *cf, int64_t nargs, int64_t nrets,
         const int type = i < nargs ? cf->args.types[i] : cf->rets.types[i - nargs];
         const fa_ffi_buffer *b = (const fa_ffi_buffer *)(i < nargs ? cf->args.args[i]
                                                          : cf->rets.rets[i - nargs]);
-        if (type != FA_FFI_BUFFER || b->struct_size < sizeof(fa_ffi_buffer) ||
+        if (type != FA_FFI_BUFFER || b->struct_size < FA_FFI_STRUCT_SIZE(fa_ffi_buffer, dims) ||
                 b->rank > FA_FFI_MAX_DIMS) {
             return fail(cf->api, FA_FFI_INVALID_ARGUMENT,
                         "fastact XLA FFI (%s): %s %lld is not a buffer of fastact's "
                         "declared XLA_FFI_Buffer layout (type %d, %zu bytes, expected "
                         "%zu) of at most %d dims", target, i < nargs ? "argument" : "result",
                         (long long)(i < nargs ? i : i - nargs), type, b->struct_size,
-                        sizeof(fa_ffi_buffer), FA_FFI_MAX_DIMS);
+                        FA_FFI_STRUCT_SIZE(fa_ffi_buffer, dims), FA_FFI_MAX_DIMS);
         }
     }
     return NULL;
@@ -271,7 +271,7 @@ static fa_ffi_error *backend_open(const fa_ffi_call_frame *cf, const char *targe
     }
     fa_ffi_stream_get_args s;
     memset(&s, 0, sizeof s);
-    s.struct_size = sizeof s;
+    s.struct_size = FA_FFI_STRUCT_SIZE(fa_ffi_stream_get_args, stream);
     s.ctx = cf->ctx;
     fa_ffi_error *err = api->stream_get(&s);
     if (err != NULL) {
@@ -279,7 +279,7 @@ static fa_ffi_error *backend_open(const fa_ffi_call_frame *cf, const char *targe
     }
     fa_ffi_device_ordinal_get_args d;
     memset(&d, 0, sizeof d);
-    d.struct_size = sizeof d;
+    d.struct_size = FA_FFI_STRUCT_SIZE(fa_ffi_device_ordinal_get_args, device_ordinal);
     d.ctx = cf->ctx;
     err = api->device_ordinal_get(&d);
     if (err != NULL) {

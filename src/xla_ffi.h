@@ -24,6 +24,10 @@
 #define FA_FFI_API_MAJOR 0
 #define FA_FFI_API_MINOR 1
 
+/* a struct's size as XLA counts it: up to its last field, without the
+ * trailing padding (XLA_FFI_STRUCT_SIZE) */
+#define FA_FFI_STRUCT_SIZE(T, last) (offsetof(T, last) + sizeof(((T *)0)->last))
+
 typedef struct fa_ffi_api fa_ffi_api;           /* opaque beyond its head */
 typedef struct fa_ffi_error fa_ffi_error;       /* opaque */
 typedef struct fa_ffi_context fa_ffi_context;   /* XLA_FFI_ExecutionContext */
@@ -142,8 +146,7 @@ typedef struct {
     fa_ffi_attrs attrs;
     void *future;                   /* out; not used */
 } fa_ffi_call_frame;
-#define FA_FFI_CALL_FRAME_SIZE \
-    (offsetof(fa_ffi_call_frame, attrs) + sizeof(fa_ffi_attrs))
+#define FA_FFI_CALL_FRAME_SIZE FA_FFI_STRUCT_SIZE(fa_ffi_call_frame, attrs)
 
 /* XLA_FFI_Metadata and XLA_FFI_Metadata_Extension */
 typedef struct {
@@ -151,7 +154,7 @@ typedef struct {
     fa_ffi_api_version api_version;
     uint32_t traits;                /* XLA_FFI_Handler_Traits */
 } fa_ffi_metadata;
-#define FA_FFI_METADATA_SIZE (offsetof(fa_ffi_metadata, traits) + sizeof(uint32_t))
+#define FA_FFI_METADATA_SIZE FA_FFI_STRUCT_SIZE(fa_ffi_metadata, traits)
 
 typedef struct {
     fa_ffi_extension extension_base;
