@@ -71,3 +71,6 @@ class DLPackView:
 
 def consume_dlpack(capsule: object) -> DLPackView:
     """Take a "dltensor" capsule and return a DLPackView owning it."""
+
+def xla_ffi_targets() -> dict[str, object]:
+    """{XLA FFI target name: PyCapsule of its CUDA handler} (fastact.jax)."""

@@ -295,6 +295,25 @@ static fa_ffi_error *backend_open(const fa_ffi_call_frame *cf, const char *targe
     return NULL;
 }
 
+/* XLA's CPU outputs are fresh memory of its allocator: a large one is
+ * advised into transparent huge pages before the kernel touches it (as
+ * numpy's allocator does and fastact.torch does for torch's), so that it
+ * faults in 2 MiB pages rather than 4 KiB ones */
+#define FA_XLA_HUGE_PAGES_MIN_BYTES ((size_t)1 << 22)
+
+static void advise_output(const fa_ffi_buffer *b, int code)
+{
+#ifdef FA_XLA_CUDA
+    (void)b;
+    (void)code;
+#else
+    const size_t nbytes = (size_t)prod(b->dims, b->rank) * elsize(code);
+    if (nbytes >= FA_XLA_HUGE_PAGES_MIN_BYTES) {
+        fa_advise_huge_pages(b->data, nbytes);
+    }
+#endif
+}
+
 /* a kernel's status as an error (NULL for 0) */
 static fa_ffi_error *status(const fa_ffi_call_frame *cf, const char *target, int rc)
 {
@@ -465,6 +484,7 @@ static fa_ffi_error *prelu_forward(fa_ffi_call_frame *cf)
     if (per == 0 || block == 0 || p.nbatch == 0) {
         return NULL;
     }
+    advise_output(y, p.code);
     if (!vs.batched && (vx.count == p.nbatch || !vx.batched)) {
         /* slopes shared by every vmapped index: x's vmapped dims (all the
          * result's) fold into outer; an x shared by every index is run once
@@ -575,6 +595,7 @@ static fa_ffi_error *prelu_backward(fa_ffi_call_frame *cf)
     if (p.nbatch == 0) {
         return NULL;
     }
+    advise_output(gi, p.code);
 #ifdef FA_XLA_CUDA
     if (nout != p.channels) {
         return fail(cf->api, FA_FFI_INVALID_ARGUMENT,
@@ -659,6 +680,7 @@ static fa_ffi_error *unary(fa_ffi_call_frame *cf, int backward)
     if (n == 0) {
         return NULL;
     }
+    advise_output(y, code);
     return status(cf, target, run_unary(&be, code, (int)op, p, g ? g->data : NULL, x->data,
                                         y->data, n));
 }
