@@ -1,6 +1,7 @@
 """`python -m fastact bench`: fastact against memory ceilings, numpy and PyTorch,
 then against its peers where they are installed (torch.compile, OpenVINO,
-ONNX Runtime: fastact._bench_peers), and, where a GPU is usable, the GPU rows
+ONNX Runtime: fastact._bench_peers), a Keras 3 training step on JAX with
+fastact.keras's layers (fastact._bench_keras), and, where a GPU is usable, the GPU rows
 of fastact._bench_cuda.
 
 Everything is measured in one run on one machine, and the figures that count
@@ -35,7 +36,17 @@ import time
 
 import numpy as np
 
-from . import _api, _bench_busy, _bench_cuda, _bench_jax, _bench_peers, _cpu, _dtypes, _membench
+from . import (
+    _api,
+    _bench_busy,
+    _bench_cuda,
+    _bench_jax,
+    _bench_keras,
+    _bench_peers,
+    _cpu,
+    _dtypes,
+    _membench,
+)
 from ._api import get_num_threads, prelu, prelu_backward, set_num_threads
 
 SHAPES = [(1, 16, 8, 8), (1, 64, 56, 56), (32, 64, 56, 56), (32, 64, 112, 112)]
@@ -570,6 +581,9 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
     # --- jax: fastact.jax against XLA's own code (fastact._bench_jax) ---
     _bench_jax.run(counts[-1], quick, out, _Cases)
     set_threads(counts[-1])
+
+    # --- Keras 3 on JAX (fastact._bench_keras; skipped without keras and jax) ---
+    _bench_keras.run(out, quick)
 
     print(file=out)
     _bench_cuda.run(out, quick)       # prints why it is skipped without a usable GPU
