@@ -153,6 +153,17 @@ def theta(value, name="theta"):
     return th
 
 
+def flag(value, name):
+    """A module's on/off option (inplace) as a bool: True, False, a numpy
+    bool or the ints 0 and 1; TypeError otherwise (an array's truth value
+    is ambiguous, a string's is not what was meant)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
 def no_stream(stream):
     """stream= orders work on a GPU: for arrays on the CPU it must be None."""
     if stream is not None:

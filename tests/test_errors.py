@@ -335,3 +335,17 @@ def test_number_slopes_of_any_type(arrays):
     for bad in (True, np.bool_(False), 1 + 2j, np.complex64(1)):
         _expect(TypeError, "slopes must be a real number",
                 lambda: fastact.prelu(x, bad, inplace=True), x)
+
+
+@pytest.mark.parametrize("bad", [np.array([0.18, 0.18]), "yes", None, 2, 1.0])
+def test_module_inplace_must_be_a_bool(bad):
+    """Found by fuzzing: get("square", inplace=<an array>) raised numpy's
+    "truth value of an array is ambiguous", naming no argument."""
+    with pytest.raises(TypeError, match="inplace must be True or False"):
+        fastact.get("square", inplace=bad)
+    with pytest.raises(TypeError, match="inplace must be True or False"):
+        fastact.LeakyReLU(0.1, inplace=bad)
+    with pytest.raises(TypeError, match="inplace must be True or False"):
+        fastact.PReLU(3, inplace=bad)
+    for ok in (True, False, np.bool_(True), 0, 1):
+        assert fastact.ReLU(inplace=ok).inplace is bool(ok)
