@@ -23,13 +23,17 @@ inplace=True).  Every call is checked for:
 
 Run (atheris drives it, with coverage of fastact's Python modules):
 
-    python tools/fuzz_api.py -max_total_time=60 [corpus_dir]
+    python tools/fuzz_api.py --unpack tools/fuzz_corpus.hex corpus
+    python tools/fuzz_api.py -max_total_time=60 corpus
 
 Any libFuzzer flag works (-runs=N, -timeout=S, -print_final_stats=1).
 Without atheris, ``--random N [SEED [SECONDS]]`` runs N inputs of random
 bytes (at most SECONDS), and
 ``--replay FILE_OR_DIR...`` runs saved inputs (for coverage.py, or to debug
-a crash: the failing input is in crash-<hash>).  Under the sanitizer build,
+a crash: the failing input is in crash-<hash>).  tools/fuzz_corpus.hex is
+the corpus of the runs so far, one input a line in hex: ``--replay`` takes
+it as it is, ``--unpack tools/fuzz_corpus.hex DIR`` makes the files
+libFuzzer starts from.  Under the sanitizer build,
 run it as the README's "Hardening" section says.
 """
 import math
@@ -817,7 +821,11 @@ def test_one_input(data):
 
 def _inputs(paths):
     for p in paths:
-        if os.path.isdir(p):
+        if p.endswith(".hex"):                  # a saved corpus: one input a line
+            with open(p) as f:
+                for i, line in enumerate(f):
+                    yield f"{p}:{i + 1}", bytes.fromhex(line.strip())
+        elif os.path.isdir(p):
             for name in sorted(os.listdir(p)):
                 with open(os.path.join(p, name), "rb") as f:
                     yield name, f.read()
@@ -837,6 +845,13 @@ def main(argv):
                 raise
             n += 1
         print(f"replayed {n} inputs")
+        return
+    if argv[1:2] == ["--unpack"]:
+        # a saved corpus (one input a line, in hex) into a directory, for libFuzzer
+        os.makedirs(argv[3], exist_ok=True)
+        for i, (_, data) in enumerate(_inputs([argv[2]])):
+            with open(os.path.join(argv[3], f"saved-{i:04d}"), "wb") as f:
+                f.write(data)
         return
     if argv[1:2] == ["--hex"]:
         test_one_input(bytes.fromhex(argv[2]))
