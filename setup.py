@@ -13,6 +13,13 @@ Environment:
   FASTACT_BUILD_JOBS=N  at most N C compilers at once and nvcc --threads N
                         (default: the CPUs this process may use); 1 builds
                         one thing at a time, as a plain setuptools build does.
+  FASTACT_SANITIZE=address,undefined
+                        a sanitizer build of the C kernels and the Cython
+                        modules (SANITIZE_FLAGS; any of address, undefined,
+                        and fuzzer-no-link with Clang): every undefined
+                        behaviour aborts.  Switching it on or off rebuilds
+                        everything; Python must preload the sanitizer
+                        runtime (README, "Hardening").
 
 Why "unset" builds the CUDA module where nvcc is found but no GPU is: that
 is often where fastact is built for a GPU machine elsewhere (`docker build`
@@ -100,6 +107,20 @@ WERROR = os.environ.get("FASTACT_WERROR", "").strip()
 if WERROR not in ("", "0", "1"):
     sys.exit(f"fastact build: FASTACT_WERROR must be 0, 1 or unset, got {WERROR!r}")
 
+# FASTACT_SANITIZE: the sanitizers, e.g. "address,undefined".  Every
+# object, the Cython modules' included, is compiled and linked with
+# -fsanitize=<them>, and:
+SANITIZE_FLAGS = [
+    "-fno-omit-frame-pointer",          # whole stacks in the reports
+    "-fno-sanitize-recover=undefined",  # undefined behaviour aborts, as a bad access does
+    "-g",                               # file and line in the reports
+]
+SANITIZERS = ("address", "undefined", "fuzzer-no-link")
+SANITIZE = [s.strip() for s in os.environ.get("FASTACT_SANITIZE", "").split(",") if s.strip()]
+if [s for s in SANITIZE if s not in SANITIZERS]:
+    sys.exit(f"fastact build: FASTACT_SANITIZE must be a comma-separated list of "
+             f"{', '.join(SANITIZERS)}, got {os.environ['FASTACT_SANITIZE']!r}")
+
 CYTHON_DIRECTIVES = {
     "language_level": 3,
     "boundscheck": False,
@@ -175,6 +196,43 @@ def _with_flags_for_own_c(compile_any, own_flags):
 
 
 class BuildExt(build_ext):
+    # what the last build in this tree was built with: a build with other
+    # FASTACT_SANITIZE rebuilds everything (the modules' names are the same,
+    # so they would otherwise be taken for up to date)
+    SANITIZE_STAMP = os.path.join("build", "fastact-sanitize.txt")
+
+    def finalize_options(self):
+        super().finalize_options()
+        try:
+            with open(self.SANITIZE_STAMP) as f:
+                last = f.read().strip()
+        except OSError:
+            last = ""
+        if last != ",".join(SANITIZE):
+            self.force = True
+
+    def _stamp_sanitize(self):
+        os.makedirs(os.path.dirname(self.SANITIZE_STAMP), exist_ok=True)
+        with open(self.SANITIZE_STAMP, "w") as f:
+            f.write(",".join(SANITIZE) + "\n")
+
+    def _sanitize_flags(self):
+        """(compile, link) flags of FASTACT_SANITIZE; the build stops when
+        the compiler cannot build and link a program with them."""
+        if not SANITIZE:
+            return [], []
+        compile_flags = [f"-fsanitize={','.join(SANITIZE)}"] + SANITIZE_FLAGS
+        link_flags = [f"-fsanitize={','.join(s for s in SANITIZE if s != 'fuzzer-no-link')}"]
+        if link_flags == ["-fsanitize="]:
+            link_flags = []
+        if not self._compiles("int main(void) { return 0; }\n", compile_flags, link_flags):
+            sys.exit(f"fastact build: the C compiler ({self.compiler.compiler[0]}) cannot "
+                     f"build with {' '.join(compile_flags)} (FASTACT_SANITIZE); gcc and "
+                     f"clang take address and undefined, clang alone fuzzer-no-link")
+        _say(f"FASTACT_SANITIZE: building with {' '.join(compile_flags)}; Python needs "
+             f"the sanitizer runtime preloaded (README, Hardening)")
+        return compile_flags, link_flags
+
     def _compiles(self, code, compile_args=(), link_args=None):
         """True when code compiles (and links, if link_args is not None)."""
         tmp = tempfile.mkdtemp(prefix="fastact-probe-")
@@ -254,6 +312,8 @@ class BuildExt(build_ext):
         _say_cuda_plan()
         flags = self._compile_flags()
         omp_compile, omp_link = self._openmp_flags()
+        san_compile, san_link = self._sanitize_flags()
+        omp_compile, omp_link = omp_compile + san_compile, omp_link + san_link
         self._cuda = _start_cuda(self, self._jobs)   # nvcc runs from here on
         self._cythonize()
         for ext in self.extensions:
@@ -270,6 +330,7 @@ class BuildExt(build_ext):
             self.compiler.compile = compile_any
         if self._cuda is not None:
             self._cuda.exception()  # wait; build_extension has handled a failure
+        self._stamp_sanitize()
         failed = [e for e in self.extensions if getattr(e, "_fastact_failed", False)]
         for ext in failed:
             self.extensions.remove(ext)

@@ -23,7 +23,10 @@ fastact._cpu, and raise the messages built here.
   thresholded_relu's theta too (ValueError: Keras's rules).
 - A result goes to a new array, to ``out`` (an array of x's shape and dtype,
   writeable, not partially overlapping an input) or, with ``inplace=True``,
-  into its target (writeable); never both out= and inplace=True.
+  into its target (writeable); never both out= and inplace=True.  Each
+  element of the destination has memory of its own: a view whose elements
+  share memory (a writeable stride-0 view, as_strided) would keep one of
+  several results, so it is refused (ValueError; PyTorch refuses it too).
 """
 import math
 import numbers
@@ -150,6 +153,17 @@ def theta(value, name="theta"):
     return th
 
 
+def flag(value, name):
+    """A module's on/off option (inplace) as a bool: True, False, a numpy
+    bool or the ints 0 and 1; TypeError otherwise (an array's truth value
+    is ambiguous, a string's is not what was meant)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
 def no_stream(stream):
     """stream= orders work on a GPU: for arrays on the CPU it must be None."""
     if stream is not None:
@@ -251,6 +265,34 @@ def mismatch(name, what, got, expected, like_name="x"):
                       f"{like_name}")
 
 
+def overlaps_itself(shape, strides, itemsize):
+    """True when two elements of an array (shape, strides in bytes) share
+    memory.  Exact; quick for the layouts views make (each axis's stride at
+    least the span of the axes inside it), a sort of the offsets otherwise."""
+    span = itemsize
+    for stride, n in sorted((abs(s), n) for s, n in zip(strides, shape) if n > 1):
+        if stride < span:
+            break
+        span = stride * (n - 1) + span
+    else:
+        return False
+    if 0 in shape:
+        return False
+    offsets = np.zeros(1, np.int64)
+    for stride, n in zip(strides, shape):
+        offsets = (offsets[:, None] + np.arange(n, dtype=np.int64) * stride).reshape(-1)
+    offsets.sort()
+    return bool((np.diff(offsets) < itemsize).any())
+
+
+def self_overlap(name, inplace):
+    """For a destination whose elements share memory."""
+    what = f"inplace=True but {name}" if inplace else name
+    return ValueError(f"{what} has elements that share memory (a broadcast or "
+                      f"as_strided view), so it cannot hold one result per element; "
+                      f"pass an array whose elements are distinct")
+
+
 def partial_overlap(written, read):
     return ValueError(
         f"{written} overlaps {read} partially; pass the same array for an in-place "
@@ -274,6 +316,7 @@ def numpy_destination(out, inplace, target, target_name):
             raise both_out_and_inplace()
         if not target.flags.writeable:
             raise read_only(target_name, True)
+        _distinct_elements(target, target_name, True)
         return target
     if out is None:
         return None
@@ -282,7 +325,14 @@ def numpy_destination(out, inplace, target, target_name):
     matches("out", out.dtype, out.shape, target.dtype, target.shape)
     if not out.flags.writeable:
         raise read_only("out", False)
+    _distinct_elements(out, "out", False)
     return out
+
+
+def _distinct_elements(a, name, inplace):
+    if not (a.flags.c_contiguous or a.flags.f_contiguous) and overlaps_itself(
+            a.shape, a.strides, a.itemsize):
+        raise self_overlap(name, inplace)
 
 
 def _shown(value):

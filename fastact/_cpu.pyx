@@ -254,12 +254,25 @@ cdef cnp.ndarray _destination(object out, bint inplace, cnp.ndarray target,
             raise _checks.both_out_and_inplace()
         if not cnp.PyArray_ISWRITEABLE(target):
             raise _checks.read_only(target_name, True)
+        _check_distinct_elements(target, target_name, True)
         return target
     if out is None:
         return None
     _check_output(out, x, "out", "x")
+    _check_distinct_elements(out, "out", False)
     _check_no_partial_overlap(out, x, "out", "x")
     return out
+
+
+cdef inline int _check_distinct_elements(cnp.ndarray a, str name, bint inplace) except -1:
+    """A destination's elements each have memory of their own (contiguous
+    arrays do: the test is for other layouts only)."""
+    if cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_IS_F_CONTIGUOUS(a):
+        return 0
+    cdef object view = a
+    if _checks.overlaps_itself(view.shape, view.strides, view.itemsize):
+        raise _checks.self_overlap(name, inplace)
+    return 0
 
 
 cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,

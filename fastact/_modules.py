@@ -73,7 +73,7 @@ class Activation:
     _param_names = ()
 
     def __init__(self, *, inplace=False):
-        self.inplace = bool(inplace)
+        self.inplace = _checks.flag(inplace, "inplace")
         self._saved = None             # x, or y after an in-place forward
         self._saved_is_output = False
         self._saved_params = None      # the parameters the saved forward used

@@ -292,7 +292,7 @@ array([0., 1., 1., 0.])"""),
 >>> fastact.square(np.array([-3.0, 0.5, 2.0]))
 array([9.  , 0.25, 4.  ])""",
         backward_summary=("Gradient of :func:`square`: ``grad_output * 2 * x`` "
-                          "(computed as ``g * (x + x)``)."),
+                          "(rounded once, also where 2 * x overflows)."),
         backward_examples="""\
 >>> import numpy as np, fastact
 >>> fastact.square_backward(np.ones(3), np.array([-3.0, 0.5, 2.0]))

@@ -181,8 +181,11 @@ def square(x):
 
 
 def square_backward(grad_output, x):
+    """g * 2x (for float64 x so large that 2x overflows, 2 * (g * x))."""
     g, x = _f64(grad_output), _f64(x)
-    return g * (x + x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        twice = x + x
+        return np.where(np.isinf(twice) & np.isfinite(x), 2 * (g * x), g * twice)
 
 
 def affine_prelu(x, scale, shift, slopes, channel_axis=1, rounding=None):

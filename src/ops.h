@@ -115,9 +115,13 @@ enum {
 #define FA_ELU_OUTPUT_BWD(g, y, alpha, p1, p2) \
     ((y) <= 0 ? (double)(g) * ((double)(y) + (double)(alpha)) : (double)(g))
 
-/* square: x * x; gradient 2x */
+/* square: x * x; gradient g * 2x rounded once: g * (x + x), x + x being
+ * exact, except where x + x overflows (|x| >= max / 2; the test is false for
+ * inf and NaN too): there (g * x) * 2, g * x being normal (or 0) for such x,
+ * so doubling it is exact */
 #define FA_SQUARE_FWD(x, p0, p1, p2) ((x) * (x))
-#define FA_SQUARE_BWD(g, x, p0, p1, p2) ((g) * ((x) + (x)))
+#define FA_SQUARE_BWD(g, x, p0, p1, p2) \
+    ((x) + (x) - (x) == (x) ? (g) * ((x) + (x)) : (g) * (x) * 2)
 
 /* hardtanh (torch): lo where x < lo, hi where x > hi, else x (NaN and the
  * sign of zero kept); gradient g strictly inside (lo, hi) and for NaN, 0 at

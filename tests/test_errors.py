@@ -178,6 +178,64 @@ def test_out_partially_overlapping(rng):
     np.testing.assert_array_equal(out2, expected)
 
 
+def _sharing_elements(shape, dtype):
+    """A writeable view whose elements share memory: stride 0 on axis 0
+    (found by fuzzing: every such result kept only the last row written)."""
+    base = np.zeros(shape[1:], dtype)
+    return np.lib.stride_tricks.as_strided(base, shape, (0,) + base.strides,
+                                           writeable=True), base
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_destination_whose_elements_share_memory(rng, dtype):
+    x = random_x(rng, (4, 3, 5), dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    slopes = random_slopes(rng, 3, dtype)
+    out, base = _sharing_elements(x.shape, dtype)
+    msg = "out has elements that share memory"
+    for call in (lambda: fastact.prelu(x, slopes, out=out),
+                 lambda: fastact.prelu_backward(g, x, slopes, out=out),
+                 lambda: fastact.affine_prelu(x, 2.0, 0.5, slopes, out=out),
+                 lambda: fastact.leaky_relu(x, 0.1, out=out),
+                 lambda: fastact.relu6_backward(g, x, out=out),
+                 lambda: fastact.Square().forward(x, out=out)):
+        _expect(ValueError, msg, call, x, g, base)
+    # the same for an in-place target
+    shared, base = _sharing_elements(x.shape, dtype)
+    base[...] = x[0]
+    msg = "inplace=True but x has elements that share memory"
+    for call in (lambda: fastact.prelu(shared, slopes, inplace=True),
+                 lambda: fastact.elu(shared, inplace=True),
+                 lambda: fastact.affine_prelu(shared, 2.0, 0.5, slopes, inplace=True)):
+        _expect(ValueError, msg, call, base)
+    _expect(ValueError, "inplace=True but grad_output has elements that share memory",
+            lambda: fastact.hardtanh_backward(shared, x, inplace=True), base, x)
+    # a custom activation's destination follows the same rule
+    from fastact import _registry
+    fastact.register("sharing_twice", lambda v: v * 2, lambda gr, v: gr * 2)
+    try:
+        f = fastact.get("sharing_twice")
+        _expect(ValueError, msg, lambda: f.function(shared, inplace=True), base)
+    finally:
+        _registry._unregister("sharing_twice")
+
+
+def test_views_with_distinct_elements_are_destinations(rng):
+    """Not contiguous, but no two elements share memory: allowed."""
+    from fastact import _checks
+    x = random_x(rng, (4, 3, 6), np.float32)
+    big = np.zeros((8, 3, 12), np.float32)
+    for out in (big[::2, :, ::2], big[::-2, :, 1::2], big.transpose(0, 2, 1)[:4, :6, :]
+                .transpose(0, 2, 1)):
+        fastact.leaky_relu(x, 0.5, out=out)
+        np.testing.assert_array_equal(out, np.where(x > 0, x, np.float32(0.5) * x))
+    # interleaved axes (strides 3 and 2 bytes: offsets 0, 2, 3, 5) share nothing
+    assert not _checks.overlaps_itself((2, 2), (3, 2), 1)
+    assert _checks.overlaps_itself((2, 2), (3, 1), 2)
+    assert _checks.overlaps_itself((3,), (0,), 4)
+    assert not _checks.overlaps_itself((1, 5), (0, 4), 4)
+
+
 def test_out_may_be_x_or_grad_output(rng):
     x = random_x(rng, (2, 3, 4, 5), np.float64)
     slopes = random_slopes(rng, 3, np.float64)
@@ -277,3 +335,17 @@ def test_number_slopes_of_any_type(arrays):
     for bad in (True, np.bool_(False), 1 + 2j, np.complex64(1)):
         _expect(TypeError, "slopes must be a real number",
                 lambda: fastact.prelu(x, bad, inplace=True), x)
+
+
+@pytest.mark.parametrize("bad", [np.array([0.18, 0.18]), "yes", None, 2, 1.0])
+def test_module_inplace_must_be_a_bool(bad):
+    """Found by fuzzing: get("square", inplace=<an array>) raised numpy's
+    "truth value of an array is ambiguous", naming no argument."""
+    with pytest.raises(TypeError, match="inplace must be True or False"):
+        fastact.get("square", inplace=bad)
+    with pytest.raises(TypeError, match="inplace must be True or False"):
+        fastact.LeakyReLU(0.1, inplace=bad)
+    with pytest.raises(TypeError, match="inplace must be True or False"):
+        fastact.PReLU(3, inplace=bad)
+    for ok in (True, False, np.bool_(True), 0, 1):
+        assert fastact.ReLU(inplace=ok).inplace is bool(ok)

@@ -420,6 +420,24 @@ def test_views_and_byte_order(rng, dtype):
         assert_same(y, F.unary_forward(F.OP_ELU, (1.0, 0.0, 0.0), x, None, False))
 
 
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+def test_square_backward_where_twice_x_overflows(dtype):
+    """g * 2x is rounded once also where x + x overflows the compute type
+    (found by fuzzing: g * (x + x) gave inf for x = -3e38, g = 1e-40)."""
+    c = compute_dtype(dtype)
+    big = np.finfo(c).max
+    with np.errstate(over="ignore"):       # float32's max is inf in float16
+        x = np.array([big, -big, big / 2, -big / 3 * 2, 1.5, np.inf, -np.inf, np.nan, big],
+                     np.float64).astype(c).astype(dtype)
+    g = np.array([1e-40 if c == np.float32 else 1e-300, 0.3, -0.25, 2.0, 1e-3, 0.5, 0.0, 1.0,
+                  0.0], np.float64).astype(dtype)
+    want = _expected(_reference.square_backward(g.astype(np.float64), x.astype(np.float64)),
+                     dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = F.unary_backward(F.OP_SQUARE, (0.0, 0.0, 0.0), g, x, None, False)
+    assert_same(got, want)
+
+
 def test_unknown_op_and_params():
     x = np.ones(3, np.float32)
     with pytest.raises(ValueError, match="unknown op"):
