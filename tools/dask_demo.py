@@ -54,7 +54,7 @@ def check_block(x, g, slopes):
     return out
 
 
-def run(client, gib, chunk_mib, seed=0):
+def run(client, gib, chunk_mib, seed=0, timeout=None):
     """The check over an array of `gib` GiB of float32 in chunks of
     `chunk_mib` MiB; returns a dict of figures (raises AssertionError when a
     result differs from the oracle)."""
@@ -72,7 +72,7 @@ def run(client, gib, chunk_mib, seed=0):
     verdicts = da.map_blocks(check_block, x, g, slopes, dtype=np.float64,
                              chunks=(1, 1, 1, VERDICT))
     t0 = time.perf_counter()
-    v = verdicts.compute().reshape(-1, VERDICT)
+    v = client.compute(verdicts).result(timeout=timeout).reshape(-1, VERDICT)
     wall = time.perf_counter() - t0
     y_wrong, gi_wrong = int(v[:, 0].sum()), int(v[:, 1].sum())
     gs, gs_ref = v[:, 4:4 + C].sum(axis=0), v[:, 4 + C:].sum(axis=0)
@@ -90,14 +90,15 @@ def run(client, gib, chunk_mib, seed=0):
     return figures
 
 
-def cluster(memory_limit):
-    """A loopback LocalCluster of 2 single-threaded worker processes, and its
-    client; fastact in each worker runs on 1 thread (the workers share the
-    CPUs)."""
+def cluster(memory_limit, env=None):
+    """A loopback LocalCluster of 2 single-threaded worker processes (with
+    the environment variables `env`), and its client; fastact in each
+    worker runs on 1 thread (the workers share the CPUs)."""
     from distributed import Client, LocalCluster
 
     c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                     memory_limit=memory_limit, host="127.0.0.1", dashboard_address=None)
+                     memory_limit=memory_limit, host="127.0.0.1", dashboard_address=None,
+                     env=env or {})
     client = Client(c)
     client.run(fastact.set_num_threads, 1)
     return c, client
