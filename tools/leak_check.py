@@ -326,6 +326,15 @@ def _refcounts(objs):
     return [sys.getrefcount(o) for o in objs]
 
 
+def freeze_heap():
+    """Leave the objects alive now (the imported modules, torch's among
+    them, and the cases' arrays) out of every later garbage collection
+    (gc.freeze): the collections measure() makes then cost what the calls
+    allocated, not what the process holds."""
+    gc.collect()
+    gc.freeze()
+
+
 def measure(case, calls, warmup, max_seconds=None):
     """(calls made, traced growth, RSS growth or None, largest refcount
     growth, seconds): the growths over `calls` calls (fewer when
@@ -377,6 +386,7 @@ def main(argv=None):
           f"after {warmup} warm-up calls; growth in bytes per 10**5 calls")
     print(f"{'case':44s} {'calls':>7s} {'tracemalloc':>11s} {'RSS':>9s} {'refs':>4s} "
           f"{'us/call':>8s}")
+    freeze_heap()
     tracemalloc.start()
     flagged, start = [], time.perf_counter()
     total_traced = total_rss = 0.0
