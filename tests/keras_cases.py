@@ -140,8 +140,7 @@ def outputs_match_numpy_api():
 @case("jax", "torch", "numpy")
 def forward_matches_keras():
     """Keras's own layers give the same values (signed zeros aside); ELU: fastact
-    within 1 ulp of the float64 oracle, Keras's within 4 ulp of fastact's
-    (measured: torch's 1, jax.nn.elu's expm1 3)."""
+    within 1 ulp of the float64 oracle, and NaN where Keras's is."""
     r = rng()
     for what, layer, shape in layers_under_test(r):
         x = sample(shape, r)
@@ -154,7 +153,10 @@ def forward_matches_keras():
         if isinstance(layer, fk.ELU):
             exact = _reference.elu(x.astype(np.float64), layer.alpha)
             np.testing.assert_array_max_ulp(got, exact.astype(np.float32), 1)
-            np.testing.assert_array_max_ulp(got, want, 4)
+            # Keras's own ELU (jax.nn.elu, torch's elu) has no documented
+            # error bound to hold it to (5 ulp from fastact's seen on JAX):
+            # the oracle above is the check; Keras must agree on NaN
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         else:
             assert_bitwise(got, want, what, zero_sign=False)
 
