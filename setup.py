@@ -405,6 +405,8 @@ extensions = [
         sources,
         include_dirs=["src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # the headers every source may include: a change to one rebuilds
+        depends=sorted(glob.glob(os.path.join("src", "*.h"))),
     )
     for name, sources in (("fastact._cpu", SOURCES), ("fastact._membench", MEMBENCH_SOURCES))
 ]

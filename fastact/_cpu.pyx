@@ -989,20 +989,10 @@ _runtime = PyCapsule_New(<void *>&fa_runtime_api, FA_RUNTIME_CAPSULE, NULL)
 
 # --- XLA FFI handlers (src/xla_ffi.h), for fastact.jax ------------------------------
 
-cdef extern from "xla_ffi.h":
-    ctypedef struct fa_ffi_target:
-        const char *name
-        void *handler
-    const fa_ffi_target fa_xla_cpu_targets[]
+include "_xla_targets.pxi"
 
 
 def xla_ffi_targets():
     """{target name: PyCapsule of its XLA FFI handler} for the CPU (plain C
-    functions; registering them is fastact.jax's business)."""
-    cdef int i = 0
-    targets = {}
-    while fa_xla_cpu_targets[i].name != NULL:
-        targets[fa_xla_cpu_targets[i].name.decode()] = PyCapsule_New(
-            fa_xla_cpu_targets[i].handler, NULL, NULL)
-        i += 1
-    return targets
+    functions)."""
+    return _target_capsules(fa_xla_cpu_targets)

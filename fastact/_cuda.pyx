@@ -230,20 +230,10 @@ def consume_dlpack(capsule):
 
 # --- XLA FFI handlers (src/xla_ffi.c built with FA_XLA_CUDA), for fastact.jax --------
 
-cdef extern from "xla_ffi.h":
-    ctypedef struct fa_ffi_target:
-        const char *name
-        void *handler
-    const fa_ffi_target fa_xla_cuda_targets[]
+include "_xla_targets.pxi"
 
 
 def xla_ffi_targets():
     """{target name: PyCapsule of its XLA FFI handler} for CUDA: fastact's
-    CUDA kernels launched on XLA's stream (fastact.jax registers them)."""
-    cdef int i = 0
-    targets = {}
-    while fa_xla_cuda_targets[i].name != NULL:
-        targets[fa_xla_cuda_targets[i].name.decode()] = PyCapsule_New(
-            fa_xla_cuda_targets[i].handler, NULL, NULL)
-        i += 1
-    return targets
+    CUDA kernels launched on XLA's stream."""
+    return _target_capsules(fa_xla_cuda_targets)

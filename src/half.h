@@ -89,13 +89,18 @@ static inline uint16_t fa_f32_to_bf16(float f)
  * Where the unit's target has them (its compile macros say so), float16
  * uses the CPU's conversions: F16C's vcvtph2ps and vcvtps2ph (8 lanes) or
  * AVX-512F's (16 lanes), rounding to nearest even whatever MXCSR says, and
- * NaN made the one quiet NaN of its sign as fa_f32_to_f16 makes it (the
- * instruction keeps part of the payload); a tail of fewer lanes and other
+ * NaN made the one quiet NaN of its sign as fa_f32_to_f16 makes it.  The
+ * instruction keeps the top of a NaN's payload and sets the quiet bit, so a
+ * NaN result is 0x7E00-0x7FFF, or 0xFE00-0xFFFF with the sign: a signed
+ * 16-bit min with 0x7E00 clears the positive ones (negative lanes are below
+ * it as signed numbers), then an unsigned min with 0xFE00 the negative ones
+ * (every other result is below both bounds); a tail of fewer lanes and other
  * targets use the element functions, in loops the compiler vectorises.
  * bfloat16 has no conversion before AVX512-BF16, whose vcvtneps2bf16 flushes
  * subnormal inputs to zero (not IEEE rounding, so not used): widening is a
  * 16-bit shift, which the compiler vectorises; narrowing, the rounding add,
- * NaN select and pack of fa_f32_to_bf16, is written with AVX2 intrinsics
+ * NaN select (only for 16 lanes that hold a NaN) and pack of
+ * fa_f32_to_bf16, is written with AVX2 intrinsics
  * (8 lanes; the AVX-512F unit has AVX2 too), as the compiler's own
  * vectorisation of it took half as many instructions again.
  */
@@ -103,13 +108,13 @@ static inline uint16_t fa_f32_to_bf16(float f)
 #include <immintrin.h>
 #endif
 
-/* One call per tile (a few hundred elements): kept out of line, so that
- * the many kernels that use them do not grow by their loops (gcc then
- * stopped inlining other helpers, ELU's expm1 among them). */
+/* Inlined into every tile (a few vectors): with the tile's length a
+ * constant, the compiler then keeps the converted vectors in registers
+ * between these loops and the op's. */
 #if defined(__GNUC__) || defined(__clang__)
-#define FA_TILE_FN static __attribute__((noinline, unused))
+#define FA_TILE_FN static inline __attribute__((always_inline, unused))
 #else
-#define FA_TILE_FN static
+#define FA_TILE_FN static inline
 #endif
 
 FA_TILE_FN void fa_widen_f16(const uint16_t *restrict h, float *restrict f, int64_t n)
@@ -135,24 +140,20 @@ FA_TILE_FN void fa_narrow_f16(const float *restrict f, uint16_t *restrict h, int
 {
     int64_t i = 0;
 #if defined(__AVX512F__)
-    const __m256i magnitude = _mm256_set1_epi16(0x7FFF), inf = _mm256_set1_epi16(0x7C00);
-    const __m256i payload = _mm256_set1_epi16(0x01FF);
+    const __m256i pos_nan = _mm256_set1_epi16(0x7E00), neg_nan = _mm256_set1_epi16(-0x200);
     for (; i + 16 <= n; i += 16) {
         const __m256i r = _mm512_cvtps_ph(_mm512_loadu_ps(f + i),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const __m256i nan = _mm256_cmpgt_epi16(_mm256_and_si256(r, magnitude), inf);
         _mm256_storeu_si256((__m256i *)(h + i),
-                            _mm256_andnot_si256(_mm256_and_si256(nan, payload), r));
+                            _mm256_min_epu16(_mm256_min_epi16(r, pos_nan), neg_nan));
     }
 #elif defined(__F16C__)
-    const __m128i magnitude = _mm_set1_epi16(0x7FFF), inf = _mm_set1_epi16(0x7C00);
-    const __m128i payload = _mm_set1_epi16(0x01FF);
+    const __m128i pos_nan = _mm_set1_epi16(0x7E00), neg_nan = _mm_set1_epi16(-0x200);
     for (; i + 8 <= n; i += 8) {
         const __m128i r = _mm256_cvtps_ph(_mm256_loadu_ps(f + i),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        /* NaN (quiet already): keep sign, exponent and the quiet bit */
-        const __m128i nan = _mm_cmpgt_epi16(_mm_and_si128(r, magnitude), inf);
-        _mm_storeu_si128((__m128i *)(h + i), _mm_andnot_si128(_mm_and_si128(nan, payload), r));
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm_min_epu16(_mm_min_epi16(r, pos_nan), neg_nan));
     }
 #endif
     for (; i < n; i++) { /* the tail, or every element without F16C */
@@ -168,18 +169,24 @@ FA_TILE_FN void fa_widen_bf16(const uint16_t *restrict h, float *restrict f, int
 }
 
 #if defined(__AVX2__)
-/* fa_f32_to_bf16 on 8 lanes, as 32-bit lanes: NaN first replaced by the
- * quiet NaN of its sign, which the rounding add then leaves as it is */
-static inline __m256i fa_bf16_round8(__m256 v)
+/* fa_f32_to_bf16 on 8 lanes, as 32-bit lanes, of which none is NaN: the
+ * rounding add (a NaN's payload could carry into its exponent and sign) */
+static inline __m256i fa_bf16_round8(__m256i w)
+{
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(w, 16), _mm256_set1_epi32(1));
+    return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(w, _mm256_set1_epi32(0x7FFF)),
+                                              lsb), 16);
+}
+
+/* NaN replaced by the quiet NaN of its sign, which the rounding add then
+ * leaves as it is */
+static inline __m256i fa_bf16_quieten8(__m256 v)
 {
     const __m256i u = _mm256_castps_si256(v);
     const __m256i quiet = _mm256_or_si256(_mm256_and_si256(u, _mm256_set1_epi32(INT32_MIN)),
                                           _mm256_set1_epi32(0x7FC00000));
-    const __m256i w = _mm256_castps_si256(
+    return _mm256_castps_si256(
         _mm256_blendv_ps(v, _mm256_castsi256_ps(quiet), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
-    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(w, 16), _mm256_set1_epi32(1));
-    return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(w, _mm256_set1_epi32(0x7FFF)),
-                                              lsb), 16);
 }
 #endif
 
@@ -188,11 +195,22 @@ FA_TILE_FN void fa_narrow_bf16(const float *restrict f, uint16_t *restrict h, in
     int64_t i = 0;
 #if defined(__AVX2__)
     for (; i + 16 <= n; i += 16) {
-        const __m256i lo = fa_bf16_round8(_mm256_loadu_ps(f + i));
-        const __m256i hi = fa_bf16_round8(_mm256_loadu_ps(f + i + 8));
+        const __m256 lo = _mm256_loadu_ps(f + i), hi = _mm256_loadu_ps(f + i + 8);
+        const __m256 nan = _mm256_or_ps(_mm256_cmp_ps(lo, lo, _CMP_UNORD_Q),
+                                        _mm256_cmp_ps(hi, hi, _CMP_UNORD_Q));
+        /* NaN is rare: one test for 16 lanes, and the select only where
+         * one is NaN (both branches give fa_f32_to_bf16's bits) */
+        __m256i rlo, rhi;
+        if (_mm256_testz_ps(nan, nan)) {
+            rlo = fa_bf16_round8(_mm256_castps_si256(lo));
+            rhi = fa_bf16_round8(_mm256_castps_si256(hi));
+        } else {
+            rlo = fa_bf16_round8(fa_bf16_quieten8(lo));
+            rhi = fa_bf16_round8(fa_bf16_quieten8(hi));
+        }
         /* the pack interleaves 128-bit lanes: put them back in order */
         _mm256_storeu_si256((__m256i *)(h + i),
-                            _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8));
+                            _mm256_permute4x64_epi64(_mm256_packus_epi32(rlo, rhi), 0xD8));
     }
 #endif
     for (; i < n; i++) { /* the tail, or every element without AVX2 */

@@ -74,25 +74,41 @@
 /* --- tiles ------------------------------------------------------------------
  *
  * Every loop below runs over arrays of the compute type, a tile at a time:
- *   FA_TILES(b, m, n) { ... }  the tiles [b, b + m) of [0, n),
+ *   FA_EACH_TILE(b, m, n, call)  runs call (an expression of b and m) for
+ *                     each tile [b, b + m) of [0, n),
  *   FA_IN(k, p, m)    the tile's m inputs at p, as const FA_C *,
  *   FA_OUT(k, p)      where the tile's outputs (for p) are written,
  *   FA_FLUSH(k, p, m) puts those m outputs at p,
- * k naming one of the FA_TILE_BUFFERS(count) the function declares.  For
- * float32 and float64 the one tile is the whole run and the macros are the
- * pointers themselves (no copy).  For float16 and bfloat16 a tile is
- * FA_TILE elements, widened into a float buffer in L1 and narrowed from
- * one by half.h, with the CPU's conversion instructions where the ISA has
- * them, in loops of their own: the op's loop is then the float32 loop, and
- * vectorises as that does.  FA_TILE is a multiple of FA_LANES (the slope
- * gradient's lanes stay in step across tiles) and equals FA_BLOCK (a
- * streamed block is one tile).
+ * k naming one of the FA_TILE_BUFFERS(count) the tile's function declares.
+ * For float32 and float64 the one tile is the whole run and the macros are
+ * the pointers themselves (no copy).  For float16 and bfloat16 a tile is
+ * FA_TILE elements (a few vectors), widened into a float buffer and
+ * narrowed from one by half.h, with the CPU's conversion instructions
+ * where the ISA has them.  Every tile but the last has exactly FA_TILE
+ * elements, and FA_EACH_TILE gives it that m as a constant: the tile's op
+ * loop is then the float32 loop with a constant trip count, which gcc
+ * vectorises, unrolls, and joins with the inlined conversions, so that the
+ * buffers vanish and each element goes from memory through registers to
+ * memory (a tile buffer in L1, written and read back between three loops,
+ * cost more than the conversions).  The last tile, shorter, runs the same
+ * function with its m.  FA_TILE is a multiple of FA_LANES (the slope
+ * gradient's lanes stay in step across tiles) and divides FA_BLOCK.
  */
 #if FA_TILED
-#define FA_TILE ((int64_t)256)
+#define FA_TILE ((int64_t)32)
 #define FA_TILE_BUFFERS(count) FA_ALIGNED(FA_LINE) FA_C fa_tile_[count][FA_TILE]
-#define FA_TILES(b, m, n) \
-    for (int64_t b = 0, m = 0; (m = (n) - b < FA_TILE ? (n) - b : FA_TILE) > 0; b += m) /* not hot: tiles */
+#define FA_EACH_TILE(b, m, n, call)                                         \
+    do {                                                                    \
+        int64_t b = 0;                                                      \
+        for (; (n) - b >= FA_TILE; b += FA_TILE) { /* not hot: tiles */     \
+            const int64_t m = FA_TILE;                                      \
+            call;                                                           \
+        }                                                                   \
+        if (b < (n)) {                                                      \
+            const int64_t m = (n) - b;                                      \
+            call;                                                           \
+        }                                                                   \
+    } while (0)
 #define FA_IN(k, p, m) \
     (FA_CAT(fa_widen_, FA_DTYPE(FA_DT_SUFFIX_))((p), fa_tile_[k], (m)), (const FA_C *)fa_tile_[k])
 #define FA_OUT(k, p) (fa_tile_[k])
@@ -101,7 +117,11 @@
 #define FA_TILE_BUFFERS(count) (void)0
 /* one tile, the whole run: no loop (a loop run once left gcc's ELU loops
  * unvectorised in one of their instances) */
-#define FA_TILES(b, m, n) const int64_t b = 0, m = (n); if (1)
+#define FA_EACH_TILE(b, m, n, call)                                         \
+    do {                                                                    \
+        const int64_t b = 0, m = (n);                                       \
+        call;                                                               \
+    } while (0)
 #define FA_IN(k, p, m) ((const FA_C *)(p))
 #define FA_OUT(k, p) (p)
 #define FA_FLUSH(k, p, m) (void)0
@@ -199,40 +219,64 @@ FA_ALWAYS_INLINE FA_C FA_NAME(bwd_one)(int op, int special, FA_C lim, FA_C g,
  * which only some ISAs can vectorise.
  */
 
-/* y[i] = op(x[i]) */
+/* y[i] = op(x[i]), one tile */
+FA_ALWAYS_INLINE void FA_NAME(fwd_tile)(int op, int special, int inplace,
+                                        const FA_T *restrict x, FA_T *restrict y,
+                                        int64_t m, FA_C p0, FA_C p1, FA_C p2)
+{
+    FA_TILE_BUFFERS(2);
+    const FA_C *xs = FA_IN(0, inplace ? y : x, m);
+    FA_C *ys = FA_OUT(1, y);
+    for (int64_t i = 0; i < m; i++) { /* op: forward */
+        ys[i] = FA_NAME(fwd_one)(op, special, xs[i], p0, p1, p2);
+    }
+    FA_FLUSH(1, y, m);
+}
+
 FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace,
                                         const FA_T *restrict x, FA_T *restrict y,
                                         int64_t n, FA_C p0, FA_C p1, FA_C p2)
 {
-    const FA_T *src = inplace ? y : x;
-    FA_TILE_BUFFERS(2);
-    FA_TILES(b, m, n) {
-        const FA_C *xs = FA_IN(0, src + b, m);
-        FA_C *ys = FA_OUT(1, y + b);
-        for (int64_t i = 0; i < m; i++) { /* op: forward */
-            ys[i] = FA_NAME(fwd_one)(op, special, xs[i], p0, p1, p2);
-        }
-        FA_FLUSH(1, y + b, m);
-    }
+    FA_EACH_TILE(b, m, n, FA_NAME(fwd_tile)(op, special, inplace, inplace ? NULL : x + b,
+                                            y + b, m, p0, p1, p2));
 }
 
-/* gi[i] = op'(g[i], x[i]); in place, gi is g */
+/* gi[i] = op'(g[i], x[i]), one tile; in place, gi is g */
+FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim, int inplace,
+                                        const FA_T *restrict g, const FA_T *restrict x,
+                                        FA_T *restrict gi, int64_t m, FA_C p0, FA_C p1,
+                                        FA_C p2)
+{
+    FA_TILE_BUFFERS(3);
+    const FA_C *gs = FA_IN(0, inplace ? gi : g, m);
+    const FA_C *xs = FA_IN(1, x, m);
+    FA_C *gis = FA_OUT(2, gi);
+    for (int64_t i = 0; i < m; i++) { /* op: backward */
+        gis[i] = FA_NAME(bwd_one)(op, special, lim, gs[i], xs[i], p0, p1, p2);
+    }
+    FA_FLUSH(2, gi, m);
+}
+
 FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int special, FA_C lim, int inplace,
                                         const FA_T *restrict g, const FA_T *restrict x,
                                         FA_T *restrict gi, int64_t n, FA_C p0, FA_C p1,
                                         FA_C p2)
 {
-    const FA_T *gsrc = inplace ? gi : g;
-    FA_TILE_BUFFERS(3);
-    FA_TILES(b, m, n) {
-        const FA_C *gs = FA_IN(0, gsrc + b, m);
-        const FA_C *xs = FA_IN(1, x + b, m);
-        FA_C *gis = FA_OUT(2, gi + b);
-        for (int64_t i = 0; i < m; i++) { /* op: backward */
-            gis[i] = FA_NAME(bwd_one)(op, special, lim, gs[i], xs[i], p0, p1, p2);
-        }
-        FA_FLUSH(2, gi + b, m);
+    FA_EACH_TILE(b, m, n, FA_NAME(bwd_tile)(op, special, lim, inplace,
+                                            inplace ? NULL : g + b, x + b, gi + b, m,
+                                            p0, p1, p2));
+}
+
+/* whether one tile of x holds a value below lim (ELU's backward scan) */
+FA_ALWAYS_INLINE int FA_NAME(below_tile)(const FA_T *restrict x, int64_t m, FA_C lim)
+{
+    FA_TILE_BUFFERS(1);
+    const FA_C *xs = FA_IN(0, x, m);
+    int below = 0;
+    for (int64_t i = 0; i < m; i++) { /* op: scan */
+        below |= xs[i] < lim;
     }
+    return below;
 }
 
 /* bwd_loop, for float ELU block by block: the `special` instance where a
@@ -248,13 +292,7 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_blocks)(int op, int inplace, const FA_T *restr
             const int64_t len = n - b < FA_ELU_SCAN ? n - b : FA_ELU_SCAN;
             const FA_T *xb = x + b;
             int below = 0;
-            FA_TILE_BUFFERS(1);
-            FA_TILES(t, m, len) {
-                const FA_C *xs = FA_IN(0, xb + t, m);
-                for (int64_t i = 0; i < m; i++) { /* op: scan */
-                    below |= xs[i] < lim;
-                }
-            }
+            FA_EACH_TILE(t, m, len, below |= FA_NAME(below_tile)(xb + t, m, lim));
             if (below)
                 FA_NAME(bwd_loop)(op, 1, lim, inplace, inplace ? NULL : g + b, xb, gi + b,
                                   len, p0, p1, p2);
@@ -268,47 +306,59 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_blocks)(int op, int inplace, const FA_T *restr
     FA_NAME(bwd_loop)(op, 0, 0, inplace, g, x, gi, n, p0, p1, p2);
 }
 
-/* prelu with a slope per element: y[i] = leaky_relu(x[i]; s[i]) */
+/* prelu with a slope per element: y[i] = leaky_relu(x[i]; s[i]), one tile */
+FA_ALWAYS_INLINE void FA_NAME(fwd_vec_tile)(int inplace, const FA_T *restrict x,
+                                            const FA_C *restrict s, FA_T *restrict y,
+                                            int64_t m)
+{
+    FA_TILE_BUFFERS(2);
+    const FA_C *xs = FA_IN(0, inplace ? y : x, m);
+    FA_C *ys = FA_OUT(1, y);
+    for (int64_t i = 0; i < m; i++) {
+        const FA_C v = xs[i];
+        const FA_C a = s[i]; /* loaded on every lane, so SSE2 can if-convert */
+        ys[i] = FA_LEAKY_RELU_FWD(v, a, 0, 0);
+    }
+    FA_FLUSH(1, y, m);
+}
+
 FA_ALWAYS_INLINE void FA_NAME(fwd_vec_loop)(int inplace, const FA_T *restrict x,
                                             const FA_C *restrict s, FA_T *restrict y,
                                             int64_t n)
 {
-    const FA_T *src = inplace ? y : x;
-    FA_TILE_BUFFERS(2);
-    FA_TILES(b, m, n) {
-        const FA_C *xs = FA_IN(0, src + b, m);
-        FA_C *ys = FA_OUT(1, y + b);
-        for (int64_t i = 0; i < m; i++) {
-            const FA_C v = xs[i];
-            const FA_C a = s[b + i]; /* loaded on every lane, so SSE2 can if-convert */
-            ys[i] = FA_LEAKY_RELU_FWD(v, a, 0, 0);
-        }
-        FA_FLUSH(1, y + b, m);
-    }
+    FA_EACH_TILE(b, m, n, FA_NAME(fwd_vec_tile)(inplace, inplace ? NULL : x + b, s + b,
+                                                y + b, m));
 }
 
 /* affine_prelu: y[i] = leaky_relu(x[i] * scale + shift; slope) (ops.h),
  * with one (scale, shift, slope) = (s0, b0, a0) for the whole run (vec 0),
- * or one of each per element from sc, sh and sl (vec 1: a tile's vectors) */
+ * or one of each per element from sc, sh and sl (vec 1); one tile */
+FA_ALWAYS_INLINE void FA_NAME(affine_tile)(int inplace, int vec, const FA_T *restrict x,
+                                           const FA_C *restrict sc, const FA_C *restrict sh,
+                                           const FA_C *restrict sl, FA_T *restrict y,
+                                           int64_t m, FA_C s0, FA_C b0, FA_C a0)
+{
+    FA_TILE_BUFFERS(2);
+    const FA_C *xs = FA_IN(0, inplace ? y : x, m);
+    FA_C *ys = FA_OUT(1, y);
+    for (int64_t i = 0; i < m; i++) {
+        const FA_C v = xs[i];
+        const FA_C s = vec ? sc[i] : s0;
+        const FA_C b = vec ? sh[i] : b0;
+        const FA_C a = vec ? sl[i] : a0;
+        ys[i] = FA_AFFINE_PRELU_FWD(v, s, b, a);
+    }
+    FA_FLUSH(1, y, m);
+}
+
 FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int vec, const FA_T *restrict x,
                                            const FA_C *restrict sc, const FA_C *restrict sh,
                                            const FA_C *restrict sl, FA_T *restrict y,
                                            int64_t n, FA_C s0, FA_C b0, FA_C a0)
 {
-    const FA_T *src = inplace ? y : x;
-    FA_TILE_BUFFERS(2);
-    FA_TILES(t, m, n) {
-        const FA_C *xs = FA_IN(0, src + t, m);
-        FA_C *ys = FA_OUT(1, y + t);
-        for (int64_t i = 0; i < m; i++) {
-            const FA_C v = xs[i];
-            const FA_C s = vec ? sc[t + i] : s0;
-            const FA_C b = vec ? sh[t + i] : b0;
-            const FA_C a = vec ? sl[t + i] : a0;
-            ys[i] = FA_AFFINE_PRELU_FWD(v, s, b, a);
-        }
-        FA_FLUSH(1, y + t, m);
-    }
+    FA_EACH_TILE(t, m, n, FA_NAME(affine_tile)(inplace, vec, inplace ? NULL : x + t,
+                                               vec ? sc + t : NULL, vec ? sh + t : NULL,
+                                               vec ? sl + t : NULL, y + t, m, s0, b0, a0));
 }
 
 /*
@@ -316,72 +366,87 @@ FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int vec, const FA_T *res
  * the slope terms added into lanes: element i to lane[i % FA_LANES], each
  * lane in order, so that the sum does not depend on the ISA, the alignment
  * or the thread count.  Here acc[j] is the lane of element j (mod
- * FA_LANES): callers rotate the lanes so that holds.
+ * FA_LANES): callers rotate the lanes so that holds.  One tile: tiles hold
+ * whole lanes, so only the last has a tail.
  */
+FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, const FA_T *restrict g,
+                                              const FA_T *restrict x, FA_T *restrict gi,
+                                              FA_C a, double acc[FA_LANES], int64_t m)
+{
+    FA_TILE_BUFFERS(3);
+    const FA_C *gs = FA_IN(0, inplace ? gi : g, m);
+    const FA_C *xs = FA_IN(1, x, m);
+    FA_C *gis = FA_OUT(2, gi);
+    int64_t b = 0;
+    for (; b + FA_LANES <= m; b += FA_LANES) {
+        /* kept a loop for the vectoriser (a tile's constant length would
+         * have it unrolled first, into code the vectoriser leaves scalar) */
+#pragma GCC unroll 1
+        for (int j = 0; j < FA_LANES; j++) {
+            const FA_C gv = gs[b + j];
+            const FA_C v = xs[b + j];
+            gis[b + j] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
+            acc[j] += FA_SLOPE_TERM(v, gv);
+        }
+    }
+    for (int j = 0; b < m; b++, j++) { /* not hot: less than FA_LANES */
+        const FA_C gv = gs[b];
+        const FA_C v = xs[b];
+        gis[b] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
+        acc[j] += FA_SLOPE_TERM(v, gv);
+    }
+    FA_FLUSH(2, gi, m);
+}
+
 FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, const FA_T *restrict g,
                                               const FA_T *restrict x, FA_T *restrict gi,
                                               FA_C a, double acc_io[FA_LANES], int64_t n)
 {
-    const FA_T *gsrc = inplace ? gi : g;
     double acc[FA_LANES]; /* a local array: the compiler keeps it in registers */
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
         acc[j] = acc_io[j];
     }
-    FA_TILE_BUFFERS(3);
-    FA_TILES(t, m, n) { /* only the last tile has a tail: tiles hold whole lanes */
-        const FA_C *gs = FA_IN(0, gsrc + t, m);
-        const FA_C *xs = FA_IN(1, x + t, m);
-        FA_C *gis = FA_OUT(2, gi + t);
-        int64_t b = 0;
-        for (; b + FA_LANES <= m; b += FA_LANES) {
-            for (int j = 0; j < FA_LANES; j++) {
-                const FA_C gv = gs[b + j];
-                const FA_C v = xs[b + j];
-                gis[b + j] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
-                acc[j] += FA_SLOPE_TERM(v, gv);
-            }
-        }
-        for (int j = 0; b < m; b++, j++) { /* not hot: less than FA_LANES */
-            const FA_C gv = gs[b];
-            const FA_C v = xs[b];
-            gis[b] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
-            acc[j] += FA_SLOPE_TERM(v, gv);
-        }
-        FA_FLUSH(2, gi + t, m);
-    }
+    FA_EACH_TILE(t, m, n, FA_NAME(bwd_lanes_tile)(inplace, inplace ? NULL : g + t, x + t,
+                                                  gi + t, a, acc, m));
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
         acc_io[j] = acc[j];
     }
 }
 
+/* prelu's backward with a slope per element, one tile of a row: element i
+ * with slope s[i] and its slope term added to acc[i] */
+FA_ALWAYS_INLINE void FA_NAME(bwd_vec_tile)(int inplace, const FA_T *restrict g,
+                                            const FA_T *restrict x, const FA_C *restrict s,
+                                            FA_T *restrict gi, double *restrict acc,
+                                            int64_t m)
+{
+    FA_TILE_BUFFERS(3);
+    const FA_C *gs = FA_IN(0, inplace ? gi : g, m);
+    const FA_C *xs = FA_IN(1, x, m);
+    FA_C *gis = FA_OUT(2, gi);
+    for (int64_t i = 0; i < m; i++) {
+        const FA_C gv = gs[i];
+        const FA_C v = xs[i];
+        const FA_C a = s[i];
+        gis[i] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
+        acc[i] += FA_SLOPE_TERM(v, gv);
+    }
+    FA_FLUSH(2, gi, m);
+}
+
 /* prelu's backward with a slope per element, rows rows of w contiguous
- * elements: element i of a row with slope s[i] and its slope term added to
- * acc[i] (the w sums stay in L1: the tile of a channels-last array is many
- * short rows) */
+ * elements (the w sums stay in L1: the tile of a channels-last array is
+ * many short rows) */
 FA_ALWAYS_INLINE void FA_NAME(bwd_vec_loop)(int inplace, const FA_T *restrict g,
                                             const FA_T *restrict x, const FA_C *restrict s,
                                             FA_T *restrict gi, double *restrict acc,
                                             int64_t w, int64_t rows)
 {
-    const FA_T *gsrc = inplace ? gi : g;
-    FA_TILE_BUFFERS(3);
     for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
-        const FA_T *gr = gsrc + r * w;
         const FA_T *xr = x + r * w;
         FA_T *gir = gi + r * w;
-        FA_TILES(t, m, w) {
-            const FA_C *gs = FA_IN(0, gr + t, m);
-            const FA_C *xs = FA_IN(1, xr + t, m);
-            FA_C *gis = FA_OUT(2, gir + t);
-            for (int64_t i = 0; i < m; i++) {
-                const FA_C gv = gs[i];
-                const FA_C v = xs[i];
-                const FA_C a = s[t + i];
-                gis[i] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
-                acc[t + i] += FA_SLOPE_TERM(v, gv);
-            }
-            FA_FLUSH(2, gir + t, m);
-        }
+        FA_EACH_TILE(t, m, w, FA_NAME(bwd_vec_tile)(inplace, inplace ? NULL : g + r * w + t,
+                                                    xr + t, s + t, gir + t, acc + t, m));
     }
 }
 
@@ -737,7 +802,7 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_NAME
 #undef FA_TILE
 #undef FA_TILE_BUFFERS
-#undef FA_TILES
+#undef FA_EACH_TILE
 #undef FA_IN
 #undef FA_OUT
 #undef FA_FLUSH
