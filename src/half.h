@@ -108,6 +108,20 @@ static inline uint16_t fa_f32_to_bf16(float f)
 #include <immintrin.h>
 #endif
 
+/* FA_NARROW_NT_<suffix>: 1 where fa_narrow_<suffix> with nt set writes
+ * whole vectors with streaming stores (then h must be aligned to them and
+ * n a multiple of 16; the caller fences); elsewhere nt changes nothing. */
+#if defined(__AVX512F__) || defined(__F16C__)
+#define FA_NARROW_NT_f16 1
+#else
+#define FA_NARROW_NT_f16 0
+#endif
+#if defined(__AVX2__)
+#define FA_NARROW_NT_bf16 1
+#else
+#define FA_NARROW_NT_bf16 0
+#endif
+
 /* Inlined into every tile (a few vectors): with the tile's length a
  * constant, the compiler then keeps the converted vectors in registers
  * between these loops and the op's. */
@@ -136,24 +150,31 @@ FA_TILE_FN void fa_widen_f16(const uint16_t *restrict h, float *restrict f, int6
     }
 }
 
-FA_TILE_FN void fa_narrow_f16(const float *restrict f, uint16_t *restrict h, int64_t n)
+FA_TILE_FN void fa_narrow_f16(const float *restrict f, uint16_t *restrict h, int64_t n, int nt)
 {
     int64_t i = 0;
+    (void)nt; /* without the vector path: ordinary stores */
 #if defined(__AVX512F__)
     const __m256i pos_nan = _mm256_set1_epi16(0x7E00), neg_nan = _mm256_set1_epi16(-0x200);
     for (; i + 16 <= n; i += 16) {
         const __m256i r = _mm512_cvtps_ph(_mm512_loadu_ps(f + i),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm256_storeu_si256((__m256i *)(h + i),
-                            _mm256_min_epu16(_mm256_min_epi16(r, pos_nan), neg_nan));
+        const __m256i v = _mm256_min_epu16(_mm256_min_epi16(r, pos_nan), neg_nan);
+        if (nt)
+            _mm256_stream_si256((__m256i *)(h + i), v);
+        else
+            _mm256_storeu_si256((__m256i *)(h + i), v);
     }
 #elif defined(__F16C__)
     const __m128i pos_nan = _mm_set1_epi16(0x7E00), neg_nan = _mm_set1_epi16(-0x200);
     for (; i + 8 <= n; i += 8) {
         const __m128i r = _mm256_cvtps_ph(_mm256_loadu_ps(f + i),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm_storeu_si128((__m128i *)(h + i),
-                         _mm_min_epu16(_mm_min_epi16(r, pos_nan), neg_nan));
+        const __m128i v = _mm_min_epu16(_mm_min_epi16(r, pos_nan), neg_nan);
+        if (nt)
+            _mm_stream_si128((__m128i *)(h + i), v);
+        else
+            _mm_storeu_si128((__m128i *)(h + i), v);
     }
 #endif
     for (; i < n; i++) { /* the tail, or every element without F16C */
@@ -190,9 +211,10 @@ static inline __m256i fa_bf16_quieten8(__m256 v)
 }
 #endif
 
-FA_TILE_FN void fa_narrow_bf16(const float *restrict f, uint16_t *restrict h, int64_t n)
+FA_TILE_FN void fa_narrow_bf16(const float *restrict f, uint16_t *restrict h, int64_t n, int nt)
 {
     int64_t i = 0;
+    (void)nt; /* without the vector path: ordinary stores */
 #if defined(__AVX2__)
     for (; i + 16 <= n; i += 16) {
         const __m256 lo = _mm256_loadu_ps(f + i), hi = _mm256_loadu_ps(f + i + 8);
@@ -209,8 +231,11 @@ FA_TILE_FN void fa_narrow_bf16(const float *restrict f, uint16_t *restrict h, in
             rhi = fa_bf16_round8(fa_bf16_quieten8(hi));
         }
         /* the pack interleaves 128-bit lanes: put them back in order */
-        _mm256_storeu_si256((__m256i *)(h + i),
-                            _mm256_permute4x64_epi64(_mm256_packus_epi32(rlo, rhi), 0xD8));
+        const __m256i v = _mm256_permute4x64_epi64(_mm256_packus_epi32(rlo, rhi), 0xD8);
+        if (nt)
+            _mm256_stream_si256((__m256i *)(h + i), v);
+        else
+            _mm256_storeu_si256((__m256i *)(h + i), v);
     }
 #endif
     for (; i < n; i++) { /* the tail, or every element without AVX2 */

@@ -78,7 +78,8 @@
  *                     each tile [b, b + m) of [0, n),
  *   FA_IN(k, p, m)    the tile's m inputs at p, as const FA_C *,
  *   FA_OUT(k, p)      where the tile's outputs (for p) are written,
- *   FA_FLUSH(k, p, m) puts those m outputs at p,
+ *   FA_FLUSH(k, p, m, nt) puts those m outputs at p (nt: with streaming
+ *                     stores, for a streamed block; see FA_DIRECT_NT),
  * k naming one of the FA_TILE_BUFFERS(count) the tile's function declares.
  * For float32 and float64 the one tile is the whole run and the macros are
  * the pointers themselves (no copy).  For float16 and bfloat16 a tile is
@@ -112,7 +113,12 @@
 #define FA_IN(k, p, m) \
     (FA_CAT(fa_widen_, FA_DTYPE(FA_DT_SUFFIX_))((p), fa_tile_[k], (m)), (const FA_C *)fa_tile_[k])
 #define FA_OUT(k, p) (fa_tile_[k])
-#define FA_FLUSH(k, p, m) FA_CAT(fa_narrow_, FA_DTYPE(FA_DT_SUFFIX_))(fa_tile_[k], (p), (m))
+#define FA_FLUSH(k, p, m, nt) \
+    FA_CAT(fa_narrow_, FA_DTYPE(FA_DT_SUFFIX_))(fa_tile_[k], (p), (m), (nt))
+/* whether a streamed block's tiles narrow straight into the output with
+ * streaming stores (FA_FLUSH's nt), rather than into a block in L1 copied
+ * out by fa_stream_block: where half.h's narrowing has such stores */
+#define FA_DIRECT_NT FA_CAT(FA_NARROW_NT_, FA_DTYPE(FA_DT_SUFFIX_))
 #else
 #define FA_TILE_BUFFERS(count) (void)0
 /* one tile, the whole run: no loop (a loop run once left gcc's ELU loops
@@ -124,7 +130,8 @@
     } while (0)
 #define FA_IN(k, p, m) ((const FA_C *)(p))
 #define FA_OUT(k, p) (p)
-#define FA_FLUSH(k, p, m) (void)0
+#define FA_FLUSH(k, p, m, nt) (void)(nt)
+#define FA_DIRECT_NT 0
 #endif
 
 /* one element's share of the slope gradient (NaN in x propagates): the
@@ -220,7 +227,7 @@ FA_ALWAYS_INLINE FA_C FA_NAME(bwd_one)(int op, int special, FA_C lim, FA_C g,
  */
 
 /* y[i] = op(x[i]), one tile */
-FA_ALWAYS_INLINE void FA_NAME(fwd_tile)(int op, int special, int inplace,
+FA_ALWAYS_INLINE void FA_NAME(fwd_tile)(int op, int special, int inplace, int nt,
                                         const FA_T *restrict x, FA_T *restrict y,
                                         int64_t m, FA_C p0, FA_C p1, FA_C p2)
 {
@@ -230,19 +237,19 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_tile)(int op, int special, int inplace,
     for (int64_t i = 0; i < m; i++) { /* op: forward */
         ys[i] = FA_NAME(fwd_one)(op, special, xs[i], p0, p1, p2);
     }
-    FA_FLUSH(1, y, m);
+    FA_FLUSH(1, y, m, nt);
 }
 
-FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace,
+FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace, int nt,
                                         const FA_T *restrict x, FA_T *restrict y,
                                         int64_t n, FA_C p0, FA_C p1, FA_C p2)
 {
-    FA_EACH_TILE(b, m, n, FA_NAME(fwd_tile)(op, special, inplace, inplace ? NULL : x + b,
+    FA_EACH_TILE(b, m, n, FA_NAME(fwd_tile)(op, special, inplace, nt, inplace ? NULL : x + b,
                                             y + b, m, p0, p1, p2));
 }
 
 /* gi[i] = op'(g[i], x[i]), one tile; in place, gi is g */
-FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim, int inplace,
+FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim, int inplace, int nt,
                                         const FA_T *restrict g, const FA_T *restrict x,
                                         FA_T *restrict gi, int64_t m, FA_C p0, FA_C p1,
                                         FA_C p2)
@@ -254,15 +261,15 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim, int inpla
     for (int64_t i = 0; i < m; i++) { /* op: backward */
         gis[i] = FA_NAME(bwd_one)(op, special, lim, gs[i], xs[i], p0, p1, p2);
     }
-    FA_FLUSH(2, gi, m);
+    FA_FLUSH(2, gi, m, nt);
 }
 
-FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int special, FA_C lim, int inplace,
+FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int special, FA_C lim, int inplace, int nt,
                                         const FA_T *restrict g, const FA_T *restrict x,
                                         FA_T *restrict gi, int64_t n, FA_C p0, FA_C p1,
                                         FA_C p2)
 {
-    FA_EACH_TILE(b, m, n, FA_NAME(bwd_tile)(op, special, lim, inplace,
+    FA_EACH_TILE(b, m, n, FA_NAME(bwd_tile)(op, special, lim, inplace, nt,
                                             inplace ? NULL : g + b, x + b, gi + b, m,
                                             p0, p1, p2));
 }
@@ -281,7 +288,7 @@ FA_ALWAYS_INLINE int FA_NAME(below_tile)(const FA_T *restrict x, int64_t m, FA_C
 
 /* bwd_loop, for float ELU block by block: the `special` instance where a
  * block holds an x below lim (see FA_ELU_GRAD) */
-FA_ALWAYS_INLINE void FA_NAME(bwd_blocks)(int op, int inplace, const FA_T *restrict g,
+FA_ALWAYS_INLINE void FA_NAME(bwd_blocks)(int op, int inplace, int nt, const FA_T *restrict g,
                                           const FA_T *restrict x, FA_T *restrict gi,
                                           int64_t n, FA_C p0, FA_C p1, FA_C p2)
 {
@@ -294,16 +301,16 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_blocks)(int op, int inplace, const FA_T *restr
             int below = 0;
             FA_EACH_TILE(t, m, len, below |= FA_NAME(below_tile)(xb + t, m, lim));
             if (below)
-                FA_NAME(bwd_loop)(op, 1, lim, inplace, inplace ? NULL : g + b, xb, gi + b,
+                FA_NAME(bwd_loop)(op, 1, lim, inplace, nt, inplace ? NULL : g + b, xb, gi + b,
                                   len, p0, p1, p2);
             else
-                FA_NAME(bwd_loop)(op, 0, lim, inplace, inplace ? NULL : g + b, xb, gi + b,
+                FA_NAME(bwd_loop)(op, 0, lim, inplace, nt, inplace ? NULL : g + b, xb, gi + b,
                                   len, p0, p1, p2);
         }
         return;
     }
 #endif
-    FA_NAME(bwd_loop)(op, 0, 0, inplace, g, x, gi, n, p0, p1, p2);
+    FA_NAME(bwd_loop)(op, 0, 0, inplace, nt, g, x, gi, n, p0, p1, p2);
 }
 
 /* prelu with a slope per element: y[i] = leaky_relu(x[i]; s[i]), one tile */
@@ -319,7 +326,7 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_vec_tile)(int inplace, const FA_T *restrict x,
         const FA_C a = s[i]; /* loaded on every lane, so SSE2 can if-convert */
         ys[i] = FA_LEAKY_RELU_FWD(v, a, 0, 0);
     }
-    FA_FLUSH(1, y, m);
+    FA_FLUSH(1, y, m, 0);
 }
 
 FA_ALWAYS_INLINE void FA_NAME(fwd_vec_loop)(int inplace, const FA_T *restrict x,
@@ -333,7 +340,7 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_vec_loop)(int inplace, const FA_T *restrict x,
 /* affine_prelu: y[i] = leaky_relu(x[i] * scale + shift; slope) (ops.h),
  * with one (scale, shift, slope) = (s0, b0, a0) for the whole run (vec 0),
  * or one of each per element from sc, sh and sl (vec 1); one tile */
-FA_ALWAYS_INLINE void FA_NAME(affine_tile)(int inplace, int vec, const FA_T *restrict x,
+FA_ALWAYS_INLINE void FA_NAME(affine_tile)(int inplace, int nt, int vec, const FA_T *restrict x,
                                            const FA_C *restrict sc, const FA_C *restrict sh,
                                            const FA_C *restrict sl, FA_T *restrict y,
                                            int64_t m, FA_C s0, FA_C b0, FA_C a0)
@@ -348,15 +355,15 @@ FA_ALWAYS_INLINE void FA_NAME(affine_tile)(int inplace, int vec, const FA_T *res
         const FA_C a = vec ? sl[i] : a0;
         ys[i] = FA_AFFINE_PRELU_FWD(v, s, b, a);
     }
-    FA_FLUSH(1, y, m);
+    FA_FLUSH(1, y, m, nt);
 }
 
-FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int vec, const FA_T *restrict x,
+FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int nt, int vec, const FA_T *restrict x,
                                            const FA_C *restrict sc, const FA_C *restrict sh,
                                            const FA_C *restrict sl, FA_T *restrict y,
                                            int64_t n, FA_C s0, FA_C b0, FA_C a0)
 {
-    FA_EACH_TILE(t, m, n, FA_NAME(affine_tile)(inplace, vec, inplace ? NULL : x + t,
+    FA_EACH_TILE(t, m, n, FA_NAME(affine_tile)(inplace, nt, vec, inplace ? NULL : x + t,
                                                vec ? sc + t : NULL, vec ? sh + t : NULL,
                                                vec ? sl + t : NULL, y + t, m, s0, b0, a0));
 }
@@ -369,7 +376,7 @@ FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int vec, const FA_T *res
  * FA_LANES): callers rotate the lanes so that holds.  One tile: tiles hold
  * whole lanes, so only the last has a tail.
  */
-FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, const FA_T *restrict g,
+FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, int nt, const FA_T *restrict g,
                                               const FA_T *restrict x, FA_T *restrict gi,
                                               FA_C a, double acc[FA_LANES], int64_t m)
 {
@@ -395,10 +402,10 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, const FA_T *restrict 
         gis[b] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
         acc[j] += FA_SLOPE_TERM(v, gv);
     }
-    FA_FLUSH(2, gi, m);
+    FA_FLUSH(2, gi, m, nt);
 }
 
-FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, const FA_T *restrict g,
+FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, int nt, const FA_T *restrict g,
                                               const FA_T *restrict x, FA_T *restrict gi,
                                               FA_C a, double acc_io[FA_LANES], int64_t n)
 {
@@ -406,7 +413,7 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, const FA_T *restrict 
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
         acc[j] = acc_io[j];
     }
-    FA_EACH_TILE(t, m, n, FA_NAME(bwd_lanes_tile)(inplace, inplace ? NULL : g + t, x + t,
+    FA_EACH_TILE(t, m, n, FA_NAME(bwd_lanes_tile)(inplace, nt, inplace ? NULL : g + t, x + t,
                                                   gi + t, a, acc, m));
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
         acc_io[j] = acc[j];
@@ -431,7 +438,7 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_vec_tile)(int inplace, const FA_T *restrict g,
         gis[i] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
         acc[i] += FA_SLOPE_TERM(v, gv);
     }
-    FA_FLUSH(2, gi, m);
+    FA_FLUSH(2, gi, m, 0);
 }
 
 /* prelu's backward with a slope per element, rows rows of w contiguous
@@ -467,6 +474,7 @@ typedef struct {
     FA_C p[3];              /* the op's parameters, or the slope */
     double acc[FA_LANES];   /* bwd_run: acc[j] is lane (rot + j) % FA_LANES */
     int rot;
+    int nt;                 /* the piece writes a streamed block (FA_DIRECT_NT) */
 } FA_NAME(job);
 
 /* computes the job's elements [begin, begin + len) into dst */
@@ -496,12 +504,18 @@ FA_ALWAYS_INLINE void FA_NAME(stream)(FA_NAME(piece_fn) piece, FA_NAME(job) *job
         i = head > n ? n : head;
         piece(job, 0, out, i);
         for (int64_t len; (len = FA_STREAM_LEN(n - i)) > 0; i += len) { /* not hot: blocks */
-            FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
             for (int k = 0; k < job->nprefetch; k++) { /* not hot: inputs */
                 FA_NAME(prefetch)(job->in[k] + i, len);
             }
-            piece(job, i, tmp, len);
-            fa_stream_block(out + i, tmp, (size_t)len * sizeof(FA_T));
+            if (FA_DIRECT_NT) {
+                job->nt = 1;
+                piece(job, i, out + i, len);
+                job->nt = 0;
+            } else {
+                FA_ALIGNED(FA_LINE) FA_T tmp[FA_BLOCK];
+                piece(job, i, tmp, len);
+                fa_stream_block(out + i, tmp, (size_t)len * sizeof(FA_T));
+            }
         }
         fa_stream_fence();
     }
@@ -519,31 +533,32 @@ FA_ALWAYS_INLINE void FA_NAME(stream)(FA_NAME(piece_fn) piece, FA_NAME(job) *job
     {                                                                                 \
         const FA_C p0 = job->p[0], p1 = job->p[1], p2 = job->p[2];                    \
         if (FA_SPECIAL(FA_OP_##NAME, p0))                                             \
-            FA_NAME(fwd_loop)(FA_OP_##NAME, 1, 0, job->in[0] + begin, dst, len,       \
-                              p0, p1, p2);                                            \
+            FA_NAME(fwd_loop)(FA_OP_##NAME, 1, 0, job->nt, job->in[0] + begin, dst,  \
+                              len, p0, p1, p2);                                       \
         else                                                                          \
-            FA_NAME(fwd_loop)(FA_OP_##NAME, 0, 0, job->in[0] + begin, dst, len,       \
-                              p0, p1, p2);                                            \
+            FA_NAME(fwd_loop)(FA_OP_##NAME, 0, 0, job->nt, job->in[0] + begin, dst,  \
+                              len, p0, p1, p2);                                       \
     }                                                                                 \
     FA_KERNEL void FA_NAME(fwd_##name##_inplace)(FA_T *xy, int64_t n, FA_C p0,       \
                                                  FA_C p1, FA_C p2)                    \
     {                                                                                 \
         if (FA_SPECIAL(FA_OP_##NAME, p0))                                             \
-            FA_NAME(fwd_loop)(FA_OP_##NAME, 1, 1, NULL, xy, n, p0, p1, p2);           \
+            FA_NAME(fwd_loop)(FA_OP_##NAME, 1, 1, 0, NULL, xy, n, p0, p1, p2);        \
         else                                                                          \
-            FA_NAME(fwd_loop)(FA_OP_##NAME, 0, 1, NULL, xy, n, p0, p1, p2);           \
+            FA_NAME(fwd_loop)(FA_OP_##NAME, 0, 1, 0, NULL, xy, n, p0, p1, p2);        \
     }
 #define FA_DEFINE_BWD_(NAME, name, heavy)                                             \
     FA_KERNEL void FA_NAME(bwd_##name)(FA_NAME(job) *job, int64_t begin,              \
                                        FA_T *restrict dst, int64_t len)               \
     {                                                                                 \
-        FA_NAME(bwd_blocks)(FA_OP_##NAME, 0, job->in[0] + begin, job->in[1] + begin,  \
-                            dst, len, job->p[0], job->p[1], job->p[2]);               \
+        FA_NAME(bwd_blocks)(FA_OP_##NAME, 0, job->nt, job->in[0] + begin,             \
+                            job->in[1] + begin, dst, len, job->p[0], job->p[1],       \
+                            job->p[2]);                                               \
     }                                                                                 \
     FA_KERNEL void FA_NAME(bwd_##name##_inplace)(FA_T *g, const FA_T *x, int64_t n,   \
                                                  FA_C p0, FA_C p1, FA_C p2)           \
     {                                                                                 \
-        FA_NAME(bwd_blocks)(FA_OP_##NAME, 1, NULL, x, g, n, p0, p1, p2);              \
+        FA_NAME(bwd_blocks)(FA_OP_##NAME, 1, 0, NULL, x, g, n, p0, p1, p2);           \
     }
 FA_OPS(FA_DEFINE_FWD_)
 FA_OPS(FA_DEFINE_BWD_)
@@ -555,7 +570,7 @@ static void FA_NAME(unary_fwd)(int op, const double *p, const void *x, void *y,
                                int64_t n, int streaming)
 {
     FA_NAME(job) job = {{(const FA_T *)x, NULL}, 0, {(FA_C)p[0], (FA_C)p[1], (FA_C)p[2]},
-                        {0}, 0};
+                        {0}, 0, 0};
     switch (op) {
 #define FA_CASE_(NAME, name, heavy)                                                   \
     case FA_OP_##NAME:                                                                \
@@ -584,7 +599,7 @@ static void FA_NAME(unary_bwd)(int op, const double *p, const void *g, const voi
                                void *gi, int64_t n, int streaming)
 {
     FA_NAME(job) job = {{(const FA_T *)g, (const FA_T *)x}, 0,
-                        {(FA_C)p[0], (FA_C)p[1], (FA_C)p[2]}, {0}, 0};
+                        {(FA_C)p[0], (FA_C)p[1], (FA_C)p[2]}, {0}, 0, 0};
     switch (op) {
 #define FA_CASE_(NAME, name, heavy)                                                   \
     case FA_OP_##NAME:                                                                \
@@ -619,7 +634,7 @@ static void FA_NAME(fwd_run)(const void *x, const void *slope, void *y, int64_t 
                              int streaming)
 {
     FA_NAME(job) job = {{(const FA_T *)x, NULL}, 0, {*(const FA_C *)slope, 0, 0},
-                        {0}, 0};
+                        {0}, 0, 0};
     FA_NAME(stream)(FA_NAME(fwd_leaky_relu), &job, (FA_T *)y, n, streaming);
 }
 
@@ -643,35 +658,35 @@ static void FA_NAME(fwd_vec_inplace)(void *xy, const void *slopes, int64_t n)
 FA_KERNEL void FA_NAME(affine_run_piece)(FA_NAME(job) *job, int64_t begin,
                                       FA_T *restrict dst, int64_t len)
 {
-    FA_NAME(affine_loop)(0, 0, job->in[0] + begin, NULL, NULL, NULL, dst, len, job->p[0],
-                         job->p[1], job->p[2]);
+    FA_NAME(affine_loop)(0, job->nt, 0, job->in[0] + begin, NULL, NULL, NULL, dst, len,
+                         job->p[0], job->p[1], job->p[2]);
 }
 
 static void FA_NAME(affine_run)(const void *x, const void *params, void *y, int64_t n,
                                 int streaming)
 {
     const FA_C *p = (const FA_C *)params;
-    FA_NAME(job) job = {{(const FA_T *)x, NULL}, 0, {p[0], p[1], p[2]}, {0}, 0};
+    FA_NAME(job) job = {{(const FA_T *)x, NULL}, 0, {p[0], p[1], p[2]}, {0}, 0, 0};
     FA_NAME(stream)(FA_NAME(affine_run_piece), &job, (FA_T *)y, n, streaming);
 }
 
 FA_KERNEL void FA_NAME(affine_run_inplace)(void *xy, const void *params, int64_t n)
 {
     const FA_C *p = (const FA_C *)params;
-    FA_NAME(affine_loop)(1, 0, NULL, NULL, NULL, NULL, (FA_T *)xy, n, p[0], p[1], p[2]);
+    FA_NAME(affine_loop)(1, 0, 0, NULL, NULL, NULL, NULL, (FA_T *)xy, n, p[0], p[1], p[2]);
 }
 
 FA_KERNEL void FA_NAME(affine_vec)(const void *x, const void *scale, const void *shift,
                                    const void *slopes, void *y, int64_t n)
 {
-    FA_NAME(affine_loop)(0, 1, (const FA_T *)x, (const FA_C *)scale, (const FA_C *)shift,
+    FA_NAME(affine_loop)(0, 0, 1, (const FA_T *)x, (const FA_C *)scale, (const FA_C *)shift,
                          (const FA_C *)slopes, (FA_T *)y, n, 0, 0, 0);
 }
 
 FA_KERNEL void FA_NAME(affine_vec_inplace)(void *xy, const void *scale, const void *shift,
                                            const void *slopes, int64_t n)
 {
-    FA_NAME(affine_loop)(1, 1, NULL, (const FA_C *)scale, (const FA_C *)shift,
+    FA_NAME(affine_loop)(1, 0, 1, NULL, (const FA_C *)scale, (const FA_C *)shift,
                          (const FA_C *)slopes, (FA_T *)xy, n, 0, 0, 0);
 }
 
@@ -691,7 +706,7 @@ FA_KERNEL void FA_NAME(bwd_run_piece)(FA_NAME(job) *job, int64_t begin,
         }
         job->rot = rot;
     }
-    FA_NAME(bwd_lanes_loop)(0, job->in[0] + begin, job->in[1] + begin, dst, job->p[0],
+    FA_NAME(bwd_lanes_loop)(0, job->nt, job->in[0] + begin, job->in[1] + begin, dst, job->p[0],
                             job->acc, len);
 }
 
@@ -699,7 +714,7 @@ static double FA_NAME(bwd_run)(const void *g, const void *x, const void *slope,
                                void *gi, int64_t n, int streaming)
 {
     FA_NAME(job) job = {{(const FA_T *)g, (const FA_T *)x}, 0, {*(const FA_C *)slope, 0, 0},
-                        {0}, 0};
+                        {0}, 0, 0};
     double lane[FA_LANES];
     FA_NAME(stream)(FA_NAME(bwd_run_piece), &job, (FA_T *)gi, n, streaming);
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per run */
@@ -712,7 +727,7 @@ static double FA_NAME(bwd_run_inplace)(void *g, const void *x, const void *slope
                                        int64_t n)
 {
     double acc[FA_LANES] = {0};
-    FA_NAME(bwd_lanes_loop)(1, NULL, (const FA_T *)x, (FA_T *)g, *(const FA_C *)slope,
+    FA_NAME(bwd_lanes_loop)(1, 0, NULL, (const FA_T *)x, (FA_T *)g, *(const FA_C *)slope,
                             acc, n);
     return fa_sum_lanes(acc);
 }
@@ -729,10 +744,10 @@ static void FA_NAME(bwd_planes)(const void *g, const void *x, const void *slopes
         for (int64_t c = 0; c < channels; c++, off += inner) { /* not hot: planes */
             double acc[FA_LANES] = {0};
             if (gi == g)
-                FA_NAME(bwd_lanes_loop)(1, NULL, (const FA_T *)x + off, (FA_T *)gi + off,
+                FA_NAME(bwd_lanes_loop)(1, 0, NULL, (const FA_T *)x + off, (FA_T *)gi + off,
                                         s[c], acc, inner);
             else
-                FA_NAME(bwd_lanes_loop)(0, (const FA_T *)g + off, (const FA_T *)x + off,
+                FA_NAME(bwd_lanes_loop)(0, 0, (const FA_T *)g + off, (const FA_T *)x + off,
                                         (FA_T *)gi + off, s[c], acc, inner);
             grad_slopes[c] += fa_sum_lanes(acc);
         }
@@ -806,6 +821,7 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_IN
 #undef FA_OUT
 #undef FA_FLUSH
+#undef FA_DIRECT_NT
 #undef FA_TILED
 #undef FA_EXACT_PRODUCTS
 #undef FA_C_IS_DOUBLE

@@ -6,6 +6,7 @@ import fastact
 from fastact import _cpu, _reference
 
 from helpers import (
+    ALL_DTYPES,
     DTYPES,
     assert_grad_slopes_close,
     assert_prelu_backward,
@@ -284,7 +285,7 @@ def test_array_likes():
     np.testing.assert_array_equal(gs, [-1.0, 0.0])
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
 def test_streaming_stores_give_the_same_results(rng, dtype):
     """Streaming stores peel a head to the next cache line and stream whole
     blocks: force them on small arrays at every alignment, and check the
