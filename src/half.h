@@ -36,6 +36,13 @@ static inline uint32_t fa_f32_to_bits(float f)
     return u;
 }
 
+/* v where x > 0 is false (NaN included), +0.0 where it is true */
+static inline float fa_unless_positive_f(float x, float v)
+{
+    const uint32_t keep = (uint32_t)0 - (uint32_t)!(x > 0);
+    return fa_bits_to_f32(fa_f32_to_bits(v) & keep);
+}
+
 static inline float fa_f16_to_f32(uint16_t h)
 {
     const uint32_t w = (uint32_t)h << 16;

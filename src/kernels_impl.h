@@ -134,13 +134,20 @@
 #define FA_DIRECT_NT 0
 #endif
 
-/* one element's share of the slope gradient (NaN in x propagates): the
- * product in float64, or where it is exact, in the compute type and then
- * widened (the same value, fewer conversions per element) */
-#if FA_EXACT_PRODUCTS
-#define FA_SLOPE_TERM(xc, gc) ((double)((xc) > 0 ? (FA_C)0 : (xc) * (gc)))
+/* one element's share of the slope gradient, 0 where x > 0 (NaN in x
+ * propagates): the product in float64, or where it is exact, in the
+ * compute type and then widened (the same value, fewer conversions per
+ * element).  For float, the zeroing is a mask on the float operands' bits
+ * (fa_unless_positive_f): written as a select with a constant arm, gcc
+ * moved it past the widening and widened the comparison's mask to the
+ * double lanes, three more instructions per vector. */
+#if FA_C_IS_DOUBLE
+#define FA_SLOPE_TERM(xc, gc) ((xc) > 0 ? 0.0 : (xc) * (gc))
+#elif FA_EXACT_PRODUCTS
+#define FA_SLOPE_TERM(xc, gc) ((double)fa_unless_positive_f(xc, (xc) * (gc)))
 #else
-#define FA_SLOPE_TERM(xc, gc) ((xc) > 0 ? 0.0 : (double)(xc) * (double)(gc))
+#define FA_SLOPE_TERM(xc, gc) \
+    ((double)fa_unless_positive_f(xc, xc) * (double)fa_unless_positive_f(xc, gc))
 #endif
 /* elements per streamed block: a whole number of lines and of FA_LANES.
  * Small (8 lines) so that loads and streaming stores interleave finely:
