@@ -370,6 +370,11 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
         t.add(f"{name} backward out=", b12, getattr(_api, bwd), g, x, out=np.ones_like(x),
               **kw)
     t.add("elu (new output)", b8, _api.elu, x)
+    # ELU's gradient read off the forward's output, as fastact's modules
+    # compute it after an in-place forward (no exp)
+    y_elu = _api.elu(x)
+    t.add("elu backward from the output out=", b12, _api.elu_backward_from_output, g, y_elu,
+          1.0, np.ones_like(x), None)
     if torch is not None:
         xt = torch.from_numpy(x)
         for tname in TORCH_FAMILY.values():
@@ -407,6 +412,8 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
     print(f"  {'prelu NHWC speed / NCHW speed':36s} {nhwc_f:6.2f} {nhwc_b:8.2f}", file=out)
     affine = t.gbs("affine_prelu NCHW out=") / copy
     print(f"  {'affine_prelu (BatchNorm + PReLU) NCHW':36s} {affine:6.2f}", file=out)
+    elu_from_y = t.gbs("elu backward from the output out=") / r2w1
+    print(f"  {'elu backward from the output':36s} {'':6s} {elu_from_y:8.2f}", file=out)
     backed_off = _backed_off(t.stats) if threads > 1 else None
     if backed_off:
         print(f"  * CONTENTION: {backed_off}: other processes were using the CPUs", file=out)
@@ -415,7 +422,8 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
         print("  torch time / fastact time, new outputs: "
               f"elu {t.time('torch F.elu') / t.time('elu (new output)'):.1f}x, "
               f"leaky_relu {leaky:.1f}x", file=out)
-    return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b), "affine_prelu/copy": affine}
+    return {"rows": rows, "nhwc/nchw": (nhwc_f, nhwc_b), "affine_prelu/copy": affine,
+            "elu_from_output/r2w1": elu_from_y}
 
 
 # the family ops of the half-precision section: (name, forward, backward, kw)
