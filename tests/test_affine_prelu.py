@@ -349,6 +349,11 @@ def test_batchnorm_then_affine_prelu_is_the_unfused_pair(rng):
     bn = ((x.astype(np.float64) - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5)
           * w[:, None, None] + b[:, None, None])
     want = _reference.prelu(bn, slopes.astype(np.float64))
-    mag = np.abs(x.astype(np.float64) * (w / np.sqrt(var + 1e-5))[:, None, None]) + np.abs(bn)
+    # float32 rounds x * scale, the sum, and shift = bias - mean * scale
+    # itself: its error scales with |mean * scale| + |bias|, which can be far
+    # above |shift| (they cancel) and above x's terms
+    scale = (w / np.sqrt(var + 1e-5)).astype(np.float64)
+    mag = (np.abs(x.astype(np.float64) * scale[:, None, None]) + np.abs(bn)
+           + (np.abs(mean * scale) + np.abs(b))[:, None, None])
     tol = 8 * np.finfo(np.float32).eps * mag * np.maximum(1, np.abs(slopes)).max()
     assert (np.abs(y - want) <= tol).all()
