@@ -12,6 +12,7 @@
 #ifndef FASTACT_MATH_H
 #define FASTACT_MATH_H
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -145,73 +146,146 @@ FA_HD float fa_scaled_expm1_special_f(float x, float alpha)
  * ELU's gradient g * alpha * exp(x) for float g, x <= 0 and alpha, rounded
  * once to float from a value within 2^-29 of the exact one relative (so
  * within one ulp of the exact value rounded, for every g), in float
- * arithmetic with fused multiply-adds: eight lanes per AVX2 vector where the
- * float64 exp took four, at over twice the speed.  For the lanes of
+ * arithmetic with fused multiply-adds, for the lanes of
  * x >= fa_elu_grad_xmin_f(alpha) (below it alpha * exp(x) nears float's
- * subnormals, and the callers use fa_elu_grad_dbl_f).  With x = k ln2 + r:
- *   - k = round(x / ln2) (the rounding trick; x is clamped to [-86, 0], so
- *     that 2^k is a normal float), r = x - k ln2_f exact (an FMA, ln2_f
- *     having 21 bits) and rl = -k (ln2 - ln2_f) its small correction;
- *   - e^(r + rl) = (1 + r + r^2/2 + r^3 q(r)) (1 + rl), q the Taylor
- *     polynomial of (e^r - 1 - r - r^2/2) / r^3 to r^5 (error below 2^-32
- *     on |r| <= ln2/2), as a float sum hi + lo: 1 + r and + r^2/2 are each
- *     split exactly (Fast2Sum, r^2 by an FMA), so that only terms below
- *     0.008 are rounded;
- *   - alpha (hi + lo) split again (an FMA gives alpha * hi's rounding
- *     error), both parts scaled by 2^k (exact: they stay normal above
- *     xmin), and g times them summed by one final FMA.
+ * subnormals, and the callers use fa_elu_grad_dbl_f).  With
+ * x = (8k + j) ln2/8 + r, j in 0..7:
+ *   - k8 = 8k + j = round(8x / ln2) (the rounding trick; x is clamped to
+ *     [-86, 0], so that 2^k >= 2^-125 is a normal float), j its low three
+ *     bits; r0 = x - k8 ln2_8 exact (an FMA, ln2_8 = ln2/8 rounded to 21
+ *     bits), rl = k8 (ln2/8 - ln2_8) its correction (|rl| <= 2^-22), and
+ *     r = r0 + rl rounded, |r| <= 0.0434 (an eighth of the usual range: a
+ *     shorter polynomial, and fewer bits to carry);
+ *   - e^(r0 + rl) = 1 + r0 + q, q = rl + r^2 c(r), c the Taylor polynomial
+ *     of (e^r - 1 - r) / r^2 to r^3 (error below 2^-36); |q| <= 0.001, so
+ *     its roundings stay below 2^-34;
+ *   - alpha 2^(j/8) = ah + al to 2^-48, from fa_elu_grad_table_f (in
+ *     double): the vector path looks the pair up in a table
+ *     made once per call, the scalar path makes its one entry by the same
+ *     operations, so both give the same bits;
+ *   - alpha 2^(j/8) (1 + r0 + q) = hi + lo: hi = ah (1 + r0) rounded by an
+ *     FMA, e its rounding error by a second FMA (ah - hi is exact), and
+ *     lo = ah q + al r0 + al + e, whose roundings are below 2^-30 of the sum;
+ *   - both parts scaled by 2^k (exact: they stay normal above xmin), and g
+ *     times them summed by one final FMA.
  * Where g times the small part is not finite (g infinite or NaN, or a
- * product far past float's range) it is left out, so that g * sh alone
- * decides: inf * 0 and inf - inf would make NaN, an overflow of the wrong
- * sign.  A zero g gives a zero whose sign can differ from the product's.  tools/elu_accuracy.c measures the relative error on every
- * negative float32 above xmin for several alphas.
+ * product far past float's range) it is clamped to float's range (NaN, from
+ * inf * 0, to -FLT_MAX), so that g * sh decides, being then infinite or NaN
+ * itself: left as it is, inf * 0 and inf - inf would make NaN, and an
+ * overflow could take the wrong sign.  (Two selects, where a test for
+ * infinity took three operations in a row.)  A zero g gives a zero whose
+ * sign can differ from the product's.
+ * tools/elu_grad_accuracy.c measures the relative error on every negative
+ * float32 above xmin for several alphas (largest 2^-31.9), and checks the
+ * vector path against the scalar one bit for bit.
  */
-/* alpha * exp(x) = *sh + *sl, for fa_elu_grad_f (and tools/elu_accuracy.c) */
+#define FA_LN2_8_F 0x1.62e430p-4f  /* ln2/8 to 21 bits: k8 ln2_8 is exact */
+#define FA_LN2_8_LO 0x1.05c610p-32f /* ln2_8 - ln2/8 */
+/* 1.5 * 2^23 + 8 * 127: the rounding trick's constant, with float's exponent
+ * bias in the eighths (the shift in fa_elu_grad_parts_f drops the bits
+ * above them) */
+#define FA_ELU_GRAD_MAGIC 0x1.8007f0p23f
+
+/* alpha * 2^(j/8) = *ah + *al for j in 0..7, the table of fa_elu_grad_f:
+ * 2^(j/8) as a product of 2^(1/8), 2^(1/4) and 2^(1/2) picked by j's bits
+ * (within 2^-50; selects, not a table in memory, so that loops calling this
+ * vectorise) */
+FA_HD void fa_elu_grad_table_f(float alpha, unsigned j, float *ah, float *al)
+{
+    const double t = (j & 1 ? 0x1.172b83c7d517bp+0 : 1.0) * (j & 2 ? 0x1.306fe0a31b715p+0 : 1.0) *
+                     (j & 4 ? 0x1.6a09e667f3bcdp+0 : 1.0);
+    *ah = (float)((double)alpha * t);
+    *al = (float)fma((double)alpha, t, -(double)*ah);
+}
+
+/* alpha * exp(x) = *sh + *sl, for fa_elu_grad_f (and tools/elu_grad_accuracy.c) */
 FA_HD void fa_elu_grad_parts_f(float x, float alpha, float *sh, float *sl)
 {
-    const float ln2_f = 0x1.62e430p-1f;
-    const float ln2_lo = -0x1.05c610p-29f;                 /* ln2 - ln2_f */
     /* in this order, so that the lanes of x > 0 and NaN, computed and then
      * not selected, take 0 (where compilers merge these selects with the
      * caller's x <= 0, the other order gave them -86 and subnormal
      * products, each a microcode assist: twice the time on random data) */
     x = x < -86.0f ? -86.0f : x;
     x = x < 0.0f ? x : 0.0f;
-    const float t = fmaf(x, 0x1.715476p+0f, 0x1.8p23f);     /* rounds x / ln2 to k */
-    const float k = t - 0x1.8p23f;
+    /* rounds 8x / ln2 to k8, leaving 8 * 127 + k8 in t's low bits */
+    const float t = fmaf(x, 0x1.715476p+3f, FA_ELU_GRAD_MAGIC);
+    const float k8 = t - FA_ELU_GRAD_MAGIC;
     uint32_t bits;
     memcpy(&bits, &t, sizeof bits);
-    bits = (bits + 127) << 23;                               /* k sits in the low bits */
+    const unsigned j = bits & 7;                             /* k8's low bits */
+    bits = (bits >> 3) << 23;                                /* 2^k, k = (k8 - j) / 8 */
     float s;
     memcpy(&s, &bits, sizeof s);
-    const float r = fmaf(k, -ln2_f, x);
-    const float rl = k * -ln2_lo;
-    const float q = fmaf(r, fmaf(r, fmaf(r, fmaf(r, fmaf(r, 0x1.a01a02p-16f, 0x1.a01a02p-13f),
-                                                  0x1.6c16c2p-10f), 0x1.111112p-7f),
-                                 0x1.555556p-5f), 0x1.555556p-3f);
+    const float r0 = fmaf(k8, -FA_LN2_8_F, x);
+    const float rl = k8 * FA_LN2_8_LO;
+    const float r = r0 + rl;
     const float r2 = r * r;
-    const float r2l = fmaf(r, r, -r2);                       /* r^2 = r2 + r2l exactly */
-    const float u = (r2 * r) * q;
-    const float s1 = 1.0f + r;
-    const float e1 = (1.0f - s1) + r;                        /* 1 + r = s1 + e1 */
-    const float h = 0.5f * r2;
-    const float s2 = s1 + h;
-    const float e2 = (s1 - s2) + h;                          /* s1 + h = s2 + e2 */
-    const float lo = fmaf(rl, s2, (e1 + e2) + fmaf(0.5f, r2l, u));
-    const float ah = alpha * s2;
-    const float al = fmaf(alpha, lo, fmaf(alpha, s2, -ah));  /* alpha (s2 + lo) = ah + al */
-    *sh = ah * s;
-    *sl = al * s;
+    const float c = fmaf(r2, fmaf(r, 0x1.111112p-7f, 0x1.555556p-5f),
+                         fmaf(r, 0x1.555556p-3f, 0.5f)); /* Estrin: a shorter chain */
+    const float q = fmaf(r2, c, rl);
+    float ah, al;
+    fa_elu_grad_table_f(alpha, j, &ah, &al);
+    const float hi = fmaf(ah, r0, ah);
+    const float e = fmaf(ah, r0, ah - hi);                   /* ah (1 + r0) = hi + e */
+    const float lo = fmaf(ah, q, fmaf(al, r0, al + e));
+    *sh = hi * s;
+    *sl = lo * s;
 }
 
 FA_HD float fa_elu_grad_f(float g, float x, float alpha)
 {
     float sh, sl;
     fa_elu_grad_parts_f(x, alpha, &sh, &sl);
+    /* clamped to float's range (NaN to -FLT_MAX): g * sh then decides */
     float tail = g * sl;
-    tail = fabsf(tail) < INFINITY ? tail : 0.0f;
+    tail = tail > -FLT_MAX ? tail : -FLT_MAX;
+    tail = tail < FLT_MAX ? tail : FLT_MAX;
     return fmaf(g, sh, tail);
 }
+
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__CUDACC__)
+#include <immintrin.h>
+/* FA_ELU_GRAD_LANES: the lanes of fa_elu_grad8_f where the ISA has it */
+#define FA_ELU_GRAD_LANES 8
+/*
+ * ELU's backward on 8 lanes: x <= 0 ? fa_elu_grad_f(g, x, alpha) : g, the
+ * same operations in the same order, so the same bits, with the table
+ * looked up by a permute (the compilers vectorise the scalar function's
+ * lookup, if at all, as a gather: several times slower).  ah and al hold
+ * fa_elu_grad_table_f's eight entries.
+ */
+static inline __m256 fa_elu_grad8_f(__m256 g, __m256 x, __m256 ah_table, __m256 al_table)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    /* min(x, 0) in this operand order is the scalar select, NaN to 0
+     * included; the clamp to -86 changes none of the x >= xmin this is for */
+    const __m256 xc = _mm256_min_ps(x, zero);
+    const __m256 magic = _mm256_set1_ps(FA_ELU_GRAD_MAGIC);
+    const __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(0x1.715476p+3f), magic);
+    const __m256 k8 = _mm256_sub_ps(t, magic);
+    const __m256i bits = _mm256_castps_si256(t);
+    const __m256 s = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(bits, 3), 23));
+    const __m256 r0 = _mm256_fmadd_ps(k8, _mm256_set1_ps(-FA_LN2_8_F), xc);
+    const __m256 rl = _mm256_mul_ps(k8, _mm256_set1_ps(FA_LN2_8_LO));
+    const __m256 r = _mm256_add_ps(r0, rl);
+    const __m256 r2 = _mm256_mul_ps(r, r);
+    const __m256 c = _mm256_fmadd_ps(
+        r2, _mm256_fmadd_ps(r, _mm256_set1_ps(0x1.111112p-7f), _mm256_set1_ps(0x1.555556p-5f)),
+        _mm256_fmadd_ps(r, _mm256_set1_ps(0x1.555556p-3f), _mm256_set1_ps(0.5f)));
+    const __m256 q = _mm256_fmadd_ps(r2, c, rl);
+    const __m256 ah = _mm256_permutevar8x32_ps(ah_table, bits); /* by j, the low 3 bits */
+    const __m256 al = _mm256_permutevar8x32_ps(al_table, bits);
+    const __m256 hi = _mm256_fmadd_ps(ah, r0, ah);
+    const __m256 e = _mm256_fmadd_ps(ah, r0, _mm256_sub_ps(ah, hi));
+    const __m256 lo = _mm256_fmadd_ps(ah, q, _mm256_fmadd_ps(al, r0, _mm256_add_ps(al, e)));
+    const __m256 sh = _mm256_mul_ps(hi, s), sl = _mm256_mul_ps(lo, s);
+    const __m256 tail = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(g, sl), _mm256_set1_ps(-FLT_MAX)),
+                                      _mm256_set1_ps(FLT_MAX));
+    return _mm256_blendv_ps(g, _mm256_fmadd_ps(g, sh, tail), _mm256_cmp_ps(x, zero, _CMP_LE_OQ));
+}
+#else
+#define FA_ELU_GRAD_LANES 1
+#endif
 
 /*
  * Below this x (and for every x when alpha is 0, not finite or beyond

@@ -255,8 +255,11 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace, int nt
                                             y + b, m, p0, p1, p2));
 }
 
-/* gi[i] = op'(g[i], x[i]), one tile; in place, gi is g */
-FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim, int inplace, int nt,
+/* gi[i] = op'(g[i], x[i]), one tile; in place, gi is g.  elu_table: for
+ * ELU on float compute types, fa_elu_grad_table_f's entries for alpha = p0
+ * (eight ah, then eight al), for fa_elu_grad8_f where the ISA has it */
+FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim,
+                                        const float *elu_table, int inplace, int nt,
                                         const FA_T *restrict g, const FA_T *restrict x,
                                         FA_T *restrict gi, int64_t m, FA_C p0, FA_C p1,
                                         FA_C p2)
@@ -265,18 +268,30 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim, int inpla
     const FA_C *gs = FA_IN(0, inplace ? gi : g, m);
     const FA_C *xs = FA_IN(1, x, m);
     FA_C *gis = FA_OUT(2, gi);
-    for (int64_t i = 0; i < m; i++) { /* op: backward */
+    int64_t i = 0;
+    (void)elu_table;
+#if !FA_C_IS_DOUBLE && FA_ELU_GRAD_LANES == 8
+    if (op == FA_OP_ELU && !special) {
+        const __m256 ah = _mm256_loadu_ps(elu_table), al = _mm256_loadu_ps(elu_table + 8);
+        for (; i + 8 <= m; i += 8) { /* scalar: intrinsics, in vectors already */
+            _mm256_storeu_ps(gis + i, fa_elu_grad8_f(_mm256_loadu_ps(gs + i),
+                                                     _mm256_loadu_ps(xs + i), ah, al));
+        }
+    }
+#endif
+    for (; i < m; i++) { /* op: backward */
         gis[i] = FA_NAME(bwd_one)(op, special, lim, gs[i], xs[i], p0, p1, p2);
     }
     FA_FLUSH(2, gi, m, nt);
 }
 
-FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int special, FA_C lim, int inplace, int nt,
+FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int special, FA_C lim,
+                                        const float *elu_table, int inplace, int nt,
                                         const FA_T *restrict g, const FA_T *restrict x,
                                         FA_T *restrict gi, int64_t n, FA_C p0, FA_C p1,
                                         FA_C p2)
 {
-    FA_EACH_TILE(b, m, n, FA_NAME(bwd_tile)(op, special, lim, inplace, nt,
+    FA_EACH_TILE(b, m, n, FA_NAME(bwd_tile)(op, special, lim, elu_table, inplace, nt,
                                             inplace ? NULL : g + b, x + b, gi + b, m,
                                             p0, p1, p2));
 }
@@ -302,22 +317,26 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_blocks)(int op, int inplace, int nt, const FA_
 #if !FA_C_IS_DOUBLE
     if (op == FA_OP_ELU) {
         const FA_C lim = fa_elu_grad_xmin_f(p0);
+        float elu_table[16];
+        for (unsigned j = 0; j < 8; j++) { /* not hot: once per call */
+            fa_elu_grad_table_f(p0, j, &elu_table[j], &elu_table[8 + j]);
+        }
         for (int64_t b = 0; b < n; b += FA_ELU_SCAN) { /* not hot: blocks */
             const int64_t len = n - b < FA_ELU_SCAN ? n - b : FA_ELU_SCAN;
             const FA_T *xb = x + b;
             int below = 0;
             FA_EACH_TILE(t, m, len, below |= FA_NAME(below_tile)(xb + t, m, lim));
             if (below)
-                FA_NAME(bwd_loop)(op, 1, lim, inplace, nt, inplace ? NULL : g + b, xb, gi + b,
-                                  len, p0, p1, p2);
+                FA_NAME(bwd_loop)(op, 1, lim, elu_table, inplace, nt, inplace ? NULL : g + b,
+                                  xb, gi + b, len, p0, p1, p2);
             else
-                FA_NAME(bwd_loop)(op, 0, lim, inplace, nt, inplace ? NULL : g + b, xb, gi + b,
-                                  len, p0, p1, p2);
+                FA_NAME(bwd_loop)(op, 0, lim, elu_table, inplace, nt, inplace ? NULL : g + b,
+                                  xb, gi + b, len, p0, p1, p2);
         }
         return;
     }
 #endif
-    FA_NAME(bwd_loop)(op, 0, 0, inplace, nt, g, x, gi, n, p0, p1, p2);
+    FA_NAME(bwd_loop)(op, 0, 0, NULL, inplace, nt, g, x, gi, n, p0, p1, p2);
 }
 
 /* prelu with a slope per element: y[i] = leaky_relu(x[i]; s[i]), one tile */
