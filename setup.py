@@ -100,6 +100,11 @@ SPEED_FLAGS = [
     "-fno-tree-loop-distribute-patterns",  # no loop turned into a memcpy/memset call
     "-fno-math-errno",              # fmaf becomes an instruction, not a libm call
 ]
+# Build time only: line tables, not full debug info.  Python's CFLAGS carry
+# -g, which made the kernels (many inlined instances of few loops) take over
+# half again as long to compile; line tables are what profilers and the
+# sanitizers' reports use.  Dropped like SPEED_FLAGS where rejected.
+BUILD_TIME_FLAGS = ["-g1"]
 # Diagnostics, for fastact's own C (src/*.c) only, not for the C that Cython
 # generates; they change no code.  FASTACT_WERROR=1 adds -Werror (CI sets it).
 WARNING_FLAGS = ["-Wall", "-Wextra"]
@@ -254,11 +259,12 @@ class BuildExt(build_ext):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _compile_flags(self):
-        """EXACTNESS_FLAGS (all, or the build stops) and the SPEED_FLAGS the
-        compiler accepts."""
+        """EXACTNESS_FLAGS (all, or the build stops) and the SPEED_FLAGS and
+        BUILD_TIME_FLAGS the compiler accepts."""
         probe = "int main(void) { return 0; }\n"
-        if self._compiles(probe, EXACTNESS_FLAGS + SPEED_FLAGS + ["-Werror"]):
-            return EXACTNESS_FLAGS + SPEED_FLAGS    # the usual case: one probe
+        optional = SPEED_FLAGS + BUILD_TIME_FLAGS
+        if self._compiles(probe, EXACTNESS_FLAGS + optional + ["-Werror"]):
+            return EXACTNESS_FLAGS + optional       # the usual case: one probe
         for flag in EXACTNESS_FLAGS:
             if not self._compiles(probe, [flag, "-Werror"]):
                 sys.exit(
@@ -268,11 +274,11 @@ class BuildExt(build_ext):
                     f"differently, so results would no longer be bitwise the same on "
                     f"every ISA and as the reference says. Build with GCC or Clang "
                     f"(e.g. CC=gcc).")
-        speed = [f for f in SPEED_FLAGS if self._compiles(probe, [f, "-Werror"])]
-        dropped = [f for f in SPEED_FLAGS if f not in speed]
+        accepted = [f for f in optional if self._compiles(probe, [f, "-Werror"])]
+        dropped = [f for f in optional if f not in accepted]
         _warn(f"the C compiler rejects {' '.join(dropped)}: building without "
               f"(results are the same; some kernels may be slower)")
-        return EXACTNESS_FLAGS + speed
+        return EXACTNESS_FLAGS + accepted
 
     def _warning_flags(self):
         """Flags for fastact's own C sources: WARNING_FLAGS, and -Werror when
