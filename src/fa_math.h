@@ -176,7 +176,7 @@ FA_HD float fa_scaled_expm1_special_f(float x, float alpha)
  * infinity took three operations in a row.)  A zero g gives a zero whose
  * sign can differ from the product's.
  * tools/elu_grad_accuracy.c measures the relative error on every negative
- * float32 above xmin for several alphas (largest 2^-31.9), and checks the
+ * float32 above xmin for several alphas (largest 2^-31.6), and checks the
  * vector path against the scalar one bit for bit.
  */
 #define FA_LN2_8_F 0x1.62e430p-4f  /* ln2/8 to 21 bits: k8 ln2_8 is exact */
