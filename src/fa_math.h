@@ -153,16 +153,16 @@ FA_HD float fa_scaled_expm1_special_f(float x, float alpha)
  *   - k8 = 8k + j = round(8x / ln2) (the rounding trick; x is clamped to
  *     [-86, 0], so that 2^k >= 2^-125 is a normal float), j its low three
  *     bits; r0 = x - k8 ln2_8 exact (an FMA, ln2_8 = ln2/8 rounded to 21
- *     bits), rl = k8 (ln2/8 - ln2_8) its correction (|rl| <= 2^-22), and
+ *     bits), rl = k8 (ln2_8 - ln2/8) its correction (|rl| <= 2^-22), and
  *     r = r0 + rl rounded, |r| <= 0.0434 (an eighth of the usual range: a
  *     shorter polynomial, and fewer bits to carry);
  *   - e^(r0 + rl) = 1 + r0 + q, q = rl + r^2 c(r), c the Taylor polynomial
  *     of (e^r - 1 - r) / r^2 to r^3 (error below 2^-36); |q| <= 0.001, so
  *     its roundings stay below 2^-34;
  *   - alpha 2^(j/8) = ah + al to 2^-48, from fa_elu_grad_table_f (in
- *     double): the vector path looks the pair up in a table
- *     made once per call, the scalar path makes its one entry by the same
- *     operations, so both give the same bits;
+ *     double): the vector path looks the pair up in a table made once per
+ *     call, the scalar path makes its one entry by the same operations, so
+ *     both give the same bits;
  *   - alpha 2^(j/8) (1 + r0 + q) = hi + lo: hi = ah (1 + r0) rounded by an
  *     FMA, e its rounding error by a second FMA (ah - hi is exact), and
  *     lo = ah q + al r0 + al + e, whose roundings are below 2^-30 of the sum;
