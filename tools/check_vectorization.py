@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "src")
@@ -126,8 +127,12 @@ def main():
     loops = innermost_loops(text)
     exempt = scalar_kernels(text)
     failed = False
+    # the ISAs' compiles side by side, as many at once as there are CPUs
+    # (each takes tens of seconds)
+    with ThreadPoolExecutor(max(1, min(len(ISAS), os.cpu_count() or 1))) as pool:
+        reports = dict(zip(ISAS, pool.map(vectoriser_report, ISAS)))
     for isa in ISAS:
-        report = vectoriser_report(isa)
+        report = reports[isa]
         instances = {(n, k, d) for (n, k, d) in report if n in loops or n in loops.values()}
         seen_lines = {n for n, _, _ in instances}
 
