@@ -159,9 +159,9 @@ FA_HD float fa_scaled_expm1_special_f(float x, float alpha)
  *   - e^(r0 + rl) = 1 + r0 + q, q = rl + r^2 c(r), c the Taylor polynomial
  *     of (e^r - 1 - r) / r^2 to r^3 (error below 2^-36); |q| <= 0.001, so
  *     its roundings stay below 2^-34;
- *   - alpha 2^(j/8) = ah + al to 2^-48, from fa_elu_grad_table_f (in
- *     double): the vector path looks the pair up in a table made once per
- *     call, the scalar path makes its one entry by the same operations, so
+ *   - alpha 2^(j/8) = ah + al to 2^-48, from fa_elu_grad_entry_f (in
+ *     double): the vector path looks the pair up in fa_elu_grad_table_f's
+ *     table, made once per call, the scalar path makes its one entry, so
  *     both give the same bits;
  *   - alpha 2^(j/8) (1 + r0 + q) = hi + lo: hi = ah (1 + r0) rounded by an
  *     FMA, e its rounding error by a second FMA (ah - hi is exact), and
@@ -186,16 +186,25 @@ FA_HD float fa_scaled_expm1_special_f(float x, float alpha)
  * above them) */
 #define FA_ELU_GRAD_MAGIC 0x1.8007f0p23f
 
-/* alpha * 2^(j/8) = *ah + *al for j in 0..7, the table of fa_elu_grad_f:
- * 2^(j/8) as a product of 2^(1/8), 2^(1/4) and 2^(1/2) picked by j's bits
- * (within 2^-50; selects, not a table in memory, so that loops calling this
- * vectorise) */
-FA_HD void fa_elu_grad_table_f(float alpha, unsigned j, float *ah, float *al)
+/* alpha * 2^(j/8) = *ah + *al for j in 0..7, an entry of fa_elu_grad_f's
+ * table: 2^(j/8) as a product of 2^(1/8), 2^(1/4) and 2^(1/2) picked by j's
+ * bits (within 2^-50; selects, not a table in memory, so that loops calling
+ * this vectorise) */
+FA_HD void fa_elu_grad_entry_f(float alpha, unsigned j, float *ah, float *al)
 {
     const double t = (j & 1 ? 0x1.172b83c7d517bp+0 : 1.0) * (j & 2 ? 0x1.306fe0a31b715p+0 : 1.0) *
                      (j & 4 ? 0x1.6a09e667f3bcdp+0 : 1.0);
     *ah = (float)((double)alpha * t);
     *al = (float)fma((double)alpha, t, -(double)*ah);
+}
+
+/* the whole table for alpha, as fa_elu_grad8_f takes it: the eight ah, then
+ * the eight al */
+FA_HD void fa_elu_grad_table_f(float alpha, float table[16])
+{
+    for (unsigned j = 0; j < 8; j++) { /* not hot: once per call */
+        fa_elu_grad_entry_f(alpha, j, &table[j], &table[8 + j]);
+    }
 }
 
 /* alpha * exp(x) = *sh + *sl, for fa_elu_grad_f (and tools/elu_grad_accuracy.c) */
@@ -224,7 +233,7 @@ FA_HD void fa_elu_grad_parts_f(float x, float alpha, float *sh, float *sl)
                          fmaf(r, 0x1.555556p-3f, 0.5f)); /* Estrin: a shorter chain */
     const float q = fmaf(r2, c, rl);
     float ah, al;
-    fa_elu_grad_table_f(alpha, j, &ah, &al);
+    fa_elu_grad_entry_f(alpha, j, &ah, &al);
     const float hi = fmaf(ah, r0, ah);
     const float e = fmaf(ah, r0, ah - hi);                   /* ah (1 + r0) = hi + e */
     const float lo = fmaf(ah, q, fmaf(al, r0, al + e));
@@ -252,7 +261,7 @@ FA_HD float fa_elu_grad_f(float g, float x, float alpha)
  * same operations in the same order, so the same bits, with the table
  * looked up by a permute (the compilers vectorise the scalar function's
  * lookup, if at all, as a gather: several times slower).  ah and al hold
- * fa_elu_grad_table_f's eight entries.
+ * the halves of fa_elu_grad_table_f's table.
  */
 static inline __m256 fa_elu_grad8_f(__m256 g, __m256 x, __m256 ah_table, __m256 al_table)
 {

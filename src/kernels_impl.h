@@ -256,8 +256,8 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace, int nt
 }
 
 /* gi[i] = op'(g[i], x[i]), one tile; in place, gi is g.  elu_table: for
- * ELU on float compute types, fa_elu_grad_table_f's entries for alpha = p0
- * (eight ah, then eight al), for fa_elu_grad8_f where the ISA has it */
+ * ELU on float compute types, fa_elu_grad_table_f's table for alpha = p0,
+ * for fa_elu_grad8_f where the ISA has it */
 FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim,
                                         const float *elu_table, int inplace, int nt,
                                         const FA_T *restrict g, const FA_T *restrict x,
@@ -318,9 +318,7 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_blocks)(int op, int inplace, int nt, const FA_
     if (op == FA_OP_ELU) {
         const FA_C lim = fa_elu_grad_xmin_f(p0);
         float elu_table[16];
-        for (unsigned j = 0; j < 8; j++) { /* not hot: once per call */
-            fa_elu_grad_table_f(p0, j, &elu_table[j], &elu_table[8 + j]);
-        }
+        fa_elu_grad_table_f(p0, elu_table);
         for (int64_t b = 0; b < n; b += FA_ELU_SCAN) { /* not hot: blocks */
             const int64_t len = n - b < FA_ELU_SCAN ? n - b : FA_ELU_SCAN;
             const FA_T *xb = x + b;

@@ -88,8 +88,7 @@ int main(int argc, char **argv)
                                          : fa_elu_grad_f(g, xs[i], alpha);
 #if FA_ELU_GRAD_LANES == 8
                 float table[16];
-                for (unsigned j = 0; j < 8; j++)
-                    fa_elu_grad_table_f(alpha, j, &table[j], &table[8 + j]);
+                fa_elu_grad_table_f(alpha, table);
                 const __m256 ah = _mm256_loadu_ps(table), al = _mm256_loadu_ps(table + 8);
                 for (int i = 0; i + 8 <= m; i += 8) {
                     float v[8];
