@@ -71,14 +71,20 @@ typedef struct {
 /* The table of dtype (FA_DT_*, src/ops.h) for the active ISA (dispatch.c). */
 const fa_kernels *fa_kernels_for(int dtype);
 
-/* Lane sums combined pairwise in a fixed order. */
+/* Lane sums combined pairwise in a fixed order.  Unrolled to the end, so
+ * that the sums stay in registers: a loop over the widths kept them on the
+ * stack, where loads of halves of vector stores stall (a small call's planes
+ * each paid it). */
 static inline double fa_sum_lanes(const double lane[FA_LANES])
 {
     double s[FA_LANES];
+#pragma GCC unroll 16
     for (int k = 0; k < FA_LANES; k++) {
         s[k] = lane[k];
     }
+#pragma GCC unroll 4
     for (int width = FA_LANES / 2; width >= 1; width /= 2) {
+#pragma GCC unroll 8
         for (int k = 0; k < width; k++) {
             s[k] = s[k] + s[k + width];
         }

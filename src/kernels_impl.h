@@ -54,6 +54,16 @@
 #define FA_ALWAYS_INLINE static inline
 #define FA_KERNEL static
 #endif
+/* FA_NO_CARRIED_DEPS, before a loop: no iteration reads what another
+ * writes (an element may be read and then written by its own iteration, as
+ * in place), so the loop needs no run-time overlap check */
+#if defined(__clang__)
+#define FA_NO_CARRIED_DEPS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define FA_NO_CARRIED_DEPS _Pragma("GCC ivdep")
+#else
+#define FA_NO_CARRIED_DEPS
+#endif
 #endif
 
 #ifndef FA_DT_SUFFIX_
@@ -411,8 +421,13 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, int nt, const FA_T *r
     int64_t b = 0;
     for (; b + FA_LANES <= m; b += FA_LANES) {
         /* kept a loop for the vectoriser (a tile's constant length would
-         * have it unrolled first, into code the vectoriser leaves scalar) */
+         * have it unrolled first, into code the vectoriser leaves scalar).
+         * FA_NO_CARRIED_DEPS: gs is gi or g by the in-place flag, a choice
+         * that hid their restrict from gcc, which versioned the loop on
+         * their overlap; the scalar version's lanes indexed by j kept them
+         * on the stack in both (a store and a load per vector per step) */
 #pragma GCC unroll 1
+        FA_NO_CARRIED_DEPS
         for (int j = 0; j < FA_LANES; j++) {
             const FA_C gv = gs[b + j];
             const FA_C v = xs[b + j];
