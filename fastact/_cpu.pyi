@@ -4,7 +4,7 @@ Arrays are numpy arrays; the public functions of fastact._api check every
 argument before calling these.  Kernel failures raise MemoryError (no memory
 for a work buffer) or RuntimeError (a code the glue does not know).
 """
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -33,6 +33,14 @@ def prelu_forward(x: np.ndarray, slopes: Any, out: Union[np.ndarray, None], inpl
 def prelu_backward(grad_output: np.ndarray, x: np.ndarray, slopes: Any,
                    out: Union[np.ndarray, None], inplace: bool, divide_by_slopes: bool = False,
                    channel_axis: int = 1) -> tuple[np.ndarray, np.ndarray]: ...
+
+# --- fastact.prelu_backward itself (fastact._api gives it its docstring)
+
+def public_prelu_backward(grad_output: Any, x: Any, slopes: Any, *, channel_axis: int = 1,
+                          out: Any = None, inplace: bool = False,
+                          stream: Any = None) -> tuple[Any, Any]: ...
+def adopt_prelu_backward(documented: Callable[..., Any],
+                         general: Callable[..., Any]) -> Callable[..., Any]: ...
 
 # --- affine_prelu: prelu(x * scale + shift, slopes), per channel
 

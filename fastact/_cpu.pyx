@@ -506,6 +506,13 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
     """See fastact.prelu_backward (channel_axis checked there).  divide_by_slopes:
     x is the output of an in-place forward with slopes > 0; the slope gradient
     is divided by them."""
+    return _prelu_backward(grad_output, x, slopes, out, inplace, divide_by_slopes,
+                           channel_axis)
+
+
+cdef tuple _prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
+                           object out, bint inplace, bint divide_by_slopes,
+                           int channel_axis):
     cdef int code = _dtype_code(x, "x")
     _check_grad_output(grad_output, x)
     _check_channel_axis(channel_axis)
@@ -565,6 +572,35 @@ def prelu_backward(cnp.ndarray grad_output, cnp.ndarray x, object slopes,
         grad_slopes = reduce_grad(sums, prelu_plan(_shape(x), np.shape(slopes),
                                                    channel_axis)).astype(_COMPUTE[code])
     return _finish(dest, target), grad_slopes
+
+
+# --- fastact.prelu_backward itself -----------------------------------------------
+# fastact._api documents prelu_backward and handles what it is given in general
+# (other libraries' arrays, array-likes, a stream, a channel_axis to check).
+# The function users call is public_prelu_backward, which takes the common
+# case, numpy arrays and no stream, here: on a (1, 16, 8, 8) array the Python
+# function's frame (its keyword defaults, its lookups) was a fifth of the call.
+
+cdef object _prelu_backward_general = None
+
+
+def public_prelu_backward(grad_output, x, slopes, *, channel_axis=1, out=None,
+                          inplace=False, stream=None):
+    if (type(x) is cnp.ndarray and type(grad_output) is cnp.ndarray and stream is None
+            and type(channel_axis) is int and (channel_axis == 1 or channel_axis == -1)):
+        return _prelu_backward(grad_output, x, slopes, out, inplace, False, channel_axis)
+    return _prelu_backward_general(grad_output, x, slopes, channel_axis, out, inplace,
+                                   stream)
+
+
+def adopt_prelu_backward(documented, general):
+    """public_prelu_backward as fastact._api's `documented` prelu_backward
+    (its name, module and docstring), with `general` for what it leaves."""
+    global _prelu_backward_general
+    _prelu_backward_general = general
+    for attribute in ("__name__", "__qualname__", "__module__", "__doc__"):
+        setattr(public_prelu_backward, attribute, getattr(documented, attribute))
+    return public_prelu_backward
 
 
 # --- affine_prelu: prelu(x * scale + shift, slopes) per channel ----------------------

@@ -49,13 +49,16 @@ def test_stub_names_what_the_pyx_defines(module):
 
 @pytest.mark.parametrize("module", COMPILED)
 def test_stub_signatures_are_the_pyx(module):
-    """Each def's parameter names, in order, as the .pyx declares them."""
+    """Each def's parameter names, in order, as the .pyx declares them (a bare
+    * before keyword-only ones)."""
     text = open(os.path.join(FASTACT, module + ".pyx")).read()
     pyx = {}
     for name, params in re.findall(r"^def (\w+)\(([^)]*)\)", text, re.M):
         pyx[name] = [p.split("=")[0].split()[-1]
                      for p in params.replace("\n", " ").split(",") if p.strip()]
-    stub = {node.name: [a.arg for a in node.args.args]
+    stub = {node.name: ([a.arg for a in node.args.args]
+                        + ["*"] * bool(node.args.kwonlyargs)
+                        + [a.arg for a in node.args.kwonlyargs])
             for node in ast.parse(open(os.path.join(FASTACT, module + ".pyi")).read()).body
             if isinstance(node, ast.FunctionDef) and not node.name.startswith("__")}
     assert stub == pyx
