@@ -252,6 +252,7 @@ def prelu_backward(grad_output, x, slopes, *, channel_axis=1, out=None, inplace=
 
 
 def _prelu_backward_general(grad_output, x, slopes, channel_axis, out, inplace, stream):
+    """prelu_backward for any input (numpy arrays without a stream included)."""
     channel_axis = _channel_axis(channel_axis)
     if _is_foreign(x) or _is_foreign(grad_output):
         return _path(x).prelu_backward(grad_output, x, slopes, out, inplace, False,
