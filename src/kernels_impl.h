@@ -90,6 +90,9 @@
  *   FA_OUT(k, p)      where the tile's outputs (for p) are written,
  *   FA_FLUSH(k, p, m, nt) puts those m outputs at p (nt: with streaming
  *                     stores, for a streamed block; see FA_DIRECT_NT),
+ *   FA_IN_ANY_ORDER, FA_FLUSH_ANY_ORDER  the same for tiles whose elements
+ *                     are independent (no per-element parameter, no lanes):
+ *                     the buffers may hold them in another order,
  * k naming one of the FA_TILE_BUFFERS(count) the tile's function declares.
  * For float32 and float64 the one tile is the whole run and the macros are
  * the pointers themselves (no copy).  For float16 and bfloat16 a tile is
@@ -125,6 +128,19 @@
 #define FA_OUT(k, p) (fa_tile_[k])
 #define FA_FLUSH(k, p, m, nt) \
     FA_CAT(fa_narrow_, FA_DTYPE(FA_DT_SUFFIX_))(fa_tile_[k], (p), (m), (nt))
+/* the same, for tiles whose elements are independent of one another: the
+ * buffers may hold the elements in another order (half.h, "tiles in any
+ * order"), the same for every operand of a tile */
+#define FA_IN_ANY_ORDER(k, p, m)                                                 \
+    (FA_CAT(fa_widen_any_order_, FA_DTYPE(FA_DT_SUFFIX_))((p), fa_tile_[k], (m)), \
+     (const FA_C *)fa_tile_[k])
+#define FA_FLUSH_ANY_ORDER(k, p, m, nt) \
+    FA_CAT(fa_narrow_any_order_, FA_DTYPE(FA_DT_SUFFIX_))(fa_tile_[k], (p), (m), (nt))
+/* which element of its 16 an FA_IN_ANY_ORDER buffer holds at position j
+ * (and the position of element j) */
+#define FA_ANY_ORDER_ELEMENT(j) FA_CAT(FA_ANY_ORDER_ELEMENT_, FA_DTYPE(FA_DT_SUFFIX_))(j)
+_Static_assert(FA_LANES == 16 && FA_TILE % 16 == 0,
+               "half.h orders tiles by 16 elements: the slope lanes follow that");
 /* whether a streamed block's tiles narrow straight into the output with
  * streaming stores (FA_FLUSH's nt), rather than into a block in L1 copied
  * out by fa_stream_block: where half.h's narrowing has such stores */
@@ -141,6 +157,9 @@
 #define FA_IN(k, p, m) ((const FA_C *)(p))
 #define FA_OUT(k, p) (p)
 #define FA_FLUSH(k, p, m, nt) (void)(nt)
+#define FA_IN_ANY_ORDER(k, p, m) FA_IN(k, p, m)
+#define FA_FLUSH_ANY_ORDER(k, p, m, nt) FA_FLUSH(k, p, m, nt)
+#define FA_ANY_ORDER_ELEMENT(j) (j)
 #define FA_DIRECT_NT 0
 #endif
 
@@ -249,12 +268,12 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_tile)(int op, int special, int inplace, int nt
                                         int64_t m, FA_C p0, FA_C p1, FA_C p2)
 {
     FA_TILE_BUFFERS(2);
-    const FA_C *xs = FA_IN(0, inplace ? y : x, m);
+    const FA_C *xs = FA_IN_ANY_ORDER(0, inplace ? y : x, m);
     FA_C *ys = FA_OUT(1, y);
     for (int64_t i = 0; i < m; i++) { /* op: forward */
         ys[i] = FA_NAME(fwd_one)(op, special, xs[i], p0, p1, p2);
     }
-    FA_FLUSH(1, y, m, nt);
+    FA_FLUSH_ANY_ORDER(1, y, m, nt);
 }
 
 FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace, int nt,
@@ -275,8 +294,8 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim,
                                         FA_C p2)
 {
     FA_TILE_BUFFERS(3);
-    const FA_C *gs = FA_IN(0, inplace ? gi : g, m);
-    const FA_C *xs = FA_IN(1, x, m);
+    const FA_C *gs = FA_IN_ANY_ORDER(0, inplace ? gi : g, m);
+    const FA_C *xs = FA_IN_ANY_ORDER(1, x, m);
     FA_C *gis = FA_OUT(2, gi);
     int64_t i = 0;
     (void)elu_table;
@@ -292,7 +311,7 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim,
     for (; i < m; i++) { /* op: backward */
         gis[i] = FA_NAME(bwd_one)(op, special, lim, gs[i], xs[i], p0, p1, p2);
     }
-    FA_FLUSH(2, gi, m, nt);
+    FA_FLUSH_ANY_ORDER(2, gi, m, nt);
 }
 
 FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int special, FA_C lim,
@@ -310,7 +329,7 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_loop)(int op, int special, FA_C lim,
 FA_ALWAYS_INLINE int FA_NAME(below_tile)(const FA_T *restrict x, int64_t m, FA_C lim)
 {
     FA_TILE_BUFFERS(1);
-    const FA_C *xs = FA_IN(0, x, m);
+    const FA_C *xs = FA_IN_ANY_ORDER(0, x, m);
     int below = 0;
     for (int64_t i = 0; i < m; i++) { /* op: scan */
         below |= xs[i] < lim;
@@ -406,17 +425,20 @@ FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int nt, int vec, const F
  * prelu's backward with one slope a: gi[i] = leaky_relu'(g[i], x[i]; a), and
  * the slope terms added into lanes: element i to lane[i % FA_LANES], each
  * lane in order, so that the sum does not depend on the ISA, the alignment
- * or the thread count.  Here acc[j] is the lane of element j (mod
- * FA_LANES): callers rotate the lanes so that holds.  One tile: tiles hold
- * whole lanes, so only the last has a tail.
+ * or the thread count.  Here acc[j] is the lane of the element at position
+ * j of each FA_LANES in the tile's buffers (FA_ANY_ORDER_ELEMENT(j), mod
+ * FA_LANES, for the FA_LANES elements from the tile's start):
+ * bwd_lanes_loop orders the lanes so, and its callers rotate them so that
+ * its lane j is that of element j.  One tile: tiles hold whole lanes, so
+ * only the last has a tail, which the buffers hold in order.
  */
 FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, int nt, const FA_T *restrict g,
                                               const FA_T *restrict x, FA_T *restrict gi,
                                               FA_C a, double acc[FA_LANES], int64_t m)
 {
     FA_TILE_BUFFERS(3);
-    const FA_C *gs = FA_IN(0, inplace ? gi : g, m);
-    const FA_C *xs = FA_IN(1, x, m);
+    const FA_C *gs = FA_IN_ANY_ORDER(0, inplace ? gi : g, m);
+    const FA_C *xs = FA_IN_ANY_ORDER(1, x, m);
     FA_C *gis = FA_OUT(2, gi);
     int64_t b = 0;
     for (; b + FA_LANES <= m; b += FA_LANES) {
@@ -439,23 +461,25 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, int nt, const FA_T *r
         const FA_C gv = gs[b];
         const FA_C v = xs[b];
         gis[b] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
-        acc[j] += FA_SLOPE_TERM(v, gv);
+        acc[FA_ANY_ORDER_ELEMENT(j)] += FA_SLOPE_TERM(v, gv);
     }
-    FA_FLUSH(2, gi, m, nt);
+    FA_FLUSH_ANY_ORDER(2, gi, m, nt);
 }
 
 FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, int nt, const FA_T *restrict g,
                                               const FA_T *restrict x, FA_T *restrict gi,
                                               FA_C a, double acc_io[FA_LANES], int64_t n)
 {
-    double acc[FA_LANES]; /* a local array: the compiler keeps it in registers */
+    /* a local array: the compiler keeps it in registers; in the order of
+     * the tiles' buffers */
+    double acc[FA_LANES];
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
-        acc[j] = acc_io[j];
+        acc[j] = acc_io[FA_ANY_ORDER_ELEMENT(j)];
     }
     FA_EACH_TILE(t, m, n, FA_NAME(bwd_lanes_tile)(inplace, nt, inplace ? NULL : g + t, x + t,
                                                   gi + t, a, acc, m));
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
-        acc_io[j] = acc[j];
+        acc_io[FA_ANY_ORDER_ELEMENT(j)] = acc[j];
     }
 }
 
@@ -860,6 +884,9 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_IN
 #undef FA_OUT
 #undef FA_FLUSH
+#undef FA_IN_ANY_ORDER
+#undef FA_FLUSH_ANY_ORDER
+#undef FA_ANY_ORDER_ELEMENT
 #undef FA_DIRECT_NT
 #undef FA_TILED
 #undef FA_EXACT_PRODUCTS
