@@ -605,25 +605,62 @@ def adopt_prelu_backward(documented, general):
 
 # --- affine_prelu: prelu(x * scale + shift, slopes) per channel ----------------------
 
+cdef inline object _channel_vector(object v, int ct, cnp.npy_intp channels):
+    """v itself where the kernels can read it as it is (the common case): a
+    1-D, kernel-ready array of the compute dtype ct with `channels` finite
+    values; None otherwise."""
+    cdef cnp.ndarray arr
+    if type(v) is cnp.ndarray:
+        arr = <cnp.ndarray>v
+        if (cnp.PyArray_TYPE(arr) == ct and cnp.PyArray_NDIM(arr) == 1
+                and cnp.PyArray_DIMS(arr)[0] == channels and _kernel_ready(arr)
+                and _all_finite(arr)):
+            return arr
+    return None
+
+
 def affine_prelu_forward(cnp.ndarray x, object scale, object shift, object slopes,
                          object out, bint inplace, int channel_axis=1):
     """See fastact.affine_prelu (channel_axis checked there)."""
     cdef int code = _dtype_code(x, "x")
     _check_channel_axis(channel_axis)
-    given = [(_checks.channel_values(v, name), name)
-             for v, name in ((scale, "scale"), (shift, "shift"), (slopes, "slopes"))]
+    cdef int ndim = cnp.PyArray_NDIM(x)
+    cdef int axis = 1 if channel_axis == 1 else ndim - 1
+    cdef int64_t[3] layout
     cdef int64_t outer, channels, inner
-    outer, channels, inner = channel_plan(_shape(x), [(name, v.size) for v, name in given],
-                                          channel_axis)
+    cdef list vecs = None
+    cdef int k
+    if ndim >= 2:
+        # fast path: three per-channel vectors the kernels read as they are
+        vecs = [_channel_vector(v, _COMPUTE_NUM[code], cnp.PyArray_DIMS(x)[axis])
+                for v in (scale, shift, slopes)]
+        if vecs[0] is None or vecs[1] is None or vecs[2] is None:
+            vecs = None
+        else:
+            _simple_layout(x, True, axis, layout)
+            outer, channels, inner = layout[0], layout[1], layout[2]
+    if vecs is None:
+        given = [(_checks.channel_values(v, name), name)
+                 for v, name in ((scale, "scale"), (shift, "shift"), (slopes, "slopes"))]
+        outer, channels, inner = channel_plan(
+            _shape(x), [(name, v.size) for v, name in given], channel_axis)
     cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
 
     # checks done: from here on, memory is written
-    compute = _COMPUTE[code]
-    # fresh vectors of `channels` values in the compute dtype: none overlaps the output
-    cdef list vecs = [np.array(np.broadcast_to(v.astype(compute), (channels,)), order="C")
-                      for v, _ in given]
     cdef bint in_copy
-    cdef cnp.ndarray target = _forward_target(x, dest, &in_copy)
+    cdef cnp.ndarray target
+    if vecs is None:
+        # fresh vectors of `channels` values in the compute dtype: none
+        # overlaps the output
+        compute = _COMPUTE[code]
+        vecs = [np.array(np.broadcast_to(v.astype(compute), (channels,)), order="C")
+                for v, _ in given]
+        target = _forward_target(x, dest, &in_copy)
+    else:
+        target = _forward_target(x, dest, &in_copy)
+        for k in range(3):
+            if dest is not None and _overlaps(vecs[k], target):
+                vecs[k] = vecs[k].copy()  # inside the output: read them first
     cdef void *xp = cnp.PyArray_DATA(target if in_copy else x)
     cdef void *scp = cnp.PyArray_DATA(<cnp.ndarray>vecs[0])
     cdef void *shp = cnp.PyArray_DATA(<cnp.ndarray>vecs[1])

@@ -399,7 +399,9 @@ FA_ALWAYS_INLINE void FA_NAME(affine_tile)(int inplace, int nt, int vec, const F
                                            int64_t m, FA_C s0, FA_C b0, FA_C a0)
 {
     FA_TILE_BUFFERS(2);
-    const FA_C *xs = FA_IN(0, inplace ? y : x, m);
+    /* with one channel's parameters for the whole run (not vec), the
+     * elements are independent of one another */
+    const FA_C *xs = vec ? FA_IN(0, inplace ? y : x, m) : FA_IN_ANY_ORDER(0, inplace ? y : x, m);
     FA_C *ys = FA_OUT(1, y);
     for (int64_t i = 0; i < m; i++) {
         const FA_C v = xs[i];
@@ -408,7 +410,10 @@ FA_ALWAYS_INLINE void FA_NAME(affine_tile)(int inplace, int nt, int vec, const F
         const FA_C a = vec ? sl[i] : a0;
         ys[i] = FA_AFFINE_PRELU_FWD(v, s, b, a);
     }
-    FA_FLUSH(1, y, m, nt);
+    if (vec)
+        FA_FLUSH(1, y, m, nt);
+    else
+        FA_FLUSH_ANY_ORDER(1, y, m, nt);
 }
 
 FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int nt, int vec, const FA_T *restrict x,

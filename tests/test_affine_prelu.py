@@ -284,6 +284,28 @@ def test_partial_overlap_is_refused(rng):
     assert_same(buf, before)
 
 
+@pytest.mark.parametrize("inner", [6, 100])
+@pytest.mark.parametrize("which", [0, 1, 2])
+@pytest.mark.parametrize("mode", ["out", "inplace"])
+def test_parameters_inside_the_output_are_read_first(rng, inner, which, mode):
+    """scale, shift or slopes a view of the array the result goes to (the
+    per-channel vectors the kernels read as they are): the values they had
+    before the call are the ones used."""
+    c = 4
+    shape = (2, c, inner)
+    buf = random_x(rng, (2 * c * inner,), np.float32)
+    x = buf.reshape(shape) if mode == "inplace" else random_x(rng, shape, np.float32)
+    params = list(_params(rng, c, np.float32))
+    buf[:c] = params[which]
+    params[which] = buf[:c]
+    want = expected(x.copy(), *[p.copy() for p in params])
+    if mode == "out":
+        y = fastact.affine_prelu(x, *params, out=buf.reshape(shape))
+    else:
+        y = fastact.affine_prelu(x, *params, inplace=True)
+    assert_same(y, want)
+
+
 def test_bfloat16_needs_no_special_call(rng):
     if BFLOAT16 is None:
         pytest.skip("ml_dtypes is not installed")
