@@ -295,12 +295,11 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
     # fast path, the common case: a 1-D array of the compute dtype, ready
     # for the kernels, shared or one value per channel
     if type(slopes) is cnp.ndarray:
-        arr = <cnp.ndarray>slopes
-        if (cnp.PyArray_TYPE(arr) == ct and cnp.PyArray_NDIM(arr) == 1
-                and _kernel_ready(arr) and (channel_axis == 1 or channel_axis == -1)):
+        arr = _kernel_vector(slopes, ct)
+        if arr is not None and (channel_axis == 1 or channel_axis == -1):
             n = cnp.PyArray_DIMS(arr)[0]
             axis = 1 if channel_axis == 1 else ndim - 1
-            if (n == 1 or (ndim >= 2 and n == cnp.PyArray_DIMS(x)[axis])) and _all_finite(arr):
+            if n == 1 or (ndim >= 2 and n == cnp.PyArray_DIMS(x)[axis]):
                 _simple_layout(x, n != 1, axis, layout)
                 return arr
     elif type(slopes) is float and isfinite(<double>slopes):    # the common case, quickly
@@ -322,6 +321,19 @@ cdef cnp.ndarray _slopes_values(object slopes, cnp.ndarray x, int code,
     layout[0], layout[1], layout[2] = plan.outer, plan.channels, plan.inner
     simple[0] = len(plan.span) <= 1 and plan.span_slopes == plan.span
     return expand_slopes(np.asarray(arr, dtype=_COMPUTE[code]), plan)
+
+
+cdef inline object _kernel_vector(object v, int ct):
+    """v itself where the kernels can read it as it is (the common case): a
+    1-D, kernel-ready numpy array of the compute dtype ct with finite
+    values; None otherwise (its length is the caller's to check)."""
+    cdef cnp.ndarray arr
+    if type(v) is cnp.ndarray:
+        arr = <cnp.ndarray>v
+        if (cnp.PyArray_TYPE(arr) == ct and cnp.PyArray_NDIM(arr) == 1 and _kernel_ready(arr)
+                and _all_finite(arr)):
+            return arr
+    return None
 
 
 cdef inline void *_slopes_pointer(cnp.ndarray values, double *number_slot):
@@ -606,16 +618,10 @@ def adopt_prelu_backward(documented, general):
 # --- affine_prelu: prelu(x * scale + shift, slopes) per channel ----------------------
 
 cdef inline object _channel_vector(object v, int ct, cnp.npy_intp channels):
-    """v itself where the kernels can read it as it is (the common case): a
-    1-D, kernel-ready array of the compute dtype ct with `channels` finite
-    values; None otherwise."""
-    cdef cnp.ndarray arr
-    if type(v) is cnp.ndarray:
-        arr = <cnp.ndarray>v
-        if (cnp.PyArray_TYPE(arr) == ct and cnp.PyArray_NDIM(arr) == 1
-                and cnp.PyArray_DIMS(arr)[0] == channels and _kernel_ready(arr)
-                and _all_finite(arr)):
-            return arr
+    """_kernel_vector with `channels` values."""
+    arr = _kernel_vector(v, ct)
+    if arr is not None and cnp.PyArray_DIMS(<cnp.ndarray>arr)[0] == channels:
+        return arr
     return None
 
 
@@ -647,19 +653,18 @@ def affine_prelu_forward(cnp.ndarray x, object scale, object shift, object slope
     cdef cnp.ndarray dest = _destination(out, inplace, x, "x", x)
 
     # checks done: from here on, memory is written
-    cdef bint in_copy
-    cdef cnp.ndarray target
-    if vecs is None:
-        # fresh vectors of `channels` values in the compute dtype: none
+    cdef bint fresh = vecs is None
+    if fresh:
+        # new vectors of `channels` values in the compute dtype: none
         # overlaps the output
         compute = _COMPUTE[code]
         vecs = [np.array(np.broadcast_to(v.astype(compute), (channels,)), order="C")
                 for v, _ in given]
-        target = _forward_target(x, dest, &in_copy)
-    else:
-        target = _forward_target(x, dest, &in_copy)
+    cdef bint in_copy
+    cdef cnp.ndarray target = _forward_target(x, dest, &in_copy)
+    if not fresh and dest is not None:
         for k in range(3):
-            if dest is not None and _overlaps(vecs[k], target):
+            if _overlaps(vecs[k], target):
                 vecs[k] = vecs[k].copy()  # inside the output: read them first
     cdef void *xp = cnp.PyArray_DATA(target if in_copy else x)
     cdef void *scp = cnp.PyArray_DATA(<cnp.ndarray>vecs[0])

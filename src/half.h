@@ -217,7 +217,6 @@ static inline __m256i fa_bf16_quieten8(__m256 v)
         _mm256_blendv_ps(v, _mm256_castsi256_ps(quiet), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
 }
 
-
 /* fa_f32_to_bf16 on the 16 lanes of lo and hi, packed: the pack takes
  * 128-bit halves in turn, so the result holds lo's lanes 0-3, hi's 0-3,
  * lo's 4-7, hi's 4-7 */
