@@ -198,7 +198,7 @@ FA_HD void fa_elu_grad_entry_f(float alpha, unsigned j, float *ah, float *al)
     *al = (float)fma((double)alpha, t, -(double)*ah);
 }
 
-/* the whole table for alpha, as fa_elu_grad8_f takes it: the eight ah, then
+/* the whole table for alpha, as fa_elu_grad_v takes it: the eight ah, then
  * the eight al */
 FA_HD void fa_elu_grad_table_f(float alpha, float table[16])
 {
@@ -252,48 +252,80 @@ FA_HD float fa_elu_grad_f(float g, float x, float alpha)
     return fmaf(g, sh, tail);
 }
 
-#if defined(__AVX2__) && defined(__FMA__) && !defined(__CUDACC__)
-#include <immintrin.h>
-/* FA_ELU_GRAD_LANES: the lanes of fa_elu_grad8_f where the ISA has it */
-#define FA_ELU_GRAD_LANES 8
 /*
- * ELU's backward on 8 lanes: x <= 0 ? fa_elu_grad_f(g, x, alpha) : g, the
- * same operations in the same order, so the same bits, with the table
- * looked up by a permute (the compilers vectorise the scalar function's
- * lookup, if at all, as a gather: several times slower).  ah and al hold
- * the halves of fa_elu_grad_table_f's table.
+ * ELU's backward on a vector of lanes: x <= 0 ? fa_elu_grad_f(g, x, alpha)
+ * : g, the same operations in the same order, so the same bits, with the
+ * table looked up by a permute (the compilers vectorise the scalar
+ * function's lookup, if at all, as a gather: several times slower).  One
+ * body for the widths, through fa_v (FA_V(op) is the intrinsic _mm<w>_op):
+ *   FA_ELU_GRAD_LANES  the lanes (16 with AVX-512F, 8 with AVX2 and FMA; 1:
+ *                      no vector path)
+ *   fa_v_table8(t)     t's 8 floats, in both halves with AVX-512F, whose
+ *                      permute takes 4 index bits (k8's lowest 3 pick)
+ *   fa_v_permute       lane j of a table of 8, by the low bits of the index
+ *   fa_v_select_le0    g where x <= 0 is false, else v
+ * ah_table and al_table: fa_elu_grad_table_f's two halves, by fa_v_table8.
  */
-static inline __m256 fa_elu_grad8_f(__m256 g, __m256 x, __m256 ah_table, __m256 al_table)
+#if defined(__AVX512F__) && defined(__FMA__) && !defined(__CUDACC__)
+#include <immintrin.h>
+#define FA_ELU_GRAD_LANES 16
+typedef __m512 fa_v;
+typedef __m512i fa_vi;
+#define FA_V(op) _mm512_##op
+#define fa_v_bits _mm512_castps_si512
+#define fa_v_from_bits _mm512_castsi512_ps
+static inline fa_v fa_v_table8(const float *t)
 {
-    const __m256 zero = _mm256_setzero_ps();
-    /* min(x, 0) in this operand order is the scalar select, NaN to 0
-     * included; the clamp to -86 changes none of the x >= xmin this is for */
-    const __m256 xc = _mm256_min_ps(x, zero);
-    const __m256 magic = _mm256_set1_ps(FA_ELU_GRAD_MAGIC);
-    const __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(0x1.715476p+3f), magic);
-    const __m256 k8 = _mm256_sub_ps(t, magic);
-    const __m256i bits = _mm256_castps_si256(t);
-    const __m256 s = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(bits, 3), 23));
-    const __m256 r0 = _mm256_fmadd_ps(k8, _mm256_set1_ps(-FA_LN2_8_F), xc);
-    const __m256 rl = _mm256_mul_ps(k8, _mm256_set1_ps(FA_LN2_8_LO));
-    const __m256 r = _mm256_add_ps(r0, rl);
-    const __m256 r2 = _mm256_mul_ps(r, r);
-    const __m256 c = _mm256_fmadd_ps(
-        r2, _mm256_fmadd_ps(r, _mm256_set1_ps(0x1.111112p-7f), _mm256_set1_ps(0x1.555556p-5f)),
-        _mm256_fmadd_ps(r, _mm256_set1_ps(0x1.555556p-3f), _mm256_set1_ps(0.5f)));
-    const __m256 q = _mm256_fmadd_ps(r2, c, rl);
-    const __m256 ah = _mm256_permutevar8x32_ps(ah_table, bits); /* by j, the low 3 bits */
-    const __m256 al = _mm256_permutevar8x32_ps(al_table, bits);
-    const __m256 hi = _mm256_fmadd_ps(ah, r0, ah);
-    const __m256 e = _mm256_fmadd_ps(ah, r0, _mm256_sub_ps(ah, hi));
-    const __m256 lo = _mm256_fmadd_ps(ah, q, _mm256_fmadd_ps(al, r0, _mm256_add_ps(al, e)));
-    const __m256 sh = _mm256_mul_ps(hi, s), sl = _mm256_mul_ps(lo, s);
-    const __m256 tail = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(g, sl), _mm256_set1_ps(-FLT_MAX)),
-                                      _mm256_set1_ps(FLT_MAX));
-    return _mm256_blendv_ps(g, _mm256_fmadd_ps(g, sh, tail), _mm256_cmp_ps(x, zero, _CMP_LE_OQ));
+    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(t))));
 }
+#define fa_v_permute(table, index) _mm512_permutexvar_ps((index), (table))
+#define fa_v_select_le0(x, g, v) \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask((x), _mm512_setzero_ps(), _CMP_LE_OQ), (g), (v))
+#elif defined(__AVX2__) && defined(__FMA__) && !defined(__CUDACC__)
+#include <immintrin.h>
+#define FA_ELU_GRAD_LANES 8
+typedef __m256 fa_v;
+typedef __m256i fa_vi;
+#define FA_V(op) _mm256_##op
+#define fa_v_bits _mm256_castps_si256
+#define fa_v_from_bits _mm256_castsi256_ps
+#define fa_v_table8 _mm256_loadu_ps
+#define fa_v_permute(table, index) _mm256_permutevar8x32_ps((table), (index))
+#define fa_v_select_le0(x, g, v) \
+    _mm256_blendv_ps((g), (v), _mm256_cmp_ps((x), _mm256_setzero_ps(), _CMP_LE_OQ))
 #else
 #define FA_ELU_GRAD_LANES 1
+#endif
+
+#if FA_ELU_GRAD_LANES > 1
+static inline fa_v fa_elu_grad_v(fa_v g, fa_v x, fa_v ah_table, fa_v al_table)
+{
+    /* min(x, 0) in this operand order is the scalar select, NaN to 0
+     * included; the clamp to -86 changes none of the x >= xmin this is for */
+    const fa_v xc = FA_V(min_ps)(x, FA_V(setzero_ps)());
+    const fa_v magic = FA_V(set1_ps)(FA_ELU_GRAD_MAGIC);
+    const fa_v t = FA_V(fmadd_ps)(xc, FA_V(set1_ps)(0x1.715476p+3f), magic);
+    const fa_v k8 = FA_V(sub_ps)(t, magic);
+    const fa_vi bits = fa_v_bits(t);
+    const fa_v s = fa_v_from_bits(FA_V(slli_epi32)(FA_V(srli_epi32)(bits, 3), 23));
+    const fa_v r0 = FA_V(fmadd_ps)(k8, FA_V(set1_ps)(-FA_LN2_8_F), xc);
+    const fa_v rl = FA_V(mul_ps)(k8, FA_V(set1_ps)(FA_LN2_8_LO));
+    const fa_v r = FA_V(add_ps)(r0, rl);
+    const fa_v r2 = FA_V(mul_ps)(r, r);
+    const fa_v c = FA_V(fmadd_ps)(
+        r2, FA_V(fmadd_ps)(r, FA_V(set1_ps)(0x1.111112p-7f), FA_V(set1_ps)(0x1.555556p-5f)),
+        FA_V(fmadd_ps)(r, FA_V(set1_ps)(0x1.555556p-3f), FA_V(set1_ps)(0.5f)));
+    const fa_v q = FA_V(fmadd_ps)(r2, c, rl);
+    const fa_v ah = fa_v_permute(ah_table, bits); /* by j, the low 3 bits */
+    const fa_v al = fa_v_permute(al_table, bits);
+    const fa_v hi = FA_V(fmadd_ps)(ah, r0, ah);
+    const fa_v e = FA_V(fmadd_ps)(ah, r0, FA_V(sub_ps)(ah, hi));
+    const fa_v lo = FA_V(fmadd_ps)(ah, q, FA_V(fmadd_ps)(al, r0, FA_V(add_ps)(al, e)));
+    const fa_v sh = FA_V(mul_ps)(hi, s), sl = FA_V(mul_ps)(lo, s);
+    const fa_v tail = FA_V(min_ps)(FA_V(max_ps)(FA_V(mul_ps)(g, sl), FA_V(set1_ps)(-FLT_MAX)),
+                                   FA_V(set1_ps)(FLT_MAX));
+    return fa_v_select_le0(x, g, FA_V(fmadd_ps)(g, sh, tail));
+}
 #endif
 
 /*

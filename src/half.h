@@ -105,11 +105,15 @@ static inline uint16_t fa_f32_to_bf16(float f)
  * targets use the element functions, in loops the compiler vectorises.
  * bfloat16 has no conversion before AVX512-BF16, whose vcvtneps2bf16 flushes
  * subnormal inputs to zero (not IEEE rounding, so not used): widening is a
- * 16-bit shift, which the compiler vectorises; narrowing, the rounding add,
- * NaN select (only for 16 lanes that hold a NaN) and pack of
- * fa_f32_to_bf16, is written with AVX2 intrinsics
- * (8 lanes; the AVX-512F unit has AVX2 too), as the compiler's own
- * vectorisation of it took half as many instructions again.
+ * 16-bit shift; narrowing, the rounding add, NaN select and pack of
+ * fa_f32_to_bf16, is written with intrinsics, as the compiler's own
+ * vectorisation of it took half as many instructions again.  With AVX-512F
+ * on 16 lanes in order (zero extension and shift; the rounding on 32-bit
+ * lanes, then vpmovdw), the width of the op's vectors, so that the tile's
+ * vectors pass between the loops in registers: the AVX2 code's 8-lane
+ * stores, reloaded as 16-lane vectors, cost a failed store forwarding each
+ * (4x the time of this code on AMD Zen 5).  With AVX2 on 8 lanes, the NaN
+ * select only for 16 lanes that hold a NaN.
  */
 #if defined(__AVX512F__) || defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -191,10 +195,34 @@ FA_TILE_FN void fa_narrow_f16(const float *restrict f, uint16_t *restrict h, int
 
 FA_TILE_FN void fa_widen_bf16(const uint16_t *restrict h, float *restrict f, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(h + i)));
+        _mm512_storeu_si512(f + i, _mm512_slli_epi32(w, 16));
+    }
+#endif
+    for (; i < n; i++) { /* the tail, or every element without AVX-512F */
         f[i] = fa_bf16_to_f32(h[i]);
     }
 }
+
+#if defined(__AVX512F__)
+/* fa_f32_to_bf16 on 16 lanes: NaN replaced by the quiet NaN of its sign
+ * (one masked ternary op: (u & sign) | quiet), which the rounding add then
+ * leaves as it is, then vpmovdw */
+static inline __m256i fa_bf16_narrow16(__m512 v)
+{
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    const __m512i w = _mm512_mask_ternarylogic_epi32(_mm512_castps_si512(v), nan,
+                                                     _mm512_set1_epi32(INT32_MIN),
+                                                     _mm512_set1_epi32(0x7FC00000), 0xEA);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(w, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(w, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+    return _mm512_cvtepi32_epi16(r);
+}
+#endif
 
 #if defined(__AVX2__)
 /* fa_f32_to_bf16 on 8 lanes, as 32-bit lanes, of which none is NaN: the
@@ -250,7 +278,11 @@ FA_TILE_FN void fa_narrow_bf16(const float *restrict f, uint16_t *restrict h, in
 {
     int64_t i = 0;
     (void)nt; /* without the vector path: ordinary stores */
-#if defined(__AVX2__)
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        fa_store16(h + i, fa_bf16_narrow16(_mm512_loadu_ps(f + i)), nt);
+    }
+#elif defined(__AVX2__)
     for (; i + 16 <= n; i += 16) {
         /* the pack's order of 64-bit quarters put back in the array's */
         fa_store16(h + i, _mm256_permute4x64_epi64(
@@ -274,24 +306,21 @@ FA_TILE_FN void fa_narrow_bf16(const float *restrict f, uint16_t *restrict h, in
  * 128-bit halves (0-3, 8-11, then 4-7, 12-15), which saves the widening's
  * shifts and the narrowing's permute across halves (a quarter of a
  * forward's time in cache); the tail, fewer than 16, stays in order.
- * float16's conversion instructions keep the order.
+ * float16's conversion instructions keep the order, as bfloat16's do with
+ * AVX-512F and without AVX2.
  */
 #define fa_widen_any_order_f16 fa_widen_f16
 #define fa_narrow_any_order_f16 fa_narrow_f16
 /* FA_ANY_ORDER_ELEMENT_<suffix>(j): which element of its 16 the buffer holds
  * at position j (an involution: the position of element j too) */
 #define FA_ANY_ORDER_ELEMENT_f16(j) (j)
-#if defined(__AVX2__)
+#if defined(__AVX2__) && !defined(__AVX512F__)
 #define FA_ANY_ORDER_ELEMENT_bf16(j) (((j) & 3) | ((j) & 4) << 1 | ((j) & 8) >> 1 | ((j) & ~15))
-#else
-#define FA_ANY_ORDER_ELEMENT_bf16(j) (j)
-#endif
 
 FA_TILE_FN void fa_widen_any_order_bf16(const uint16_t *restrict h, float *restrict f,
                                         int64_t n)
 {
     int64_t i = 0;
-#if defined(__AVX2__)
     const __m256i zero = _mm256_setzero_si256();
     for (; i + 16 <= n; i += 16) {
         /* a bfloat16 as the high half of a 32-bit lane is its float */
@@ -299,8 +328,7 @@ FA_TILE_FN void fa_widen_any_order_bf16(const uint16_t *restrict h, float *restr
         _mm256_storeu_si256((__m256i *)(f + i), _mm256_unpacklo_epi16(zero, v));
         _mm256_storeu_si256((__m256i *)(f + i + 8), _mm256_unpackhi_epi16(zero, v));
     }
-#endif
-    for (; i < n; i++) { /* the tail, or every element without AVX2 */
+    for (; i < n; i++) { /* the tail */
         f[i] = fa_bf16_to_f32(h[i]);
     }
 }
@@ -309,16 +337,18 @@ FA_TILE_FN void fa_narrow_any_order_bf16(const float *restrict f, uint16_t *rest
                                          int64_t n, int nt)
 {
     int64_t i = 0;
-    (void)nt; /* without the vector path: ordinary stores */
-#if defined(__AVX2__)
     for (; i + 16 <= n; i += 16) {
         fa_store16(h + i, fa_bf16_pack16(_mm256_loadu_ps(f + i), _mm256_loadu_ps(f + i + 8)),
                    nt);
     }
-#endif
-    for (; i < n; i++) { /* the tail, or every element without AVX2 */
+    for (; i < n; i++) { /* the tail */
         h[i] = fa_f32_to_bf16(f[i]);
     }
 }
+#else
+#define FA_ANY_ORDER_ELEMENT_bf16(j) (j)
+#define fa_widen_any_order_bf16 fa_widen_bf16
+#define fa_narrow_any_order_bf16 fa_narrow_bf16
+#endif
 
 #endif

@@ -286,7 +286,7 @@ FA_ALWAYS_INLINE void FA_NAME(fwd_loop)(int op, int special, int inplace, int nt
 
 /* gi[i] = op'(g[i], x[i]), one tile; in place, gi is g.  elu_table: for
  * ELU on float compute types, fa_elu_grad_table_f's table for alpha = p0,
- * for fa_elu_grad8_f where the ISA has it */
+ * for fa_elu_grad_v where the ISA has it */
 FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim,
                                         const float *elu_table, int inplace, int nt,
                                         const FA_T *restrict g, const FA_T *restrict x,
@@ -299,12 +299,12 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_tile)(int op, int special, FA_C lim,
     FA_C *gis = FA_OUT(2, gi);
     int64_t i = 0;
     (void)elu_table;
-#if !FA_C_IS_DOUBLE && FA_ELU_GRAD_LANES == 8
+#if !FA_C_IS_DOUBLE && FA_ELU_GRAD_LANES > 1
     if (op == FA_OP_ELU && !special) {
-        const __m256 ah = _mm256_loadu_ps(elu_table), al = _mm256_loadu_ps(elu_table + 8);
-        for (; i + 8 <= m; i += 8) { /* scalar: intrinsics, in vectors already */
-            _mm256_storeu_ps(gis + i, fa_elu_grad8_f(_mm256_loadu_ps(gs + i),
-                                                     _mm256_loadu_ps(xs + i), ah, al));
+        const fa_v ah = fa_v_table8(elu_table), al = fa_v_table8(elu_table + 8);
+        for (; i + FA_ELU_GRAD_LANES <= m; i += FA_ELU_GRAD_LANES) { /* scalar: intrinsics */
+            FA_V(storeu_ps)(gis + i, fa_elu_grad_v(FA_V(loadu_ps)(gs + i),
+                                                   FA_V(loadu_ps)(xs + i), ah, al));
         }
     }
 #endif
@@ -535,6 +535,16 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_vec_loop)(int inplace, const FA_T *restrict g,
  * an array included.
  */
 #define FA_AHEAD 512
+/* and every op's backward where the compiler folds a load into a zeroing
+ * select as an AVX-512 masked load (gcc, for x <= 0 ? 0 : g and the like):
+ * the hardware prefetchers do not run ahead of masked loads (AMD Zen 5:
+ * relu's and hardtanh's streamed backward took 1.5x AVX2's time, and the
+ * time of a plain load's loop once prefetched) */
+#if defined(__AVX512F__)
+#define FA_PREFETCH_EVERY_BWD 1
+#else
+#define FA_PREFETCH_EVERY_BWD 0
+#endif
 
 typedef struct {
     const FA_T *in[2];      /* the inputs, at the output's offsets */
@@ -671,7 +681,7 @@ static void FA_NAME(unary_bwd)(int op, const double *p, const void *g, const voi
     switch (op) {
 #define FA_CASE_(NAME, name, heavy)                                                   \
     case FA_OP_##NAME:                                                                \
-        job.nprefetch = 2 * heavy;                                                    \
+        job.nprefetch = heavy || FA_PREFETCH_EVERY_BWD ? 2 : 0;                       \
         FA_NAME(stream)(FA_NAME(bwd_##name), &job, (FA_T *)gi, n, streaming);         \
         break;
     FA_OPS(FA_CASE_)

@@ -10,11 +10,13 @@
  *   - for g = 1, -0.7 and 1e30: the largest distance in ulp from the float64
  *     value rounded to float (the oracle the tests use; it must be 1 at most)
  *     and how often the result is not that value;
- *   - where built for AVX2 with FMA: whether fa_elu_grad8_f, the kernels'
- *     vector path, gives fa_elu_grad_f's bits on every value above xmin.
+ *   - where built for AVX2 with FMA or AVX-512F: whether fa_elu_grad_v, the
+ *     kernels' vector path, gives fa_elu_grad_f's bits on every value above
+ *     xmin.
  *
  *   gcc -O3 -fno-trapping-math -ffp-contract=off -fno-math-errno -mavx2 \
  *       -mfma -fopenmp -Isrc tools/elu_grad_accuracy.c -o elu_grad_accuracy -lm
+ *   (-mavx512f -mfma for AVX-512F's 16-lane path)
  *   ./elu_grad_accuracy     # a few minutes on two cores (or: ./elu_grad_accuracy 1 0.3)
  */
 #include <math.h>
@@ -86,15 +88,15 @@ int main(int argc, char **argv)
                 for (int i = 0; i < m; i++)     /* as in the kernels */
                     ys[i] = xs[i] < xmin ? fa_elu_grad_dbl_f(g, xs[i], alpha)
                                          : fa_elu_grad_f(g, xs[i], alpha);
-#if FA_ELU_GRAD_LANES == 8
+#if FA_ELU_GRAD_LANES > 1
                 float table[16];
                 fa_elu_grad_table_f(alpha, table);
-                const __m256 ah = _mm256_loadu_ps(table), al = _mm256_loadu_ps(table + 8);
-                for (int i = 0; i + 8 <= m; i += 8) {
-                    float v[8];
-                    _mm256_storeu_ps(v, fa_elu_grad8_f(_mm256_set1_ps(g), _mm256_loadu_ps(xs + i),
-                                                       ah, al));
-                    for (int l = 0; l < 8; l++)
+                const fa_v ah = fa_v_table8(table), al = fa_v_table8(table + 8);
+                for (int i = 0; i + FA_ELU_GRAD_LANES <= m; i += FA_ELU_GRAD_LANES) {
+                    float v[FA_ELU_GRAD_LANES];
+                    FA_V(storeu_ps)(v, fa_elu_grad_v(FA_V(set1_ps)(g), FA_V(loadu_ps)(xs + i),
+                                                     ah, al));
+                    for (int l = 0; l < FA_ELU_GRAD_LANES; l++)
                         vector_differs += xs[i + l] >= xmin && memcmp(&v[l], &ys[i + l], 4) != 0;
                 }
 #endif
@@ -119,7 +121,7 @@ int main(int argc, char **argv)
         for (int gi = 0; gi < NG; gi++)
             printf("; g %g: max %lld ulp, %.3f%% not correctly rounded", gs[gi],
                    (long long)worst[gi], 100.0 * inexact[gi] / (double)(END - FIRST));
-#if FA_ELU_GRAD_LANES == 8
+#if FA_ELU_GRAD_LANES > 1
         printf("; vector path: %ld values differ from the scalar one", vector_differs);
 #endif
         printf("\n");
