@@ -17,6 +17,10 @@ written into preallocated, already-touched outputs, with the same threads:
   r2w1   z = a + b, the faster of ordinary and non-temporal stores
          (backward's ceiling)
 
+Small calls: each family op in place on a (1, 16, 8, 8) array against torch's
+in-place op, each call on a fresh copy of the same random data, and
+prelu_backward's time per call there.
+
 Threads: --threads N times everything with N threads; --threads 1,N times
 every ceiling and fastact row with each count (torch's too), in the same
 rounds, and prints one-thread time / N-thread time.  With N > 1 the ceilings
@@ -29,6 +33,7 @@ says CONTENTION, and why, instead: fastact found teams that cost more than
 one thread, or the N-thread ceilings ran slower than one thread.  --busy
 measures what the threads cost on a busy machine (fastact._bench_busy).
 """
+import functools
 import random
 import statistics
 import sys
@@ -426,6 +431,92 @@ def _bench_family(shape, threads, torch, F, rng, out, rounds, batch_seconds):
             "elu_from_output/r2w1": elu_from_y}
 
 
+# small calls: every family op torch has in place, on a tiny array, and
+# torch's in-place form of it (same parameters)
+SMALL_SHAPE = SHAPES[0]
+SMALL_INPLACE = [
+    ("leaky_relu", {"negative_slope": 0.01}, lambda F, t: F.leaky_relu_(t, 0.01)),
+    ("relu", {}, lambda F, t: F.relu_(t)),
+    ("relu6", {}, lambda F, t: F.relu6(t, inplace=True)),
+    ("elu", {"alpha": 1.0}, lambda F, t: F.elu_(t, 1.0)),
+    ("hardtanh", {}, lambda F, t: F.hardtanh_(t)),
+]
+# arrays per timed batch of a small in-place case, each a fresh copy of the
+# same random data (512 KB at the small shape: in L2 cache)
+SMALL_POOL = 128
+
+
+def _bench_small_calls(torch, F, rng, out, rounds):
+    """Per-call time of each family op in place on a (1, 16, 8, 8) array
+    against torch's in-place op, and of prelu_backward.
+
+    An op applied in place again and again changes its own data: ELU's
+    negatives shrink to -0.0 within a few thousand calls and leaky_relu's
+    become subnormal, and a kernel's time on such data is not its time on
+    real inputs.  So each call here gets a fresh copy of the same random
+    array: a batch refills a pool of copies (untimed), then times one call
+    on each.  Rounds interleave fastact's and torch's batches; each round
+    keeps the best of three batches per case, and the ratio is per round."""
+    print(f"\nsmall calls: {SMALL_SHAPE} float32, in place, each call on a fresh copy of the "
+          "same random data", file=out)
+    x = rng.standard_normal(SMALL_SHAPE, dtype=np.float32)
+    g = rng.standard_normal(SMALL_SHAPE, dtype=np.float32)
+    slopes = rng.uniform(0.05, 0.5, SMALL_SHAPE[1]).astype(np.float32)
+    gi = np.ones_like(x)
+    # prelu_backward reads without writing its inputs: plain repeated calls
+    fixed = {"prelu_backward (new output)": lambda: prelu_backward(g, x, slopes),
+             "prelu_backward out=": lambda: prelu_backward(g, x, slopes, out=gi)}
+    pool = [x.copy() for _ in range(SMALL_POOL)]
+    cases = {}
+    for name, kw, _ in SMALL_INPLACE:
+        cases[f"fastact {name} in place"] = (pool, x, np.copyto, functools.partial(
+            getattr(_api, name), inplace=True, **kw))
+    if torch is not None:
+        tpool = [torch.from_numpy(a.copy()) for a in pool]
+        xt = torch.from_numpy(x)
+        for name, _, torch_inplace in SMALL_INPLACE:
+            cases[f"torch {name} in place"] = (tpool, xt, torch.Tensor.copy_,
+                                               functools.partial(torch_inplace, F))
+    else:
+        print("  (torch is not installed: its rows are skipped)", file=out)
+    samples = {name: [] for name in list(cases) + list(fixed)}
+    order = list(samples)
+    shuffle = random.Random(12345).shuffle
+    for _ in range(rounds):
+        shuffle(order)
+        for name in order:
+            best = float("inf")
+            for _ in range(3):
+                if name in fixed:
+                    fn = fixed[name]
+                    t0 = time.perf_counter()
+                    for _ in range(SMALL_POOL):
+                        fn()
+                else:
+                    arrays, source, refill, fn = cases[name]
+                    for a in arrays:
+                        refill(a, source)
+                    t0 = time.perf_counter()
+                    for a in arrays:
+                        fn(a)
+                best = min(best, (time.perf_counter() - t0) / SMALL_POOL)
+            samples[name].append(best)
+    for name, s in samples.items():
+        print(f"  {name:44s} {statistics.median(s) * 1e6:11.3f} us "
+              f"[{min(s) * 1e6:.3f}-{max(s) * 1e6:.3f}]", file=out)
+    ratios = {}
+    if torch is not None:
+        print(f"  fastact time / torch time, in place (per round, median [min-max] of {rounds})",
+              file=out)
+        for name, _, _ in SMALL_INPLACE:
+            r = [a / b for a, b in zip(samples[f"fastact {name} in place"],
+                                       samples[f"torch {name} in place"])]
+            ratios[name] = statistics.median(r)
+            print(f"    {name:42s} {ratios[name]:6.2f} [{min(r):.2f}-{max(r):.2f}]", file=out)
+    return {"seconds": {k: statistics.median(v) for k, v in samples.items()},
+            "fastact/torch": ratios}
+
+
 # the family ops of the half-precision section: (name, forward, backward, kw)
 HALF_OPS = [op for op in FAMILY if op[0] in ("leaky_relu", "relu", "elu", "hardtanh")]
 
@@ -542,6 +633,7 @@ def run(threads=None, quick=False, out=sys.stdout, busy=False):
                   rounds if quick else 2 * rounds + 1, batch_seconds)
     _bench_half(QUICK_HALF_SHAPE if quick else HALF_SHAPE, counts[-1], rng, out, rounds,
                 batch_seconds)
+    _bench_small_calls(torch, F, rng, out, rounds if quick else 2 * rounds + 1)
 
     print("\nratios (same run; ceilings: copy, rmw, r2w1 as above; "
           "'x torch' = torch time / fastact time)", file=out)

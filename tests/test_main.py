@@ -22,7 +22,8 @@ def test_bench_quick_prints_the_ratio_table():
     for row in ("ceiling copy (ordinary stores)", "ceiling copy (streaming stores)",
                 "ceiling rmw", "ceiling r2w1", "fastact forward out=", "fastact forward in place",
                 "fastact backward out=", "numpy max/min into out", "ratios",
-                "affine_prelu (BatchNorm + PReLU) NCHW"):
+                "affine_prelu (BatchNorm + PReLU) NCHW", "small calls:",
+                "fastact elu in place", "prelu_backward out="):
         assert row in out, row
     assert "2 threads" in out
 
