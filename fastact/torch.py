@@ -888,9 +888,9 @@ def _batchnorm_terms(mean, var, eps, weight, bias):
     return scale, shift
 
 
-def _state_versions(tensors):
-    return tuple((id(t), t._version, t.data_ptr(), t.dtype) if t is not None else None
-                 for t in tensors)
+# a key entry for a BatchNorm without affine parameters: a tensor no
+# module's state holds
+_NO_STATE = torch.empty(0)
 
 
 class FusedPReLU(torch.nn.Identity):
@@ -940,24 +940,86 @@ class BatchNormPReLU(torch.nn.BatchNorm2d):
         fused.__dict__.update(state)
         # not a submodule: the holder stays registered where the PReLU was
         fused.__dict__["_prelu"] = holder
-        fused.__dict__["_terms"] = (None, None)
+        fused.__dict__["_terms"] = (None, None, None)
         return fused
 
     def extra_repr(self):
         return f"{super().extra_repr()}, prelu_parameters={self._prelu.num_parameters}"
 
+    def _cached_terms(self):
+        """(scale, shift, direct) for the module's state as it is now:
+        BatchNorm's scale and shift, and direct = the arguments of
+        :meth:`_direct_forward`'s kernel call (the statistics' dtype, the
+        channels, the three per-channel vectors as the kernel reads them and
+        their addresses), or None where the kernel cannot read them directly
+        (state on another device or of a subclass, no running statistics or
+        no affine parameters).  Recomputed when any of the state may hold
+        other values, which the key tells: each tensor object, its version
+        counter (in-place writes, load_state_dict) and its storage address
+        (``.data =`` and module.to() keep a Parameter object but move its
+        memory)."""
+        buffers, params = self._buffers, self._parameters
+        state = (buffers["running_mean"], buffers["running_var"], params["weight"],
+                 params["bias"], self._prelu._parameters["weight"])
+        if state[0] is None or state[1] is None:
+            return None, None, None
+        mean, var, weight, bias, slopes = (_NO_STATE if t is None else t for t in state)
+        key = (self.eps, id(mean), mean._version, mean.data_ptr(), id(var), var._version,
+               var.data_ptr(), id(weight), weight._version, weight.data_ptr(), id(bias),
+               bias._version, bias.data_ptr(), id(slopes), slopes._version, slopes.data_ptr())
+        cached = self._terms
+        if cached[0] == key:
+            return cached[1]
+        with torch.no_grad():
+            scale, shift = _batchnorm_terms(*state[:2], self.eps, *state[2:4])
+            direct = None
+            channels = scale.numel()
+            if (all(type(t) in _PLAIN and t.is_cpu for t in state if t is not None)
+                    and slopes.dim() <= 1
+                    and slopes.numel() in (1, channels)):
+                slopes_c = slopes.to(scale.dtype).reshape(-1).expand(channels).contiguous()
+                direct = (scale.dtype, channels, scale, shift, slopes_c, scale.data_ptr(),
+                          shift.data_ptr(), slopes_c.data_ptr())
+        # the state stays referenced beside its key, so that no id in the key
+        # can be reused by another tensor while the key is held
+        self.__dict__["_terms"] = (key, (scale, shift, direct), state)
+        return scale, shift, direct
+
     def _scale_shift(self):
-        tensors = (self.running_mean, self.running_var, self.weight, self.bias)
         if _is_compiling():
-            return _batchnorm_terms(*tensors[:2], self.eps, *tensors[2:])
-        key = (self.eps, _state_versions(tensors))
-        if self._terms[0] != key:
-            with torch.no_grad():
-                terms = _batchnorm_terms(*tensors[:2], self.eps, *tensors[2:])
-            self.__dict__["_terms"] = (key, terms)
-        return self._terms[1]
+            return _batchnorm_terms(self.running_mean, self.running_var, self.eps, self.weight,
+                                    self.bias)
+        return self._cached_terms()[:2]
+
+    def _direct_forward(self, input):
+        """Inference without autograd on a plain contiguous CPU tensor of
+        the statistics' dtype: the fused kernel called directly, with
+        cached terms and as few checks as that needs (batch-1 inference
+        calls this in a loop of small arrays, where each torch call in
+        Python costs about what the kernel does).  None where the general
+        path must run."""
+        terms = self._cached_terms()[2]
+        if (terms is None or type(input) not in _PLAIN or not input.is_cpu
+                or input.dtype is not terms[0] or not input.is_contiguous() or not _no_modes()
+                or not _excluded(_AUTOCAST_CPU_KEY)):
+            return None
+        shape = input.shape
+        if len(shape) != 4 or shape[1] != terms[1]:
+            return None
+        size = input.numel()
+        out = _new_like(input, size)
+        if size:
+            outer = shape[0]
+            _CPU.affine_prelu_forward(_CODES[terms[0]], input.data_ptr(), terms[5], terms[6],
+                                      terms[7], out.data_ptr(), outer, terms[1],
+                                      size // (outer * terms[1]))
+        return out
 
     def forward(self, input):
+        if not self.training and not _is_grad_enabled() and not _is_compiling():
+            out = self._direct_forward(input)
+            if out is not None:
+                return out
         self._check_input_dim(input)
         slopes = self._prelu.weight
         if (self.training or self.running_mean is None

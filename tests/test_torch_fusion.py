@@ -232,9 +232,9 @@ def test_running_statistics_are_read_at_call_time(monkeypatch):
     fused = ft.convert(copy.deepcopy(model), fuse=True)
     x = torch.randn(2, 4, 8, 8)
     calls = []
-    kernel = ft._affine_prelu_kernel
-    monkeypatch.setattr(ft, "_affine_prelu_kernel",
-                        lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    kernel = ft._CPU.affine_prelu_forward
+    monkeypatch.setattr(ft._CPU, "affine_prelu_forward",
+                        staticmethod(lambda *a: calls.append(1) or kernel(*a)))
     with torch.no_grad():
         _close(fused(x), model(x))
         assert calls, "the fused kernel did not run"
@@ -247,6 +247,68 @@ def test_running_statistics_are_read_at_call_time(monkeypatch):
         fused.load_state_dict(_randomise(copy.deepcopy(model), seed=7).state_dict())
         model.load_state_dict(fused.state_dict())
         _close(fused(x), model(x))
+
+
+def _pair(channels, slopes, affine=True, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    model = nn.Sequential(nn.BatchNorm2d(channels, affine=affine), nn.PReLU(slopes)).eval()
+    mean, var, w, b = _bn_params(channels, gen)
+    with torch.no_grad():
+        model[0].running_mean.copy_(mean)
+        model[0].running_var.copy_(var)
+        if affine:
+            model[0].weight.copy_(w)
+            model[0].bias.copy_(b)
+        model[1].weight.uniform_(-1, 1, generator=gen)
+    return model
+
+
+@pytest.mark.parametrize("slopes, affine", [(4, True), (1, True), (4, False)])
+def test_fused_inference_follows_every_change_of_state(monkeypatch, slopes, affine):
+    """Inference without autograd calls the kernel directly with cached
+    terms: each way the state can change (in place, `.data =`, a dtype
+    move, replaced buffers) must reach the next call."""
+    model = _pair(4, slopes, affine)
+    fused = ft.convert(copy.deepcopy(model), fuse=True)
+    calls = []
+    kernel = ft._CPU.affine_prelu_forward
+    monkeypatch.setattr(ft._CPU, "affine_prelu_forward",
+                        staticmethod(lambda *a: calls.append(1) or kernel(*a)))
+    x = torch.randn(3, 4, 5, 7)
+    gen = torch.Generator().manual_seed(5)
+    with torch.inference_mode():
+        _close(fused(x), model(x))
+        assert len(calls) == 1, "the fused kernel did not run"
+    with torch.no_grad():
+        for m in (model, fused):       # the same new values in both
+            m[1].weight.data = torch.linspace(-1.5, 2.0, slopes)
+        _close(fused(x), model(x))
+        if affine:
+            for m in (model, fused):
+                m[0].bias.data = torch.linspace(0.5, -2.0, 4)
+            _close(fused(x), model(x))
+        replacement = torch.rand(4, generator=gen) + 0.5
+        for m in (model, fused):
+            m[0].running_var = replacement.clone()
+        _close(fused(x), model(x))
+        for m in (model, fused):
+            m[0].running_var.mul_(1.5)
+        _close(fused(x), model(x))
+        for m in (model, fused):
+            m[0].running_var.data = replacement.flip(0)
+        _close(fused(x), model(x))
+        model.double()
+        fused.double()
+        _close(fused(x.double()), model(x.double()))
+        for m in (model, fused):
+            m[0].running_mean.add_(0.25)
+        _close(fused(x.double()), model(x.double()))
+        # layouts the direct call does not take: the general path, same values
+        xl = x.double().contiguous(memory_format=torch.channels_last)
+        _close(fused(xl), model(xl))
+        _close(fused(x.double()[:, :, ::2]), model(x.double()[:, :, ::2]))
+        with pytest.raises(ValueError, match="expected 4D input"):
+            fused(x.double()[0])
 
 
 def test_training_mode_and_gradients_fall_back_to_the_unfused_pair():
