@@ -31,6 +31,13 @@ typedef struct {
     size_t csize;       /* bytes of the compute type (slopes, expand_slopes) */
     void (*fwd_run)(const void *x, const void *slope, void *y, int64_t n, int streaming);
     void (*fwd_run_inplace)(void *xy, const void *slope, int64_t n);
+    /* prelu's forward, or affine_prelu's where scale is not NULL, over the
+     * planes [p0, p0 + np) of inner elements each (plane p is of channel
+     * p % channels), in place when y == x, unstreamed: fwd_run (affine_run)
+     * without a call per plane, for many small planes */
+    void (*fwd_planes)(const void *x, const void *slopes, const void *scale,
+                       const void *shift, void *y, int64_t p0, int64_t np,
+                       int64_t channels, int64_t inner);
     void (*fwd_vec)(const void *x, const void *slopes, void *y, int64_t n);
     void (*fwd_vec_inplace)(void *xy, const void *slopes, int64_t n);
     double (*bwd_run)(const void *g, const void *x, const void *slope, void *gi,

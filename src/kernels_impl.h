@@ -731,6 +731,33 @@ static void FA_NAME(fwd_vec_inplace)(void *xy, const void *slopes, int64_t n)
     FA_NAME(fwd_vec_loop)(1, NULL, (const FA_C *)slopes, (FA_T *)xy, n);
 }
 
+/* fwd_run and affine_run (unstreamed) and their in-place forms over whole
+ * planes, without a call per plane: the same loops */
+static void FA_NAME(fwd_planes)(const void *x, const void *slopes, const void *scale,
+                                const void *shift, void *y, int64_t p0, int64_t np,
+                                int64_t channels, int64_t inner)
+{
+    const FA_C *s = (const FA_C *)slopes;
+    const FA_C *sc = (const FA_C *)scale, *sh = (const FA_C *)shift;
+    FA_NAME(job) job = {{(const FA_T *)x, NULL}, 0, {0, 0, 0}, {0}, 0, 0};
+    for (int64_t p = p0; p < p0 + np; p++) { /* not hot: planes */
+        const int64_t c = p % channels, off = p * inner;
+        FA_T *dst = (FA_T *)y + off;
+        if (sc != NULL && x == y)
+            FA_NAME(affine_loop)(1, 0, 0, NULL, NULL, NULL, NULL, dst, inner, sc[c], sh[c],
+                                 s[c]);
+        else if (sc != NULL)
+            FA_NAME(affine_loop)(0, 0, 0, (const FA_T *)x + off, NULL, NULL, NULL, dst,
+                                 inner, sc[c], sh[c], s[c]);
+        else if (x == y)
+            FA_NAME(fwd_leaky_relu_inplace)(dst, inner, s[c], 0, 0);
+        else {
+            job.p[0] = s[c];
+            FA_NAME(fwd_leaky_relu)(&job, off, dst, inner);
+        }
+    }
+}
+
 /* affine_prelu over a run of one channel, params = (scale, shift, slope):
  * streamed like every out-of-place kernel */
 FA_KERNEL void FA_NAME(affine_run_piece)(FA_NAME(job) *job, int64_t begin,
@@ -865,6 +892,7 @@ static const fa_kernels FA_NAME(table) = {
     .csize = sizeof(FA_C),
     .fwd_run = FA_NAME(fwd_run),
     .fwd_run_inplace = FA_NAME(fwd_run_inplace),
+    .fwd_planes = FA_NAME(fwd_planes),
     .fwd_vec = FA_NAME(fwd_vec),
     .fwd_vec_inplace = FA_NAME(fwd_vec_inplace),
     .bwd_run = FA_NAME(bwd_run),

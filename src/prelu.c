@@ -7,7 +7,11 @@
  *
  * Two layouts of work items, neither depending on the thread count:
  *  - planes (inner >= FA_PLANE_MIN): item = a segment of at most FA_ITEM
- *    elements of one (n, c) plane, all with one slope;
+ *    elements of one (n, c) plane, all with one slope; the forward's small
+ *    planes (up to FA_GROUP / 2 elements) go by groups of whole planes, as
+ *    many as fit in FA_GROUP elements, one kernel call each (a call and a
+ *    claimed item per plane of 196 elements cost about what its elements
+ *    do);
  *  - tiles (small inner, e.g. (N, C), channels-last (N*H*W, C, 1), or a
  *    shared slope on a tiny array): item = a block of rows times a run of
  *    whole channels, with the slopes expanded once per item into a vector
@@ -32,6 +36,12 @@
 
 #define FA_ITEM ((int64_t)16384)
 #define FA_PLANE_MIN 64
+/* the forward's items of small planes: whole planes, up to this many
+ * elements; planes from FA_GROUP_PLANE_MIN elements (a tile's expanded
+ * vectors cost more than a short loop per plane from there, affine_prelu's
+ * three of them most) */
+#define FA_GROUP ((int64_t)4096)
+#define FA_GROUP_PLANE_MIN 16
 #define FA_TILE_W 1024
 /* the backward's rows per call span at least this many elements */
 #define FA_BWD_W 64
@@ -47,6 +57,7 @@ typedef struct {
     char *y;            /* forward: y; backward: grad_input */
     int64_t outer, channels, inner;
     int64_t nseg;       /* planes: segments per plane */
+    int64_t ppi;        /* planes: whole planes per item (forward), else 1 */
     int64_t cpt, rpt, ncolt; /* tiles: channels and rows per tile, tiles across */
     int tiles;
     int streaming;
@@ -56,10 +67,15 @@ typedef struct {
 /* Fills the layout fields and returns the number of items. */
 static int64_t plan(prelu_job *job)
 {
-    if (job->inner >= FA_PLANE_MIN) {
+    if (job->inner >= (job->g == NULL ? FA_GROUP_PLANE_MIN : FA_PLANE_MIN)) {
         job->tiles = 0;
         job->nseg = (job->inner + FA_ITEM - 1) / FA_ITEM;
-        return job->outer * job->channels * job->nseg;
+        job->ppi = 1;
+        if (job->g == NULL && !job->streaming && job->inner <= FA_GROUP / 2) {
+            job->ppi = FA_GROUP / job->inner;
+        }
+        const int64_t planes = job->outer * job->channels;
+        return (planes + job->ppi - 1) / job->ppi * job->nseg;
     }
     job->tiles = 1;
     job->cpt = FA_TILE_W / job->inner;
@@ -120,6 +136,13 @@ static void forward_plane(const prelu_job *job, int64_t j)
 {
     const fa_kernels *k = job->k;
     const size_t es = k->elsize, cs = k->csize;
+    if (job->ppi > 1) {
+        const int64_t p0 = j * job->ppi, planes = job->outer * job->channels;
+        k->fwd_planes(job->x, job->slopes, job->scale, job->shift, job->y, p0,
+                      planes - p0 < job->ppi ? planes - p0 : job->ppi, job->channels,
+                      job->inner);
+        return;
+    }
     int64_t off, len;
     const int64_t c = plane_item(job, j, &off, &len);
     const char *slope = job->slopes + c * cs;

@@ -19,10 +19,12 @@ from helpers import (
 )
 
 # planes (inner >= 64), tiles (small inner), several segments per plane,
-# several column tiles and row blocks, channels-last shapes (last axis C)
+# several column tiles and row blocks, channels-last shapes (last axis C),
+# groups of small planes
 SHAPES = [
     (2, 3), (7, 5), (1, 1), (3, 2, 5), (2, 3, 7, 9), (1, 16, 8, 8), (2, 3, 4, 5, 6),
     (3, 5, 17, 13), (2, 3, 20001), (5000, 3), (3, 2000, 1), (4, 700, 3), (9, 31, 65),
+    (2, 256, 14, 14), (4, 300, 7, 7),
 ]
 MODES = ["new", "out", "inplace", "out_is_x"]
 

@@ -19,11 +19,13 @@ from helpers import (
 
 # (N, C, *spatial): NC, NCL, NCHW, NCDHW; odd sizes; shapes for both work
 # layouts (planes when H*W >= 64, tiles below), several segments per plane,
-# several column tiles (C * inner > 1024) and row blocks.
+# several column tiles (C * inner > 1024) and row blocks, the forward's
+# groups of small planes (a partial last group; a call large enough for
+# threads).
 SHAPES = [
     (2, 3), (7, 5), (1, 1), (3, 2, 5), (2, 3, 7, 9), (1, 16, 8, 8),
     (2, 3, 4, 5, 6), (3, 5, 17, 13), (2, 3, 20001), (5000, 3),
-    (3, 2000, 1), (4, 700, 3), (1, 64, 56, 56), (9, 31, 65),
+    (3, 2000, 1), (4, 700, 3), (1, 64, 56, 56), (9, 31, 65), (2, 256, 14, 14), (4, 300, 7, 7),
 ]
 
 
