@@ -709,6 +709,17 @@ def _prelu_for_inductor(x, weight):
     return torch.where(x > 0, x, w * x)
 
 
+# Without autograd, a CPU call below this many elements runs torch's own
+# forward kernel, whose result is the same bits as fastact's: there fastact's
+# kernel was no faster than torch's, and its entry from Python (the checks,
+# each a call into torch's bindings) cost more than torch's one call inside
+# a network (batch-1 inference of MobileFaceNet and iResNet-50, README).
+# From here on, a fresh output is large enough for the huge-page advice of
+# _new_like, which torch's allocator does not give.
+_TORCH_FORWARD_BELOW = _HUGE_PAGES_MIN_BYTES // 4
+_torch_prelu = torch.nn.functional.prelu
+
+
 def prelu(x, weight):
     """``x if x > 0 else weight * x``, as ``torch.nn.functional.prelu``, with autograd.
 
@@ -722,6 +733,12 @@ def prelu(x, weight):
         if _is_exporting():
             return _prelu_op(x, weight)
         return _prelu_for_inductor(x, weight)
+    if (x.numel() < _TORCH_FORWARD_BELOW and x.is_cpu
+            and not (_is_grad_enabled() and (x.requires_grad or weight.requires_grad))):
+        try:
+            return _torch_prelu(x, weight)
+        except RuntimeError:
+            pass     # refused: fastact's checks below say why, naming the argument
     if _direct(x, weight):
         if (x.requires_grad or weight.requires_grad) and _is_grad_enabled():
             return _PReLUFunction.apply(x, weight)
@@ -1119,7 +1136,9 @@ class PReLU(torch.nn.PReLU):
     ``weight`` and state_dict (checkpoints load both ways)."""
 
     def forward(self, input):
-        return prelu(input, self.weight)
+        # (the Parameter from its dict: nn.Module's attribute lookup is
+        # Python code, a cost of its own on small calls)
+        return prelu(input, self._parameters["weight"])
 
 
 class LeakyReLU(torch.nn.LeakyReLU):

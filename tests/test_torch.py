@@ -414,6 +414,33 @@ def test_numpy_api_takes_grad_tensors_under_no_grad():
         assert torch.equal(z, F.leaky_relu(x, 0.1).detach())
 
 
+def test_inference_forward_below_the_threshold_is_torchs_kernel(monkeypatch):
+    """Without autograd, prelu below ft._TORCH_FORWARD_BELOW elements runs
+    torch's own forward (the same bits); from there, and wherever autograd
+    records, fastact's kernel; what torch refuses still gets fastact's
+    error."""
+    calls = []
+    kernel = ft._raw_prelu_forward
+    monkeypatch.setattr(ft, "_raw_prelu_forward", lambda *a: calls.append(1) or kernel(*a))
+    w = torch.nn.Parameter(torch.empty(4).uniform_(-2, 2))
+    below = ft._TORCH_FORWARD_BELOW
+    small = _data(torch.float32, (3, 4, 5, 7))
+    large = _data(torch.float32, (1, 4, below // 4))
+    edge = _data(torch.float32, (1, 4, below // 4 - 1))
+    for mode in (torch.no_grad, torch.inference_mode):
+        with mode():
+            for x, fastact_kernel in ((small, False), (edge, False), (large, True)):
+                calls.clear()
+                assert_bitwise(ft.prelu(x, w), F.prelu(x, w))
+                assert bool(calls) is fastact_kernel
+    calls.clear()
+    y = ft.prelu(small, w)                    # recorded: fastact's kernel and backward
+    assert calls and y.grad_fn is not None
+    assert_bitwise(y.detach(), F.prelu(small, w).detach())
+    with torch.no_grad(), pytest.raises(ValueError, match="weight has dtype"):
+        ft.prelu(small, w.double())
+
+
 # --- modules and convert -------------------------------------------------------------
 
 def test_prelu_module_state_dict_both_ways():
