@@ -17,9 +17,10 @@ BatchNorm.  For each network:
   node, the weight gradient's reduction (aten::sum) included), inference
   and one training step;
 - inference under ``torch.inference_mode()`` at batch 1 and 16: eager torch,
-  converted, converted + fused, ``torch.compile`` of each of torch's and the
-  converted model (fullgraph=True, static shapes; compiled and warmed up
-  before timing; a failure is a row saying why);
+  a copy of it (the control: what noise and the order of the rows make of a
+  ratio that is 1), converted, converted + fused, ``torch.compile`` of each
+  of torch's and the converted model (fullgraph=True, static shapes;
+  compiled and warmed up before timing; a failure is a row saying why);
 - a training step (train mode, forward, loss = mean of the embedding's
   squares, backward, SGD step) at batch 16 and 64: eager torch and
   converted, compiled torch and compiled converted.
@@ -28,13 +29,22 @@ Each table's rows are timed in rounds (every row once per round, the order
 reversed every other round); a row's figure is its median over the rounds
 with the min-max, and each ratio (torch's time / the row's) is taken per
 round, then summarised the same way.  torch and fastact run with torch's
-thread count.
+thread count.  Beside each row, its minor page faults per call (median over
+the rounds): with glibc's default malloc settings a process can fault
+thousands of times per forward at batch 1 (freed memory given back to the
+system and faulted in again), by amounts that differ from model to model and
+with the order they run in, and that cost more than the activations do.
 """
 import copy
 import os
 import statistics
 import sys
 import time
+
+try:
+    import resource
+except ImportError:      # not on Windows: no page-fault counts there
+    resource = None
 
 NETWORKS = ("mobilefacenet", "iresnet50")
 
@@ -53,6 +63,11 @@ class _Row:
         self.name, self.fn, self.skip = name, fn, skip
         self.calls = 1
         self.samples = []
+        self.faults = []      # minor page faults per call, per round
+
+
+def _minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
 
 
 def _short(exc):
@@ -82,10 +97,12 @@ def _time_rows(rows, settings, out):
     print(f"    ({rounds} rounds of {round_seconds:.2f} s)", file=out, flush=True)
     for k in range(rounds):
         for r in (live if k % 2 == 0 else live[::-1]):
+            f0 = _minor_faults()
             t0 = time.perf_counter()
             for _ in range(r.calls):
                 r.fn()
             r.samples.append((time.perf_counter() - t0) / r.calls)
+            r.faults.append((_minor_faults() - f0) / r.calls)
     return rounds
 
 
@@ -103,8 +120,8 @@ def _ratio(base, row):
 def _print_table(title, rows, pairs, out):
     """rows: their times and ratio to rows[0]; pairs: (label, base, row) extra ratios."""
     print(f"  {title}", file=out)
-    print(f"    {'':34s} {'ms, median (min-max)':>26s}   {'torch / row, median (min-max)':>30s}",
-          file=out)
+    print(f"    {'':34s} {'ms, median (min-max)':>26s}   {'torch / row, median (min-max)':>30s}"
+          f"   {'page faults per call':>20s}", file=out)
     ratios = {}
     base = rows[0]
     for r in rows:
@@ -118,6 +135,10 @@ def _print_table(title, rows, pairs, out):
             q = _ratio(base, r)
             ratios[r.name] = q
             line += f"   {q[0]:10.3f}x ({q[1]:.3f}-{q[2]:.3f})"
+        else:
+            line += f"   {'':30s}"
+        if resource is not None:
+            line += f"   {statistics.median(r.faults):20.0f}"
         print(line, file=out)
     for label, b, r in pairs:
         q = _ratio(b, r)
@@ -324,6 +345,9 @@ def _bench_inference(torch, ft, model, convd, shape, batch, settings, rng, out, 
     x = torch.randn((batch, *shape), generator=rng)
     fused, why = _fused(ft, model)
     rows = [_Row("torch eager", _infer_fn(torch, model, x)),
+            # torch's model again (a copy): what the noise and the order of
+            # the rows alone make of a ratio that is 1
+            _Row("torch eager (a copy: control)", _infer_fn(torch, copy.deepcopy(model), x)),
             _Row("converted", _infer_fn(torch, convd, x)),
             _Row("converted + fused", _infer_fn(torch, fused, x) if fused else None, why),
             _compiled_row(torch, "torch.compile(torch)", _compiled(torch, model, no_compile),
@@ -339,8 +363,8 @@ def _bench_inference(torch, ft, model, convd, shape, batch, settings, rng, out, 
     problems = _check_inference(torch, rows, outputs, out)
     _time_rows(rows, settings, out)
     ratios = _print_table(f"inference, batch {batch}", rows,
-                          [("torch.compile(torch) / torch.compile(converted)", rows[3],
-                            rows[4])], out)
+                          [("torch.compile(torch) / torch.compile(converted)", rows[4],
+                            rows[5])], out)
     return ratios, problems
 
 
