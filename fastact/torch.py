@@ -725,9 +725,11 @@ def prelu(x, weight):
 
     weight: a scalar or 1-D tensor of x's dtype with one value, or one per
     channel (axis 1 of x).  The backward gives both gradients in one pass,
-    and skips the weight's when it does not require grad.  Under
-    torch.compile it is left to Inductor (see :func:`_prelu_for_inductor`);
-    torch.export records the operator ``fastact::prelu``.
+    and skips the weight's when it does not require grad.  Where autograd
+    records nothing, CPU calls below 2^20 elements run torch's own forward,
+    the same bits (see ``_TORCH_FORWARD_BELOW``).  Under torch.compile it is
+    left to Inductor (see :func:`_prelu_for_inductor`); torch.export records
+    the operator ``fastact::prelu``.
     """
     if _is_compiling():
         if _is_exporting():
