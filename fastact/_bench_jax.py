@@ -10,7 +10,11 @@ XLA allocates every result (fastact's kernels write into XLA's buffer), so
 both sides pay for fresh outputs alike.  The rows are timed in the bench's
 interleaved rounds, with the memory ceilings of the same run (copy forward,
 read-two-write-one backward; GB/s counts 8 bytes per element forward, 12
-backward).  Then the thread policy inside a jitted step: a step of three
+backward), each twice: into a preallocated, already-touched output, and
+into an output just allocated (numpy's, as large as XLA's: its first touch
+costs page faults, the kernel zeroing every page, as XLA's fresh results
+do unless the allocator keeps freed memory), the ceiling of a function
+that returns a new array.  Then the thread policy inside a jitted step: a step of three
 fastact calls and XLA's elementwise ops and reductions between them, with
 fastact's kernels on 1 and on N threads (XLA keeps its own thread pool).
 
@@ -21,6 +25,7 @@ import statistics
 
 import numpy as np
 
+from . import _membench
 from ._api import prelu, prelu_backward, set_num_threads
 
 SHAPES = [(32, 64, 112, 112)]
@@ -85,6 +90,12 @@ def _bench_shape(shape, threads, jax, fj, rng, out, rounds, batch_seconds, cases
 
     t = cases_class(out)
     t.add_ceilings(x, g)
+    for streaming in (False, True):
+        stores = "streaming" if streaming else "ordinary"
+        t.add(f"fresh ceiling copy ({stores} stores)", b8,
+              lambda nt=streaming: _membench.ceiling_copy(x, np.empty_like(x), nt))
+        t.add(f"fresh ceiling r2w1 ({stores} stores)", b12,
+              lambda nt=streaming: _membench.ceiling_add(x, g, np.empty_like(x), nt))
     t.add(FA_FWD, b8, lambda: _ready(fa_fwd(xj, aj)))
     t.add(XLA_FWD, b8, lambda: _ready(xla_fwd(xj, aj)))
     t.add(FA_BWD, b12, lambda: _ready(fa_bwd(xj, aj, gj)))
@@ -92,21 +103,27 @@ def _bench_shape(shape, threads, jax, fj, rng, out, rounds, batch_seconds, cases
     print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
     t.run(rounds, batch_seconds)
     ceilings = {"fwd": t.ceiling("copy"), "bwd": t.ceiling("r2w1")}
+    fresh = {kind: max(t.gbs(f"fresh ceiling {name} ({stores} stores)")
+                       for stores in ("ordinary", "streaming"))
+             for kind, name in (("fwd", "copy"), ("bwd", "r2w1"))}
     rows = []
     print(f"\n  jax at {shape}: fastact time / XLA time (below 1: fastact faster), median "
-          f"[min-max] over {rounds} rounds; speed / ceiling (copy forward, r2w1 backward)",
-          file=out)
+          f"[min-max] over {rounds} rounds; speed / ceiling (copy forward, r2w1 backward), "
+          "into a preallocated output and into a fresh one", file=out)
     for mine, xla, kind in PAIRS:
         ratios = [m / p for m, p in zip(t.samples[mine], t.samples[xla])]
         row = {"fastact": mine, "xla": xla, "ratio": statistics.median(ratios),
                "range": (min(ratios), max(ratios)),
                "fastact/ceiling": t.gbs(mine) / ceilings[kind],
-               "xla/ceiling": t.gbs(xla) / ceilings[kind]}
+               "xla/ceiling": t.gbs(xla) / ceilings[kind],
+               "fastact/fresh ceiling": t.gbs(mine) / fresh[kind],
+               "xla/fresh ceiling": t.gbs(xla) / fresh[kind]}
         rows.append(row)
         lo, hi = row["range"]
         print(f"  {mine:32s} / {xla:34s} {row['ratio']:6.3f} [{lo:.3f}-{hi:.3f}]  "
-              f"fastact/ceil {row['fastact/ceiling']:.2f}  XLA/ceil {row['xla/ceiling']:.2f}",
-              file=out)
+              f"fastact/ceil {row['fastact/ceiling']:.2f} "
+              f"(fresh {row['fastact/fresh ceiling']:.2f})  XLA/ceil {row['xla/ceiling']:.2f} "
+              f"(fresh {row['xla/fresh ceiling']:.2f})", file=out)
     return {"shape": shape, "rows": rows, "checks": (same_y, same_g)}
 
 
