@@ -735,7 +735,8 @@ def prelu(x, weight):
         if _is_exporting():
             return _prelu_op(x, weight)
         return _prelu_for_inductor(x, weight)
-    if (x.numel() < _TORCH_FORWARD_BELOW and x.is_cpu
+    if (type(x) in _PLAIN and type(weight) in _PLAIN and x.numel() < _TORCH_FORWARD_BELOW
+            and x.is_cpu
             and not (_is_grad_enabled() and (x.requires_grad or weight.requires_grad))):
         try:
             return _torch_prelu(x, weight)
