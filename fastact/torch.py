@@ -1139,9 +1139,7 @@ class PReLU(torch.nn.PReLU):
     ``weight`` and state_dict (checkpoints load both ways)."""
 
     def forward(self, input):
-        # (the Parameter from its dict: nn.Module's attribute lookup is
-        # Python code, a cost of its own on small calls)
-        return prelu(input, self._parameters["weight"])
+        return prelu(input, self.weight)
 
 
 class LeakyReLU(torch.nn.LeakyReLU):
