@@ -67,13 +67,14 @@ typedef struct {
 /* Fills the layout fields and returns the number of items. */
 static int64_t plan(prelu_job *job)
 {
-    if (job->inner >= (job->g == NULL ? FA_GROUP_PLANE_MIN : FA_PLANE_MIN)) {
+    /* only unstreamed forwards group planes: a streamed output keeps its
+     * blocks of whole lines (tiles below FA_PLANE_MIN, a run per plane) */
+    const int grouped = job->g == NULL && !job->streaming &&
+                        job->inner >= FA_GROUP_PLANE_MIN && job->inner <= FA_GROUP / 2;
+    if (grouped || job->inner >= FA_PLANE_MIN) {
         job->tiles = 0;
         job->nseg = (job->inner + FA_ITEM - 1) / FA_ITEM;
-        job->ppi = 1;
-        if (job->g == NULL && !job->streaming && job->inner <= FA_GROUP / 2) {
-            job->ppi = FA_GROUP / job->inner;
-        }
+        job->ppi = grouped ? FA_GROUP / job->inner : 1;
         const int64_t planes = job->outer * job->channels;
         return (planes + job->ppi - 1) / job->ppi * job->nseg;
     }
