@@ -161,20 +161,30 @@ class _Cases:
         nbytes = next(c[4] for c in self.cases if c[0] == name)
         return nbytes / self.seconds[name] / 1e9
 
-    def add_ceilings(self, x, g):
+    def add_ceilings(self, x, g, fresh=False):
         """The copy and read-two-write-one ceilings over x (and g), each with
-        ordinary and with streaming stores (outputs of their own)."""
-        dst, z = np.ones_like(x), np.ones_like(x)
-        b8, b12 = 2 * x.nbytes, 3 * x.nbytes
-        self.add("ceiling copy (ordinary stores)", b8, _membench.ceiling_copy, x, dst, False)
-        self.add("ceiling copy (streaming stores)", b8, _membench.ceiling_copy, x, dst, True)
-        self.add("ceiling r2w1 (ordinary stores)", b12, _membench.ceiling_add, x, g, z, False)
-        self.add("ceiling r2w1 (streaming stores)", b12, _membench.ceiling_add, x, g, z, True)
+        ordinary and with streaming stores: into outputs of their own,
+        preallocated and already touched, or with fresh=True into an output
+        allocated by each call (the ceiling of a function that returns a new
+        array: its first touch costs page faults)."""
+        prefix = "fresh ceiling" if fresh else "ceiling"
+        dst, z = (None, None) if fresh else (np.ones_like(x), np.ones_like(x))
+        kinds = (("copy", 2 * x.nbytes, _membench.ceiling_copy, (x,), dst),
+                 ("r2w1", 3 * x.nbytes, _membench.ceiling_add, (x, g), z))
+        for kind, nbytes, kernel, inputs, out in kinds:
+            for streaming in (False, True):
+                name = f"{prefix} {kind} ({'streaming' if streaming else 'ordinary'} stores)"
+                if fresh:
+                    self.add(name, nbytes, lambda k=kernel, a=inputs, nt=streaming:
+                             k(*a, np.empty_like(x), nt))
+                else:
+                    self.add(name, nbytes, kernel, *inputs, out, streaming)
 
-    def ceiling(self, kind):
+    def ceiling(self, kind, fresh=False):
         """The faster of a ceiling's two forms ("copy" or "r2w1"), in GB/s."""
-        return max(self.gbs(f"ceiling {kind} (ordinary stores)"),
-                   self.gbs(f"ceiling {kind} (streaming stores)"))
+        prefix = "fresh ceiling" if fresh else "ceiling"
+        return max(self.gbs(f"{prefix} {kind} (ordinary stores)"),
+                   self.gbs(f"{prefix} {kind} (streaming stores)"))
 
     def time(self, name):
         return self.seconds[name]

@@ -25,7 +25,6 @@ import statistics
 
 import numpy as np
 
-from . import _membench
 from ._api import prelu, prelu_backward, set_num_threads
 
 SHAPES = [(32, 64, 112, 112)]
@@ -90,12 +89,7 @@ def _bench_shape(shape, threads, jax, fj, rng, out, rounds, batch_seconds, cases
 
     t = cases_class(out)
     t.add_ceilings(x, g)
-    for streaming in (False, True):
-        stores = "streaming" if streaming else "ordinary"
-        t.add(f"fresh ceiling copy ({stores} stores)", b8,
-              lambda nt=streaming: _membench.ceiling_copy(x, np.empty_like(x), nt))
-        t.add(f"fresh ceiling r2w1 ({stores} stores)", b12,
-              lambda nt=streaming: _membench.ceiling_add(x, g, np.empty_like(x), nt))
+    t.add_ceilings(x, g, fresh=True)
     t.add(FA_FWD, b8, lambda: _ready(fa_fwd(xj, aj)))
     t.add(XLA_FWD, b8, lambda: _ready(xla_fwd(xj, aj)))
     t.add(FA_BWD, b12, lambda: _ready(fa_bwd(xj, aj, gj)))
@@ -103,9 +97,7 @@ def _bench_shape(shape, threads, jax, fj, rng, out, rounds, batch_seconds, cases
     print(f"  {'case':44s} {'time/call':>14s} {'speed':>13s}", file=out)
     t.run(rounds, batch_seconds)
     ceilings = {"fwd": t.ceiling("copy"), "bwd": t.ceiling("r2w1")}
-    fresh = {kind: max(t.gbs(f"fresh ceiling {name} ({stores} stores)")
-                       for stores in ("ordinary", "streaming"))
-             for kind, name in (("fwd", "copy"), ("bwd", "r2w1"))}
+    fresh = {"fwd": t.ceiling("copy", fresh=True), "bwd": t.ceiling("r2w1", fresh=True)}
     rows = []
     print(f"\n  jax at {shape}: fastact time / XLA time (below 1: fastact faster), median "
           f"[min-max] over {rounds} rounds; speed / ceiling (copy forward, r2w1 backward), "
