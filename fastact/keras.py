@@ -9,7 +9,8 @@ functions ``leaky_relu``, ``relu``, ``relu6`` and ``elu`` are activations for
 the package ``fastact`` ("fastact>PReLU", "fastact>leaky_relu" ...), so a
 ``.keras`` file saved with them loads again once ``fastact.keras`` is
 imported, and ``convert(model)`` returns a copy of a model with Keras's four
-layers swapped for these, weights included.
+layers, and Keras's four activations wherever a layer applies them
+(``Dense(64, activation="relu")``), swapped for these, weights included.
 
 What runs, by Keras backend (``keras.backend.backend()``):
 
@@ -295,24 +296,46 @@ def elu(x, alpha=1.0):
 
 _SWAPS = {keras.layers.PReLU: PReLU, keras.layers.LeakyReLU: LeakyReLU,
           keras.layers.ReLU: ReLU, keras.layers.ELU: ELU}
+# Keras's own activations (what "relu" ... name in any layer's config) and
+# fastact's, with the same parameters and defaults
+_ACTIVATION_SWAPS = ((keras.activations.leaky_relu, leaky_relu), (keras.activations.relu, relu),
+                     (keras.activations.relu6, relu6), (keras.activations.elu, elu))
+
+
+def _fastact_activation(layer):
+    """fastact's function for the Keras activation ``layer`` applies (Dense,
+    Conv2D, Activation ..., named as a string or passed as Keras's function),
+    or None."""
+    applied = getattr(layer, "activation", None)
+    for theirs, ours in _ACTIVATION_SWAPS:
+        if applied is theirs:
+            return ours
+    return None
 
 
 def _clone(layer):
     cls = _SWAPS.get(type(layer), type(layer))
-    return cls.from_config(layer.get_config())
+    config = layer.get_config()
+    activation = _fastact_activation(layer)
+    if activation is not None and "activation" in config:
+        config["activation"] = activation
+    return cls.from_config(config)
 
 
 def convert(model):
-    """A copy of a Sequential or functional model with ``keras.layers.PReLU``,
-    ``LeakyReLU``, ``ReLU`` and ``ELU`` (those classes exactly, not
-    subclasses) replaced by fastact's, and the model's weights.
+    """A copy of a Sequential or functional model, nested models included,
+    with ``keras.layers.PReLU``, ``LeakyReLU``, ``ReLU`` and ``ELU`` (those
+    classes exactly, not subclasses) replaced by fastact's, Keras's
+    ``relu``, ``leaky_relu``, ``relu6`` and ``elu`` activations of any layer
+    (``Dense(64, activation="relu")``, ``Activation("elu")`` ...) replaced by
+    fastact's functions, and the model's weights.
 
     Made with ``keras.models.clone_model``: the copy is not compiled (compile
     it as the original was), and layers keep their names and configs.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    new = keras.models.clone_model(model, clone_function=_clone)
+    new = keras.models.clone_model(model, clone_function=_clone, recursive=True)
     if model.built:
         new.set_weights(model.get_weights())
     return new

@@ -239,6 +239,50 @@ def small_model(L, act):
 
 
 @case("jax", "torch", "numpy")
+def convert_swaps_activations():
+    """Keras's relu, leaky_relu, relu6 and elu, named as strings or passed as
+    Keras's functions in any layer, nested models included, become fastact's;
+    other activations stay; the copy computes what the original does and
+    saves and loads with fastact's functions."""
+    r = rng()
+    keras.utils.set_random_seed(int(r.integers(1 << 30)))
+    inner = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="elu"),
+                              keras.layers.PReLU()], name="inner")
+    inputs = keras.Input((4, 4, 2))
+    h = keras.layers.Conv2D(3, 2, activation="relu6")(inputs)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(6, activation=keras.activations.leaky_relu)(h)
+    h = inner(h)
+    h = keras.layers.Activation("relu")(h)
+    outputs = keras.layers.Dense(2, activation="tanh")(h)
+    theirs = keras.Model(inputs, outputs)
+    ours = fk.convert(theirs)
+    applied = {layer.name: getattr(layer, "activation", None) for layer in ours.layers}
+    want = {theirs.layers[1].name: fk.relu6, theirs.layers[3].name: fk.leaky_relu,
+            theirs.layers[5].name: fk.relu, theirs.layers[6].name: keras.activations.tanh}
+    for name, fn in want.items():
+        assert applied[name] is fn, (name, applied[name], fn)
+    nested = ours.get_layer("inner")
+    assert nested.layers[0].activation is fk.elu, nested.layers[0].activation
+    assert type(nested.layers[1]) is fk.PReLU, type(nested.layers[1])
+    # the originals are untouched
+    assert theirs.layers[1].activation is keras.activations.relu6
+    assert theirs.get_layer("inner").layers[0].activation is keras.activations.elu
+    for a, b in zip(theirs.get_weights(), ours.get_weights()):
+        assert_bitwise(a, b, "weights")
+    x = r.standard_normal((3, 4, 4, 2)).astype(np.float32)
+    want_y = to_np(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(to_np(ours.predict(x, verbose=0)), want_y, rtol=1e-6, atol=1e-6)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.keras")
+        ours.save(path)
+        loaded = keras.saving.load_model(path)
+    assert loaded.layers[1].activation is fk.relu6
+    assert loaded.get_layer("inner").layers[0].activation is fk.elu
+    np.testing.assert_allclose(to_np(loaded.predict(x, verbose=0)), want_y, rtol=1e-6, atol=1e-6)
+
+
+@case("jax", "torch", "numpy")
 def save_load_round_trip():
     r = rng()
     model = small_model(fk, fk.leaky_relu)

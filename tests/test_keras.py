@@ -21,13 +21,15 @@ NEEDS = {"jax": ("jax",), "torch": ("torch",), "numpy": ()}
 CASES = {
     "jax": ["outputs_match_numpy_api", "forward_matches_keras", "fit_matches_keras",
             "save_load_round_trip", "activations_by_name", "convert_swaps_layers",
-            "config_round_trip", "semantics_where_keras_differs", "tensorflow_fallback",
-            "readme_example", "check_grads_float64"],
+            "convert_swaps_activations", "config_round_trip", "semantics_where_keras_differs",
+            "tensorflow_fallback", "readme_example", "check_grads_float64"],
     "torch": ["outputs_match_numpy_api", "forward_matches_keras", "fit_matches_keras",
               "save_load_round_trip", "activations_by_name", "convert_swaps_layers",
-              "config_round_trip", "semantics_where_keras_differs", "gradcheck_float64"],
+              "convert_swaps_activations", "config_round_trip", "semantics_where_keras_differs",
+              "gradcheck_float64"],
     "numpy": ["outputs_match_numpy_api", "forward_matches_keras", "save_load_round_trip",
-              "activations_by_name", "convert_swaps_layers", "config_round_trip"],
+              "activations_by_name", "convert_swaps_layers", "convert_swaps_activations",
+              "config_round_trip"],
 }
 _runs = {}
 
