@@ -2,16 +2,18 @@
 activations against fastact's (``fastact.torch.convert``), eager and under
 ``torch.compile``, inference and training, timed in one process.
 
-Networks (fastact._torch_nets, random parameters from a fixed seed, float32,
-112x112 inputs): ArcFace's iResNet-50 and MobileFaceNet, each PReLU fed by a
-BatchNorm.  For each network:
+Networks (fastact._torch_nets, random parameters from a fixed seed, float32):
+ArcFace's iResNet-50 and MobileFaceNet (112x112 images), each PReLU fed by a
+BatchNorm, and ConvTasNet (1 s of 8 kHz audio), 49 shared-slope PReLUs fed
+by 1-D convolutions.  For each network:
 
 - a check first: the converted model's outputs equal torch's bit for bit
   (eval, forward) and its training loss and gradients match torch's (every
   gradient bitwise except PReLU's weight gradients, which fastact sums in
   float64: within 1e-4 of their largest value); the fused model
   (``convert(model, fuse=True)``: an eval-mode BatchNorm folded into the
-  PReLU that follows it) within 1e-4 relative to the output's largest value;
+  PReLU that follows it; a row left out where no BatchNorm feeds a PReLU)
+  within 1e-4 relative to the output's largest value;
 - PReLU's share of eager torch's operator time (torch.profiler; forward:
   aten::prelu and what it calls; backward: the autograd engine's work on its
   node, the weight gradient's reduction (aten::sum) included), inference
@@ -21,9 +23,9 @@ BatchNorm.  For each network:
   ratio that is 1), converted, converted + fused, ``torch.compile`` of each
   of torch's and the converted model (fullgraph=True, static shapes;
   compiled and warmed up before timing; a failure is a row saying why);
-- a training step (train mode, forward, loss = mean of the embedding's
-  squares, backward, SGD step) at batch 16 and 64: eager torch and
-  converted, compiled torch and compiled converted.
+- a training step (train mode, forward, loss = mean of the output's
+  squares, backward, SGD step) at batch 16 and 64 (ConvTasNet: 4 and 16):
+  eager torch and converted, compiled torch and compiled converted.
 
 Each table's rows are timed in rounds (every row once per round, in a
 shuffled order, no row twice in a row across rounds); a row's figure is its
@@ -48,9 +50,15 @@ try:
 except ImportError:      # not on Windows: no page-fault counts there
     resource = None
 
-NETWORKS = ("mobilefacenet", "iresnet50")
+NETWORKS = ("mobilefacenet", "iresnet50", "convtasnet")
 
 # seconds of timing per table (the rounds fit in it, between the bounds)
+_DEFAULT_SECTIONS = [("inference", 1), ("inference", 16), ("training", 16), ("training", 64)]
+# ConvTasNet's training step at batch 16 (1 s of audio each) already takes
+# seconds here: batch 4 and 16 instead of 16 and 64
+_SECTIONS = {"convtasnet": [("inference", 1), ("inference", 16), ("training", 4),
+                            ("training", 16)]}
+_QUICK_SECTIONS = [("inference", 1), ("inference", 2), ("training", 2)]
 _FULL = {"budget": 20.0, "min_rounds": 3, "max_rounds": 41, "sample": 0.25}
 _QUICK = {"budget": 1.0, "min_rounds": 2, "max_rounds": 3, "sample": 0.02}
 
@@ -201,9 +209,12 @@ def _compiled_row(torch, name, compiled, make_fn, x):
 def _fused(ft, model):
     """convert(deepcopy, fuse=True), or (None, reason)."""
     try:
-        return ft.convert(copy.deepcopy(model), fuse=True), None
+        fused = ft.convert(copy.deepcopy(model), fuse=True)
     except TypeError as exc:
         return None, f"convert(model, fuse=True) is not available here ({_short(exc)})"
+    if not any(isinstance(m, ft.BatchNormPReLU) for m in fused.modules()):
+        return None, "no BatchNorm feeds a PReLU in this network: nothing to fuse"
+    return fused, None
 
 
 def _infer_fn(torch, model, x):
@@ -420,9 +431,7 @@ def bench_network(name, *, quick=False, sections=None, settings=None, compile=No
     settings = dict(settings or (_QUICK if quick else _FULL))
     no_compile = quick if compile is None else not compile
     if sections is None:
-        sections = ([("inference", 1), ("inference", 2), ("training", 2)] if quick else
-                    [("inference", 1), ("inference", 16), ("training", 16),
-                     ("training", 64)])
+        sections = _QUICK_SECTIONS if quick else _SECTIONS.get(name, _DEFAULT_SECTIONS)
     rng = torch.Generator().manual_seed(1)
     model, shape = _torch_nets.build(name)
     count = _torch_nets.prelu_count(model)
@@ -493,7 +502,10 @@ def run(quick=False, out=sys.stdout, networks=None):
     results = {}
     try:
         for name in networks:
-            results[name] = bench_network(name, quick=quick, out=out)
+            try:
+                results[name] = bench_network(name, quick=quick, out=out)
+            except ImportError as exc:       # a network from a package not installed
+                print(f"\n{name}: skipped: {exc}", file=out, flush=True)
     finally:
         fastact.set_num_threads(None)
     failed = [f"{n}: {p}" for n, r in results.items() for p in r["problems"]]

@@ -16,6 +16,18 @@ Written from the architectures:
   1x1 LinearBlock (with a residual inside the Residual stages), global
   depthwise conv head and a 512-d embedding.  33 per-channel PReLUs, each
   fed by a BatchNorm2d.
+- ConvTasNet (Luo and Mesgarani, 2019; the non-causal configuration of
+  torchaudio's ``conv_tasnet_base``: 512 encoder filters of 16 samples,
+  stride 8; a mask network of 3 stacks of 8 dilated 1-D conv blocks with
+  128 bottleneck and 512 hidden channels; ReLU masks; a transposed-conv
+  decoder) separating 2 sources from 1 s of 8 kHz audio.  Each block is
+  1x1 conv -> PReLU -> global layer norm (GroupNorm of one group) ->
+  depthwise dilated conv -> PReLU -> global layer norm, then 1x1 convs to
+  the residual and skip paths.  49 PReLUs with one shared slope each (two
+  per block, one before the mask's output conv), fed by 1-D convolutions,
+  none by a BatchNorm; the blocks' on (N, 512, 1001) tensors.  (torchaudio's
+  own wheel on PyPI is a CUDA build that does not load beside a CPU build
+  of torch, hence a definition here.)
 
 Parameters are random from a fixed seed; PReLU weights spread around 0.25
 (no two channels alike) and BatchNorm running statistics, scales and shifts
@@ -27,8 +39,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["IResNet", "MobileFaceNet", "iresnet50", "mobilefacenet", "NETWORKS",
-           "build", "prelu_count"]
+__all__ = ["IResNet", "MobileFaceNet", "ConvTasNet", "iresnet50", "mobilefacenet", "convtasnet",
+           "NETWORKS", "build", "prelu_count"]
 
 
 # --- iResNet -------------------------------------------------------------------------
@@ -210,8 +222,9 @@ class MobileFaceNet(nn.Module):
 def randomize(model, seed=0):
     """Random parameters and BatchNorm statistics from `seed`, in place:
     convolutions and linear layers He-normal (activations keep their scale
-    through the depth), BatchNorm scale U(0.5, 1.5), shift N(0, 0.1), running
-    mean N(0, 0.1), running variance U(0.5, 2), PReLU weights U(0.15, 0.35)."""
+    through the depth), BatchNorm and GroupNorm scale U(0.5, 1.5), shift
+    N(0, 0.1), running mean N(0, 0.1), running variance U(0.5, 2), PReLU
+    weights U(0.15, 0.35)."""
     gen = torch.Generator().manual_seed(seed)
 
     def uniform(t, lo, hi):
@@ -222,7 +235,7 @@ def randomize(model, seed=0):
 
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.Linear)):
                 fan_in = m.weight[0].numel()
                 normal(m.weight, math.sqrt(1.0 / fan_in))
                 if m.bias is not None:
@@ -232,6 +245,9 @@ def randomize(model, seed=0):
                 normal(m.bias, 0.1)
                 normal(m.running_mean, 0.1)
                 uniform(m.running_var, 0.5, 2.0)
+            elif isinstance(m, nn.GroupNorm):
+                uniform(m.weight, 0.5, 1.5)
+                normal(m.bias, 0.1)
             elif isinstance(m, nn.PReLU):
                 uniform(m.weight, 0.15, 0.35)
     return model
@@ -247,10 +263,74 @@ def mobilefacenet(seed=0):
     return randomize(MobileFaceNet(), seed).eval()
 
 
+# --- ConvTasNet ----------------------------------------------------------------------
+
+class TemporalBlock(nn.Module):
+    """1x1 conv -> PReLU -> gLN -> depthwise conv (dilated) -> PReLU -> gLN,
+    and 1x1 convs to the residual (absent in the last block) and skip paths."""
+
+    def __init__(self, channels, hidden, dilation, residual=True):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(channels, hidden, 1), nn.PReLU(), nn.GroupNorm(1, hidden, eps=1e-8),
+            nn.Conv1d(hidden, hidden, 3, padding=dilation, dilation=dilation, groups=hidden),
+            nn.PReLU(), nn.GroupNorm(1, hidden, eps=1e-8))
+        self.residual = nn.Conv1d(hidden, channels, 1) if residual else None
+        self.skip = nn.Conv1d(hidden, channels, 1)
+
+    def forward(self, x):
+        h = self.body(x)
+        return (None if self.residual is None else self.residual(h)), self.skip(h)
+
+
+class ConvTasNet(nn.Module):
+    """Encoder, temporal-conv mask network, masks applied to the encoding,
+    decoder; (N, 1, T) in (T a multiple of the stride), (N, sources, T) out."""
+
+    def __init__(self, sources=2, filters=512, kernel=16, bottleneck=128, hidden=512,
+                 blocks=8, stacks=3):
+        super().__init__()
+        self.sources, self.filters, self.stride = sources, filters, kernel // 2
+        self.encoder = nn.Conv1d(1, filters, kernel, stride=self.stride, padding=self.stride,
+                                 bias=False)
+        self.norm = nn.GroupNorm(1, filters, eps=1e-8)
+        self.bottleneck = nn.Conv1d(filters, bottleneck, 1)
+        self.blocks = nn.ModuleList(
+            TemporalBlock(bottleneck, hidden, 2 ** b, residual=(s, b) != (stacks - 1, blocks - 1))
+            for s in range(stacks) for b in range(blocks))
+        self.mask_prelu = nn.PReLU()
+        self.mask_conv = nn.Conv1d(bottleneck, sources * filters, 1)
+        self.mask_act = nn.ReLU()
+        self.decoder = nn.ConvTranspose1d(filters, 1, kernel, stride=self.stride,
+                                          padding=self.stride, bias=False)
+
+    def forward(self, x):
+        n, t = x.shape[0], x.shape[-1]
+        feats = self.encoder(x)                                   # (N, filters, frames)
+        h = self.bottleneck(self.norm(feats))
+        skips = 0.0
+        for block in self.blocks:
+            residual, skip = block(h)
+            if residual is not None:
+                h = h + residual
+            skips = skips + skip
+        masks = self.mask_act(self.mask_conv(self.mask_prelu(skips)))
+        masked = masks.view(n, self.sources, self.filters, -1) * feats.unsqueeze(1)
+        out = self.decoder(masked.view(n * self.sources, self.filters, -1))
+        return out.view(n, self.sources, t)
+
+
+def convtasnet(seed=0):
+    """ConvTasNet (2 sources, torchaudio's conv_tasnet_base configuration)
+    with random parameters (eval mode)."""
+    return randomize(ConvTasNet(), seed).eval()
+
+
 # name -> (builder, input shape of one sample, PReLU modules)
 NETWORKS = {
     "iresnet50": (iresnet50, (3, 112, 112), 25),
     "mobilefacenet": (mobilefacenet, (3, 112, 112), 33),
+    "convtasnet": (convtasnet, (1, 8000), 49),     # 1 s of 8 kHz audio
 }
 
 

@@ -1,4 +1,4 @@
-"""Real PyTorch networks (ArcFace iResNet-50, MobileFaceNet; random weights):
+"""Real PyTorch networks (ArcFace iResNet-50, MobileFaceNet, ConvTasNet; random weights):
 torch's time / the time of the same model after fastact.torch.convert, eager,
 inference at batch 1 and 16 and a training step at batch 16, measured by
 fastact's torch benchmark (fastact/_bench_torch.py: interleaved rounds, the
@@ -7,7 +7,7 @@ is faster.  Skipped where torch (or this fastact's torch benchmark) is
 missing; torch.compile is left out (compiling takes minutes)."""
 import io
 
-NETWORKS = ["mobilefacenet", "iresnet50"]
+NETWORKS = ["mobilefacenet", "iresnet50", "convtasnet"]
 SECTIONS = [("inference", 1), ("inference", 16), ("training", 16)]
 # a short budget: at least 3 rounds, about 5 s of timing per table (the
 # iResNet-50 training step takes seconds, so its table takes longer)
