@@ -25,7 +25,8 @@ Written from the architectures:
   depthwise dilated conv -> PReLU -> global layer norm, then 1x1 convs to
   the residual and skip paths.  49 PReLUs with one shared slope each (two
   per block, one before the mask's output conv), fed by 1-D convolutions,
-  none by a BatchNorm; the blocks' on (N, 512, 1001) tensors.  (torchaudio's
+  none by a BatchNorm; the blocks' PReLUs run on (N, 512, 1001) tensors.
+  (torchaudio's
   own wheel on PyPI is a CUDA build that does not load beside a CPU build
   of torch, hence a definition here.)
 
