@@ -26,9 +26,8 @@ Written from the architectures:
   the residual and skip paths.  49 PReLUs with one shared slope each (two
   per block, one before the mask's output conv), fed by 1-D convolutions,
   none by a BatchNorm; the blocks' PReLUs run on (N, 512, 1001) tensors.
-  (torchaudio's
-  own wheel on PyPI is a CUDA build that does not load beside a CPU build
-  of torch, hence a definition here.)
+  (torchaudio's own wheel on PyPI is a CUDA build that does not load
+  beside a CPU build of torch, hence a definition here.)
 
 Parameters are random from a fixed seed; PReLU weights spread around 0.25
 (no two channels alike) and BatchNorm running statistics, scales and shifts
