@@ -502,10 +502,7 @@ def run(quick=False, out=sys.stdout, networks=None):
     results = {}
     try:
         for name in networks:
-            try:
-                results[name] = bench_network(name, quick=quick, out=out)
-            except ImportError as exc:       # a network from a package not installed
-                print(f"\n{name}: skipped: {exc}", file=out, flush=True)
+            results[name] = bench_network(name, quick=quick, out=out)
     finally:
         fastact.set_num_threads(None)
     failed = [f"{n}: {p}" for n, r in results.items() for p in r["problems"]]
