@@ -161,19 +161,24 @@ class _Cases:
         nbytes = next(c[4] for c in self.cases if c[0] == name)
         return nbytes / self.seconds[name] / 1e9
 
+    @staticmethod
+    def _ceiling_name(kind, streaming, fresh):
+        """The case name of a ceiling, as add_ceilings adds it."""
+        return (f"{'fresh ceiling' if fresh else 'ceiling'} {kind} "
+                f"({'streaming' if streaming else 'ordinary'} stores)")
+
     def add_ceilings(self, x, g, fresh=False):
         """The copy and read-two-write-one ceilings over x (and g), each with
         ordinary and with streaming stores: into outputs of their own,
         preallocated and already touched, or with fresh=True into an output
         allocated by each call (the ceiling of a function that returns a new
         array: its first touch costs page faults)."""
-        prefix = "fresh ceiling" if fresh else "ceiling"
         dst, z = (None, None) if fresh else (np.ones_like(x), np.ones_like(x))
         kinds = (("copy", 2 * x.nbytes, _membench.ceiling_copy, (x,), dst),
                  ("r2w1", 3 * x.nbytes, _membench.ceiling_add, (x, g), z))
         for kind, nbytes, kernel, inputs, out in kinds:
             for streaming in (False, True):
-                name = f"{prefix} {kind} ({'streaming' if streaming else 'ordinary'} stores)"
+                name = self._ceiling_name(kind, streaming, fresh)
                 if fresh:
                     self.add(name, nbytes, lambda k=kernel, a=inputs, nt=streaming:
                              k(*a, np.empty_like(x), nt))
@@ -182,9 +187,8 @@ class _Cases:
 
     def ceiling(self, kind, fresh=False):
         """The faster of a ceiling's two forms ("copy" or "r2w1"), in GB/s."""
-        prefix = "fresh ceiling" if fresh else "ceiling"
-        return max(self.gbs(f"{prefix} {kind} (ordinary stores)"),
-                   self.gbs(f"{prefix} {kind} (streaming stores)"))
+        return max(self.gbs(self._ceiling_name(kind, streaming, fresh))
+                   for streaming in (False, True))
 
     def time(self, name):
         return self.seconds[name]
@@ -228,11 +232,12 @@ def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_s
     ceiling_counts = sorted(set(counts) | ({1} if max(counts) > 1 else set()))
     for c in ceiling_counts:
         tag = _thread_tag(counts, c)
-        copy, add = _membench.ceiling_copy, _membench.ceiling_add
-        t.add_at(c, "ceiling copy (ordinary stores)" + tag, b8, copy, x, dst, False)
-        t.add_at(c, "ceiling copy (streaming stores)" + tag, b8, copy, x, dst, True)
-        t.add_at(c, "ceiling r2w1 (ordinary stores)" + tag, b12, add, x, g, z, False)
-        t.add_at(c, "ceiling r2w1 (streaming stores)" + tag, b12, add, x, g, z, True)
+        for kind, nbytes, kernel, inputs, dest in (
+                ("copy", b8, _membench.ceiling_copy, (x,), dst),
+                ("r2w1", b12, _membench.ceiling_add, (x, g), z)):
+            for streaming in (False, True):
+                t.add_at(c, _Cases._ceiling_name(kind, streaming, False) + tag, nbytes, kernel,
+                         *inputs, dest, streaming)
         if c in counts:
             t.add_at(c, "ceiling rmw (x *= 1)" + tag, b8, _membench.ceiling_scale_inplace, rmw, 1.0)
 
@@ -280,8 +285,8 @@ def _bench_shape(shape, counts, set_threads, torch, F, rng, out, rounds, batch_s
 
     def ceiling(kind, c):
         tag = _thread_tag(counts, c)
-        return max(t.gbs(f"ceiling {kind} (ordinary stores){tag}"),
-                   t.gbs(f"ceiling {kind} (streaming stores){tag}"))
+        return max(t.gbs(_Cases._ceiling_name(kind, streaming, False) + tag)
+                   for streaming in (False, True))
 
     summary = []
     for c in counts:

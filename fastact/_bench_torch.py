@@ -52,13 +52,14 @@ except ImportError:      # not on Windows: no page-fault counts there
 
 NETWORKS = ("mobilefacenet", "iresnet50", "convtasnet")
 
-# seconds of timing per table (the rounds fit in it, between the bounds)
+# the (kind, batch) tables of each network
 _DEFAULT_SECTIONS = [("inference", 1), ("inference", 16), ("training", 16), ("training", 64)]
 # ConvTasNet's training step at batch 16 (1 s of audio each) already takes
 # seconds here: batch 4 and 16 instead of 16 and 64
 _SECTIONS = {"convtasnet": [("inference", 1), ("inference", 16), ("training", 4),
                             ("training", 16)]}
 _QUICK_SECTIONS = [("inference", 1), ("inference", 2), ("training", 2)]
+# seconds of timing per table (the rounds fit in it, between the bounds)
 _FULL = {"budget": 20.0, "min_rounds": 3, "max_rounds": 41, "sample": 0.25}
 _QUICK = {"budget": 1.0, "min_rounds": 2, "max_rounds": 3, "sample": 0.02}
 
