@@ -216,25 +216,29 @@ def _slopes(weight, code):
 
 # --- CPU kernels ---------------------------------------------------------------------
 
-def _new_like(x, size=None):
-    """torch.empty_like(x) for a kernel's output; on the CPU, one of 4 MiB or
-    more asks for transparent huge pages first (as numpy's allocator does),
-    so that fresh memory faults in 2 MiB pages, not 4 KiB ones
+def _new_like(x, size=None, huge_pages=False):
+    """torch.empty_like(x) for a kernel's output.  With huge_pages (where
+    autograd records: the forward's output, kept for the backward, and the
+    input gradient), one of 4 MiB or more on the CPU asks for transparent
+    huge pages first (as numpy's allocator does), so that fresh memory
+    faults in 2 MiB pages, not 4 KiB ones.  Outputs of inference do not
+    ask: inside networks that made batch-16 inference slower, while in
+    training it was level at batch 16 and faster at batch 64
     (docs/performance.md, "Allocation in fastact.torch").  Every kernel call
-    that writes a new output passes here, so it also makes the thread follow
-    torch's thread count."""
+    that writes a new output passes here, so it also makes the thread
+    follow torch's thread count."""
     _follow_torch_threads()
     out = _empty_like(x)
     # (size: x's element count where the caller has it; no output of fewer
     # than _HUGE_PAGES_MIN_BYTES / 8 elements can reach the threshold)
-    if size is None or size >= _HUGE_PAGES_MIN_BYTES // 8:
+    if huge_pages and (size is None or size >= _HUGE_PAGES_MIN_BYTES // 8):
         nbytes = out.nbytes
         if nbytes >= _HUGE_PAGES_MIN_BYTES and out.is_cpu:
             _advise_huge_pages(out.data_ptr(), nbytes)
     return out
 
 
-def _prelu_cpu(x, weight):
+def _prelu_cpu(x, weight, huge_pages=False):
     # the common case first, its checks inlined (a small call costs about as
     # much as they do): contiguous float32/float64 x of 2 or more dims, a
     # contiguous 1-D weight of its dtype, shared or one value per channel
@@ -246,7 +250,7 @@ def _prelu_cpu(x, weight):
         size = x.numel()
         n = weight.numel()
         if len(shape) >= 2 and size and (n == shape[1] or n == 1):
-            out = _new_like(x, size)
+            out = _new_like(x, size, huge_pages)
             if n == 1:
                 outer, inner = 1, size
             else:
@@ -255,13 +259,13 @@ def _prelu_cpu(x, weight):
             _raw_prelu_forward(code, x.data_ptr(), weight.data_ptr(), out.data_ptr(),
                                outer, n, inner)
             return out
-    return _prelu_general(x, weight)
+    return _prelu_general(x, weight, huge_pages=huge_pages)
 
 
-def _prelu_general(x, weight, run=_CPU):
+def _prelu_general(x, weight, run=_CPU, huge_pages=False):
     code = _code(x, "x")
     n = _channels(x, weight)
-    out = _new_like(x)
+    out = _new_like(x, huge_pages=huge_pages)
     if x.numel() == 0:
         return out
     xk, fmt, target = _operands(x, out)
@@ -278,7 +282,7 @@ def _prelu_backward_kernel(grad_output, x, weight, weight_grad, run=_CPU):
     code = _code(x, "x")
     n = _channels(x, weight)
     _check_grad_output(grad_output, x)
-    grad_input = _new_like(x)
+    grad_input = _new_like(x, huge_pages=True)
     grad_weight = None
     if weight_grad:
         grad_weight = torch.empty(weight.shape, dtype=_COMPUTE[code], device=x.device)
@@ -307,9 +311,9 @@ def _prelu_backward_kernel(grad_output, x, weight, weight_grad, run=_CPU):
     return grad_input, grad_weight
 
 
-def _unary_kernel(op, params, x, run=_CPU):
+def _unary_kernel(op, params, x, run=_CPU, huge_pages=False):
     code = _code(x, "x")
-    out = _new_like(x)
+    out = _new_like(x, huge_pages=huge_pages)
     size = x.numel()
     if size == 0:
         return out
@@ -336,7 +340,7 @@ def _unary_inplace_kernel(op, params, x, run=_CPU):
 def _unary_backward_kernel(op, params, grad_output, x, run=_CPU):
     code = _code(x, "x")
     _check_grad_output(grad_output, x)
-    grad_input = _new_like(x)
+    grad_input = _new_like(x, huge_pages=True)
     size = x.numel()
     if size == 0:
         return grad_input
@@ -630,7 +634,7 @@ class _PReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight):
         ctx.save_for_backward(x, weight)
-        return _prelu_cpu(x, weight)
+        return _prelu_cpu(x, weight, True)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -649,7 +653,7 @@ class _UnaryFunction(torch.autograd.Function):
         ctx.kernel = kernels[1]
         ctx.name = name
         ctx.params = params
-        return _unary_kernel(*kernels[0], x)
+        return _unary_kernel(*kernels[0], x, huge_pages=True)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -717,8 +721,9 @@ def _prelu_for_inductor(x, weight):
 # kernel was no faster than torch's, and its entry from Python (the checks,
 # each a call into torch's bindings) cost more than torch's one call inside
 # a network (batch-1 inference of MobileFaceNet and iResNet-50, README).
-# From here on, a fresh output is large enough for the huge-page advice of
-# _new_like, which torch's allocator does not give.
+# From here on the two kernels ran level inside those networks (batch-16
+# inference, docs/performance.md "Allocation in fastact.torch"), and
+# fastact's, with its thread policy, is kept.
 _TORCH_FORWARD_BELOW = _HUGE_PAGES_MIN_BYTES // 4
 
 

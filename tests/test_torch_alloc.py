@@ -1,5 +1,6 @@
-"""fastact.torch's large outputs ask Linux for transparent huge pages (fewer
-page faults on fresh memory); the results are unchanged."""
+"""Where autograd records, fastact.torch's large outputs (the forward's and
+the input gradient) ask Linux for transparent huge pages (fewer page faults
+on fresh memory); inference outputs do not.  The results are unchanged."""
 import sys
 
 import numpy as np
@@ -49,24 +50,43 @@ def test_advice_covers_the_aligned_interior(nbytes):
 
 
 @linux_only
-def test_large_outputs_are_advised_small_ones_not():
+def test_large_outputs_of_training_are_advised_others_not():
     # past glibc's largest mmap threshold (32 MiB): fresh mappings, whose
     # flags no earlier advice has set
     big = torch.empty(4, 16, 384, 384)
     plain = torch.empty_like(big)
     assert "hg" not in _vm_flags(_interior(plain.data_ptr(), plain.nbytes)[0])
-    out = ft._new_like(big)
+    out = ft._new_like(big, huge_pages=True)
     assert out.shape == big.shape and out.stride() == big.stride()
     assert "hg" in _vm_flags(_interior(out.data_ptr(), out.nbytes)[0])
     cl = big.contiguous(memory_format=torch.channels_last)
-    assert ft._new_like(cl).is_contiguous(memory_format=torch.channels_last)
+    assert ft._new_like(cl, huge_pages=True).is_contiguous(memory_format=torch.channels_last)
     small = torch.randn(2, 16, 64, 64)                  # 0.5 MB: left alone
-    assert ft._new_like(small).shape == small.shape
+    assert ft._new_like(small, huge_pages=True).shape == small.shape
+    # through the public calls: inference's output is torch's plain
+    # allocation; with autograd the forward's output and the input gradient
+    # are advised, for prelu and the family alike
+    x = torch.randn(4, 16, 384, 384, requires_grad=True)
+    w = torch.rand(16, requires_grad=True)
+
+    def advised(t):
+        return "hg" in _vm_flags(_interior(t.data_ptr(), t.nbytes)[0])
+    for f in (lambda t: ft.prelu(t, w), ft.elu):
+        with torch.no_grad():
+            y = f(x)
+        assert not advised(y)
+        del y
+        y = f(x)
+        assert advised(y)
+        y.backward(torch.ones(4, 16, 384, 384))
+        del y
+        assert advised(x.grad)
+        x.grad = None
 
 
 def test_large_results_are_torchs():
-    """Forward, input and weight gradients on a 4.7 MB tensor (its outputs
-    advised), per channel and shared, against torch's own."""
+    """Forward, input and weight gradients on a 4.7 MB tensor (its input
+    gradient advised), per channel and shared, against torch's own."""
     for channels in (16, 1):
         x = torch.randn(2, 16, 192, 192, requires_grad=True)
         w = torch.rand(channels, requires_grad=True)
