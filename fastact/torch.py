@@ -222,9 +222,9 @@ def _new_like(x, size=None, huge_pages=False):
     input gradient), one of 4 MiB or more on the CPU asks for transparent
     huge pages first (as numpy's allocator does), so that fresh memory
     faults in 2 MiB pages, not 4 KiB ones.  Outputs of inference do not
-    ask: inside networks that made batch-16 inference slower, while in
-    training it was level at batch 16 and faster at batch 64
-    (docs/performance.md, "Allocation in fastact.torch").  Every kernel call
+    ask: inside networks that made batch-16 inference slower, while
+    training steps were level with it or faster (docs/performance.md,
+    "Allocation in fastact.torch").  Every kernel call
     that writes a new output passes here, so it also makes the thread
     follow torch's thread count."""
     _follow_torch_threads()
