@@ -3,7 +3,7 @@
  * (included by kernels_<isa>.c, which sets the target and names the ISA
  * FA_ISA) defines FA_DTYPE(X) as
  *   X(suffix, element type, compute type, compute type is double, tiled,
- *     exact)
+ *     product scale)
  * includes this file, and gets the static table FA_NAME(table).  Read off
  * FA_DTYPE here are
  *   FA_T          the element type in memory,
@@ -12,9 +12,12 @@
  *   FA_TILED      1 where FA_T is not FA_C (float16, bfloat16): the loops
  *                 run over tiles converted by half.h's fa_widen_<suffix> and
  *                 fa_narrow_<suffix> (see "tiles" below),
- *   FA_EXACT_PRODUCTS  1 where the product of two elements is exact in the
- *                 compute type (float16's in float: 22 significant bits,
- *                 exponents within float's normal range),
+ *   FA_PRODUCT_SCALE_EXP  k >= 0 where the product of two elements, one of
+ *                 them scaled by 2^k, is exact in the compute type unless it
+ *                 overflows (float16's in float with k = 0: 22 significant
+ *                 bits, within float's normal range; bfloat16's with k = 117,
+ *                 see FA_SCALED_TERM), -1 where it is not (float32),
+ *   FA_EXACT_PRODUCTS  1 where k = 0, FA_SCALED_PRODUCTS 1 where k > 0,
  *   FA_NAME(name) a unique name for this dtype and ISA (name_suffix_isa).
  * Slopes and parameters are held in FA_C.  The end of this file undefines
  * them and FA_DTYPE, for the next dtype.
@@ -67,18 +70,20 @@
 #endif
 
 #ifndef FA_DT_SUFFIX_
-#define FA_DT_SUFFIX_(suffix, t, c, c_is_double, tiled, exact) suffix
-#define FA_DT_T_(suffix, t, c, c_is_double, tiled, exact) t
-#define FA_DT_C_(suffix, t, c, c_is_double, tiled, exact) c
-#define FA_DT_C_IS_DOUBLE_(suffix, t, c, c_is_double, tiled, exact) c_is_double
-#define FA_DT_TILED_(suffix, t, c, c_is_double, tiled, exact) tiled
-#define FA_DT_EXACT_(suffix, t, c, c_is_double, tiled, exact) exact
+#define FA_DT_SUFFIX_(suffix, t, c, c_is_double, tiled, scale) suffix
+#define FA_DT_T_(suffix, t, c, c_is_double, tiled, scale) t
+#define FA_DT_C_(suffix, t, c, c_is_double, tiled, scale) c
+#define FA_DT_C_IS_DOUBLE_(suffix, t, c, c_is_double, tiled, scale) c_is_double
+#define FA_DT_TILED_(suffix, t, c, c_is_double, tiled, scale) tiled
+#define FA_DT_PRODUCT_SCALE_(suffix, t, c, c_is_double, tiled, scale) scale
 #endif
 #define FA_T FA_DTYPE(FA_DT_T_)
 #define FA_C FA_DTYPE(FA_DT_C_)
 #define FA_C_IS_DOUBLE FA_DTYPE(FA_DT_C_IS_DOUBLE_)
 #define FA_TILED FA_DTYPE(FA_DT_TILED_)
-#define FA_EXACT_PRODUCTS FA_DTYPE(FA_DT_EXACT_)
+#define FA_PRODUCT_SCALE_EXP FA_DTYPE(FA_DT_PRODUCT_SCALE_)
+#define FA_EXACT_PRODUCTS (FA_PRODUCT_SCALE_EXP == 0)
+#define FA_SCALED_PRODUCTS (FA_PRODUCT_SCALE_EXP > 0)
 #define FA_NAME(name) FA_CAT(FA_CAT(name##_, FA_DTYPE(FA_DT_SUFFIX_)), FA_CAT(_, FA_ISA))
 
 /* --- tiles ------------------------------------------------------------------
@@ -177,6 +182,27 @@ _Static_assert(FA_LANES == 16 && FA_TILE % 16 == 0,
 #else
 #define FA_SLOPE_TERM(xc, gc) \
     ((double)fa_unless_positive_f(xc, xc) * (double)fa_unless_positive_f(xc, gc))
+#endif
+/* the same term scaled by 2^FA_PRODUCT_SCALE_EXP, its product in the compute
+ * type: for bfloat16, one float multiply and one widening where
+ * FA_SLOPE_TERM has two widenings and a double multiply (the AVX2 backward's
+ * slope terms were over a third of its instructions).  A bfloat16 value has
+ * 8 significant bits and is a whole multiple of 2^-133, so x * 2^117 is
+ * exact in float for |x| < 2^11, and (x * 2^117) * g, 16 significant bits
+ * and a whole multiple of 2^-149 (float's smallest subnormal), is exact in
+ * float unless it overflows (|x g| >= 2^11): then it is inf or NaN, as it is
+ * for an inf or NaN input.  bwd_lanes_loop adds these terms into lanes
+ * scaled alike, which is exact (every term and partial sum is a whole
+ * multiple of 2^-266 unscaled, far inside double's normal range, where
+ * scaling by a power of two commutes with rounding), and adds its piece's
+ * terms again with FA_SLOPE_TERM where a lane comes out inf or NaN. */
+#if FA_SCALED_PRODUCTS
+#define FA_TERM_SCALE ldexp(1.0, FA_PRODUCT_SCALE_EXP)
+#define FA_SCALED_TERM(xc, gc) \
+    ((double)fa_unless_positive_f(xc, ((xc) * ldexpf(1.0f, FA_PRODUCT_SCALE_EXP)) * (gc)))
+#else
+#define FA_TERM_SCALE 1.0
+#define FA_SCALED_TERM(xc, gc) FA_SLOPE_TERM(xc, gc)
 #endif
 /* elements per streamed block: a whole number of lines and of FA_LANES.
  * Small (8 lines) so that loads and streaming stores interleave finely:
@@ -435,16 +461,18 @@ FA_ALWAYS_INLINE void FA_NAME(affine_loop)(int inplace, int nt, int vec, const F
  * FA_LANES, for the FA_LANES elements from the tile's start):
  * bwd_lanes_loop orders the lanes so, and its callers rotate them so that
  * its lane j is that of element j.  One tile: tiles hold whole lanes, so
- * only the last has a tail, which the buffers hold in order.
+ * only the last has a tail, which the buffers hold in order.  scaled: the
+ * terms are FA_SCALED_TERM's; write_gi 0: the terms alone (gi unused).
  */
-FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, int nt, const FA_T *restrict g,
-                                              const FA_T *restrict x, FA_T *restrict gi,
-                                              FA_C a, double acc[FA_LANES], int64_t m)
+FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, int nt, int scaled, int write_gi,
+                                              const FA_T *restrict g, const FA_T *restrict x,
+                                              FA_T *restrict gi, FA_C a,
+                                              double acc[FA_LANES], int64_t m)
 {
     FA_TILE_BUFFERS(3);
     const FA_C *gs = FA_IN_ANY_ORDER(0, inplace ? gi : g, m);
     const FA_C *xs = FA_IN_ANY_ORDER(1, x, m);
-    FA_C *gis = FA_OUT(2, gi);
+    FA_C *gis = write_gi ? FA_OUT(2, gi) : NULL;
     int64_t b = 0;
     for (; b + FA_LANES <= m; b += FA_LANES) {
         /* kept a loop for the vectoriser (a tile's constant length would
@@ -458,33 +486,53 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_tile)(int inplace, int nt, const FA_T *r
         for (int j = 0; j < FA_LANES; j++) {
             const FA_C gv = gs[b + j];
             const FA_C v = xs[b + j];
-            gis[b + j] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
-            acc[j] += FA_SLOPE_TERM(v, gv);
+            if (write_gi)
+                gis[b + j] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
+            acc[j] += scaled ? FA_SCALED_TERM(v, gv) : FA_SLOPE_TERM(v, gv);
         }
     }
     for (int j = 0; b < m; b++, j++) { /* not hot: less than FA_LANES */
         const FA_C gv = gs[b];
         const FA_C v = xs[b];
-        gis[b] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
-        acc[FA_ANY_ORDER_ELEMENT(j)] += FA_SLOPE_TERM(v, gv);
+        if (write_gi)
+            gis[b] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
+        acc[FA_ANY_ORDER_ELEMENT(j)] += scaled ? FA_SCALED_TERM(v, gv) : FA_SLOPE_TERM(v, gv);
     }
-    FA_FLUSH_ANY_ORDER(2, gi, m, nt);
+    if (write_gi)
+        FA_FLUSH_ANY_ORDER(2, gi, m, nt);
 }
 
 FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, int nt, const FA_T *restrict g,
                                               const FA_T *restrict x, FA_T *restrict gi,
                                               FA_C a, double acc_io[FA_LANES], int64_t n)
 {
+    /* FA_SCALED_TERM's terms where g stays to be read again (not in place) */
+    const int scaled = FA_SCALED_PRODUCTS && !inplace;
+    const double scale = scaled ? FA_TERM_SCALE : 1.0;
     /* a local array: the compiler keeps it in registers; in the order of
      * the tiles' buffers */
     double acc[FA_LANES];
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
-        acc[j] = acc_io[FA_ANY_ORDER_ELEMENT(j)];
+        acc[j] = acc_io[FA_ANY_ORDER_ELEMENT(j)] * scale;
     }
-    FA_EACH_TILE(t, m, n, FA_NAME(bwd_lanes_tile)(inplace, nt, inplace ? NULL : g + t, x + t,
-                                                  gi + t, a, acc, m));
+    FA_EACH_TILE(t, m, n, FA_NAME(bwd_lanes_tile)(inplace, nt, scaled, 1,
+                                                  inplace ? NULL : g + t, x + t, gi + t, a,
+                                                  acc, m));
+    int finite = 1;
     for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
-        acc_io[FA_ANY_ORDER_ELEMENT(j)] = acc[j];
+        finite &= isfinite(acc[j]) != 0;
+    }
+    if (scaled && !finite) {
+        /* a product overflowed, or an input is inf or NaN: the terms again,
+         * unscaled, from the lanes this call started with */
+        for (int j = 0; j < FA_LANES; j++) { /* not hot: rare */
+            acc[j] = acc_io[FA_ANY_ORDER_ELEMENT(j)];
+        }
+        FA_EACH_TILE(t, m, n, FA_NAME(bwd_lanes_tile)(0, 0, 0, 0, g + t, x + t, NULL, a,
+                                                      acc, m));
+    }
+    for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
+        acc_io[FA_ANY_ORDER_ELEMENT(j)] = scaled && finite ? acc[j] / scale : acc[j];
     }
 }
 
@@ -933,6 +981,10 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_DIRECT_NT
 #undef FA_TILED
 #undef FA_EXACT_PRODUCTS
+#undef FA_SCALED_PRODUCTS
+#undef FA_PRODUCT_SCALE_EXP
+#undef FA_TERM_SCALE
+#undef FA_SCALED_TERM
 #undef FA_C_IS_DOUBLE
 #undef FA_C
 #undef FA_T

@@ -13,17 +13,20 @@
 
 /* One instance per dtype, FA_DTYPE(X) being
  *   X(suffix, element type, compute type, compute type is double, tiled,
- *     products of two elements exact in the compute type)
+ *     product scale)
  * (kernels_impl.h reads its parameters off it, and undefines it; tiled
  * dtypes convert with half.h's fa_widen_<suffix> and fa_narrow_<suffix>;
- * bfloat16's products can leave float's exponent range). */
-#define FA_DTYPE(X) X(f32, float, float, 0, 0, 0)
+ * the product scale is the k for which the product of two elements, one
+ * scaled by 2^k, is exact in the compute type unless it overflows, -1 where
+ * none is: float16's are exact as they are, bfloat16's can leave float's
+ * exponent range, see kernels_impl.h's FA_SCALED_TERM). */
+#define FA_DTYPE(X) X(f32, float, float, 0, 0, -1)
 #include "kernels_impl.h"
-#define FA_DTYPE(X) X(f64, double, double, 1, 0, 0)
+#define FA_DTYPE(X) X(f64, double, double, 1, 0, -1)
 #include "kernels_impl.h"
-#define FA_DTYPE(X) X(f16, uint16_t, float, 0, 1, 1)
+#define FA_DTYPE(X) X(f16, uint16_t, float, 0, 1, 0)
 #include "kernels_impl.h"
-#define FA_DTYPE(X) X(bf16, uint16_t, float, 0, 1, 0)
+#define FA_DTYPE(X) X(bf16, uint16_t, float, 0, 1, 117)
 #include "kernels_impl.h"
 
 static const fa_kernels FA_CAT(fa_tables_, FA_ISA)[FA_DT_COUNT] = {
