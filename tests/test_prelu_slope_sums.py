@@ -134,7 +134,13 @@ def _bf16_values(rng, shape, low, high):
     return out
 
 
-def test_bfloat16_products_below_floats_range(rng):
+# a small call's planes (run on the calling thread, one kernel call for all)
+# and planes past one work item (the threaded path)
+INNERS = [9000, 20000]
+
+
+@pytest.mark.parametrize("inner", INNERS)
+def test_bfloat16_products_below_floats_range(rng, inner):
     """Products from 2^-266 (subnormal times subnormal) to 2^-146, where an
     unscaled float product rounds to 0 or to float's 2^-149 grid: channel 0
     normal values, channel 1 subnormals squared, channel 2 subnormals times
@@ -149,12 +155,13 @@ def test_bfloat16_products_below_floats_range(rng):
         g[0, 1] = x[0, 1]
         return x, g
 
-    x, g, exact = _exact_sum_case(rng, (1, 3, 20000), make)
+    x, g, exact = _exact_sum_case(rng, (1, 3, inner), make)
     assert (exact != 0).all()
     assert_everywhere(g, x, np.array([0.25, -0.5, 2.0], bf16), exact)
 
 
-def test_bfloat16_products_past_floats_range(rng):
+@pytest.mark.parametrize("inner", INNERS)
+def test_bfloat16_products_past_floats_range(rng, inner):
     """|x g| from 2^12 (past 2^11, where the scaled product overflows float)
     to 2^232 (where the unscaled one overflows too): the kernels take these
     pieces' terms again in float64.  Channel 0 all large, channel 1 one large
@@ -172,17 +179,17 @@ def test_bfloat16_products_past_floats_range(rng):
         g[0, 3] = _bf16_values(rng, shape[2], 110, 111)
         return x, g
 
-    x, g, exact = _exact_sum_case(rng, (1, 4, 9000), make)
+    x, g, exact = _exact_sum_case(rng, (1, 4, inner), make)
     assert np.isfinite(exact).all() and abs(exact[3]) > 2.0 ** 128
     assert_everywhere(g, x, np.array([0.25, 1.5, -0.5, 0.75], bf16), exact)
 
 
-def test_bfloat16_specials_and_large_positive_x():
+@pytest.mark.parametrize("inner", INNERS)
+def test_bfloat16_specials_and_large_positive_x(inner):
     """inf and NaN inputs give what float64 gives (the fallback), and x > 0
     contributes 0 whatever g is, x >= 2^11 (whose scaled value is inf)
     included."""
     bf16 = _bf16()
-    inner = 100
     x = np.full((1, 4, inner), -0.5)
     g = np.full((1, 4, inner), 0.25)
     x[0, 0, 3], g[0, 0, 3] = 4096.0, np.inf          # x > 0: term 0
