@@ -25,6 +25,9 @@
 #include <stdint.h>
 
 #define FA_LANES 16
+/* the most elements of a row of slopes along the contiguous axis (prelu.c's
+ * tiles): the w of the vec kernels is at most this */
+#define FA_TILE_W 1024
 
 typedef struct {
     size_t elsize;      /* bytes of an element in memory */
@@ -49,7 +52,8 @@ typedef struct {
     void (*bwd_planes)(const void *g, const void *x, const void *slopes, void *gi,
                        double *grad_slopes, int64_t outer, int64_t channels,
                        int64_t inner);
-    /* rows contiguous rows of w elements; acc and slopes: w values */
+    /* rows contiguous rows of w elements; acc and slopes: w values, w at
+     * most FA_TILE_W */
     void (*bwd_vec)(const void *g, const void *x, const void *slopes, void *gi,
                     double *acc, int64_t w, int64_t rows);
     void (*bwd_vec_inplace)(void *g, const void *x, const void *slopes,

@@ -40,6 +40,7 @@
  * the op a constant.
  */
 #include <math.h>
+#include <string.h>
 
 #include "kernels.h"
 #include "ops.h"
@@ -201,6 +202,9 @@ _Static_assert(FA_LANES == 16 && FA_TILE % 16 == 0,
  * terms save about 0.02 ns per element (AVX2, bfloat16, one thread: a
  * (1, 16, 8, 8) call took 4% longer scaled, a (1, 64, 56, 56) one 14% less) */
 #define FA_SCALED_PLANE_MIN 512
+/* the fewest rows worth scaling in a bwd_vec call: copying, scaling,
+ * checking and unscaling its w sums are four passes over them */
+#define FA_SCALED_VEC_ROWS_MIN 16
 #if FA_SCALED_PRODUCTS
 #define FA_TERM_SCALE ldexp(1.0, FA_PRODUCT_SCALE_EXP)
 #define FA_SCALED_TERM(xc, gc) \
@@ -545,39 +549,44 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, int nt, int want_scal
 }
 
 /* prelu's backward with a slope per element, one tile of a row: element i
- * with slope s[i] and its slope term added to acc[i] */
-FA_ALWAYS_INLINE void FA_NAME(bwd_vec_tile)(int inplace, const FA_T *restrict g,
-                                            const FA_T *restrict x, const FA_C *restrict s,
-                                            FA_T *restrict gi, double *restrict acc,
-                                            int64_t m)
+ * with slope s[i] and its slope term added to acc[i]; scaled and write_gi
+ * as bwd_lanes_tile's */
+FA_ALWAYS_INLINE void FA_NAME(bwd_vec_tile)(int inplace, int scaled, int write_gi,
+                                            const FA_T *restrict g, const FA_T *restrict x,
+                                            const FA_C *restrict s, FA_T *restrict gi,
+                                            double *restrict acc, int64_t m)
 {
     FA_TILE_BUFFERS(3);
     const FA_C *gs = FA_IN(0, inplace ? gi : g, m);
     const FA_C *xs = FA_IN(1, x, m);
-    FA_C *gis = FA_OUT(2, gi);
+    FA_C *gis = write_gi ? FA_OUT(2, gi) : NULL;
     for (int64_t i = 0; i < m; i++) {
         const FA_C gv = gs[i];
         const FA_C v = xs[i];
         const FA_C a = s[i];
-        gis[i] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
-        acc[i] += FA_SLOPE_TERM(v, gv);
+        if (write_gi)
+            gis[i] = FA_LEAKY_RELU_BWD(gv, v, a, 0, 0);
+        acc[i] += scaled ? FA_SCALED_TERM(v, gv) : FA_SLOPE_TERM(v, gv);
     }
-    FA_FLUSH(2, gi, m, 0);
+    if (write_gi)
+        FA_FLUSH(2, gi, m, 0);
 }
 
 /* prelu's backward with a slope per element, rows rows of w contiguous
  * elements (the w sums stay in L1: the tile of a channels-last array is
  * many short rows) */
-FA_ALWAYS_INLINE void FA_NAME(bwd_vec_loop)(int inplace, const FA_T *restrict g,
-                                            const FA_T *restrict x, const FA_C *restrict s,
-                                            FA_T *restrict gi, double *restrict acc,
-                                            int64_t w, int64_t rows)
+FA_ALWAYS_INLINE void FA_NAME(bwd_vec_loop)(int inplace, int scaled, int write_gi,
+                                            const FA_T *restrict g, const FA_T *restrict x,
+                                            const FA_C *restrict s, FA_T *restrict gi,
+                                            double *restrict acc, int64_t w, int64_t rows)
 {
     for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
         const FA_T *xr = x + r * w;
-        FA_T *gir = gi + r * w;
-        FA_EACH_TILE(t, m, w, FA_NAME(bwd_vec_tile)(inplace, inplace ? NULL : g + r * w + t,
-                                                    xr + t, s + t, gir + t, acc + t, m));
+        FA_T *gir = write_gi ? gi + r * w : NULL;
+        FA_EACH_TILE(t, m, w, FA_NAME(bwd_vec_tile)(inplace, scaled, write_gi,
+                                                    inplace ? NULL : g + r * w + t, xr + t,
+                                                    s + t, write_gi ? gir + t : NULL,
+                                                    acc + t, m));
     }
 }
 
@@ -924,15 +933,42 @@ static void FA_NAME(bwd_planes)(const void *g, const void *x, const void *slopes
 static void FA_NAME(bwd_vec)(const void *g, const void *x, const void *slopes, void *gi,
                              double *restrict acc, int64_t w, int64_t rows)
 {
-    FA_NAME(bwd_vec_loop)(0, (const FA_T *)g, (const FA_T *)x, (const FA_C *)slopes,
+    /* FA_SCALED_TERM's terms, as bwd_lanes_loop takes them, where the rows
+     * are many enough to repay scaling the sums */
+    if (!FA_SCALED_PRODUCTS || rows < FA_SCALED_VEC_ROWS_MIN) {
+        FA_NAME(bwd_vec_loop)(0, 0, 1, (const FA_T *)g, (const FA_T *)x,
+                              (const FA_C *)slopes, (FA_T *)gi, acc, w, rows);
+        return;
+    }
+    double start[FA_TILE_W];
+    int finite = 1;
+    for (int64_t i = 0; i < w; i++) { /* not hot: once per call */
+        start[i] = acc[i];
+        acc[i] *= FA_TERM_SCALE;
+    }
+    FA_NAME(bwd_vec_loop)(0, 1, 1, (const FA_T *)g, (const FA_T *)x, (const FA_C *)slopes,
                           (FA_T *)gi, acc, w, rows);
+    for (int64_t i = 0; i < w; i++) { /* not hot: once per call */
+        finite &= isfinite(acc[i]) != 0;
+    }
+    if (!finite) {
+        /* a product overflowed, or an input is inf or NaN: the terms again,
+         * unscaled, from the sums this call started with */
+        memcpy(acc, start, (size_t)w * sizeof(double));
+        FA_NAME(bwd_vec_loop)(0, 0, 0, (const FA_T *)g, (const FA_T *)x,
+                              (const FA_C *)slopes, NULL, acc, w, rows);
+        return;
+    }
+    for (int64_t i = 0; i < w; i++) { /* not hot: once per call */
+        acc[i] /= FA_TERM_SCALE;
+    }
 }
 
 static void FA_NAME(bwd_vec_inplace)(void *g, const void *x, const void *slopes,
                                      double *restrict acc, int64_t w, int64_t rows)
 {
-    FA_NAME(bwd_vec_loop)(1, NULL, (const FA_T *)x, (const FA_C *)slopes, (FA_T *)g, acc,
-                          w, rows);
+    FA_NAME(bwd_vec_loop)(1, 0, 1, NULL, (const FA_T *)x, (const FA_C *)slopes, (FA_T *)g,
+                          acc, w, rows);
 }
 
 /* --- memory ceilings for the benchmark ------------------------------------ */
@@ -999,6 +1035,7 @@ static const fa_kernels FA_NAME(table) = {
 #undef FA_PRODUCT_SCALE_EXP
 #undef FA_TERM_SCALE
 #undef FA_SCALED_PLANE_MIN
+#undef FA_SCALED_VEC_ROWS_MIN
 #undef FA_SCALED_TERM
 #undef FA_C_IS_DOUBLE
 #undef FA_C

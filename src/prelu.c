@@ -42,7 +42,6 @@
  * three of them most) */
 #define FA_GROUP ((int64_t)4096)
 #define FA_GROUP_PLANE_MIN 16
-#define FA_TILE_W 1024
 /* the backward's rows per call span at least this many elements */
 #define FA_BWD_W 64
 /* partial sums up to this many live on the stack: no malloc for small calls */

@@ -3,8 +3,10 @@ bitwise against an oracle that adds the same terms in the order the README
 defines: each (n, c) plane cut into segments of 16384 elements, a segment's
 element i added to lane i % 16 (each lane in order, from 0.0), the 16 lanes
 added pairwise (lane k + lane k + 8, then k + 4, k + 2, k + 1), and the
-segments' sums added to the channel's, planes in n order.  Every ISA, one
-and two threads, ordinary and streaming stores, in place and not.
+segments' sums added to the channel's, planes in n order.  Arrays of short
+planes (inner < 64: channels-last arrays, as (N*H*W, C, 1)) are cut into
+tiles of rows instead, whose order oracle_tile_sums spells out.  Every ISA,
+one and two threads, ordinary and streaming stores, in place and not.
 
 bfloat16's terms x * g are taken in float scaled by 2^117 (exact unless the
 product overflows, when the kernels take them again in float64): the data
@@ -22,6 +24,9 @@ from helpers import ALL_DTYPES, poisoned_like
 
 SEGMENT = 16384
 LANES = 16
+PLANE_MIN = 64      # shorter planes are cut into tiles of rows
+TILE_W = 1024       # a tile's elements along a row, at most
+BWD_W = 64          # the fewest elements a tile's group of rows spans
 
 
 def oracle_sums(g, x):
@@ -46,6 +51,46 @@ def oracle_sums(g, x):
                     lanes[:width] = lanes[:width] + lanes[width:2 * width]
                     width //= 2
                 sums[c] = sums[c] + lanes[0]
+    return sums
+
+
+def oracle_tile_sums(g, x):
+    """float64 slope sums of (N, C, inner) arrays with inner < PLANE_MIN, in
+    the kernels' order for such arrays: rows (n) cut into blocks of
+    SEGMENT // w rows and channels into runs of TILE_W // inner, w being a
+    run's elements per row.  In each tile, position k of a row adds its
+    terms in row order into a sum of its own; where the run is every
+    channel, rows go by groups of BWD_W // w (each group one wider row), the
+    rows left over after the last whole group adding into the first
+    positions.  A channel's sum in a tile adds its positions in order; the
+    tiles' sums are added to the channel's in block order."""
+    x64 = np.asarray(x, np.float64)
+    g64 = np.asarray(g, np.float64)
+    terms = np.where(x64 > 0, 0.0, x64 * g64)
+    outer, channels, inner = terms.shape
+    assert inner < PLANE_MIN
+    cpt = min(TILE_W // inner, channels)
+    rpt = max(1, SEGMENT // (cpt * inner))
+
+    def in_order(rows):         # sequential sums down the columns, from 0.0
+        return np.add.accumulate(np.vstack([np.zeros(rows.shape[1]), rows]))[-1]
+
+    sums = np.zeros(channels)
+    for r0 in range(0, outer, rpt):
+        block_sums = np.zeros(channels)
+        for c0 in range(0, channels, cpt):
+            nch = min(cpt, channels - c0)
+            w = nch * inner
+            tile = terms[r0:r0 + rpt, c0:c0 + nch].reshape(-1, w)
+            reps = BWD_W // w if nch == channels and BWD_W > w else 1
+            groups = tile.shape[0] // reps
+            acc = in_order(tile[:groups * reps].reshape(groups, reps * w))
+            left = tile[groups * reps:].ravel()
+            acc[:left.size] += left
+            for ch in range(nch):
+                positions = acc.reshape(reps, nch, inner)[:, ch].ravel()
+                block_sums[c0 + ch] = in_order(positions[:, None])[0]
+        sums = sums + block_sums
     return sums
 
 
@@ -111,6 +156,19 @@ def test_random_sums_in_the_defined_order(rng, dtype, shape):
     assert_everywhere(g, x, slopes.astype(dtype), oracle_sums(g, x))
 
 
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("shape", [(700, 64, 1), (5000, 4, 1), (40, 1000, 1), (3, 2000, 1),
+                                   (300, 12, 5)])
+def test_random_tile_sums_in_their_order(rng, dtype, shape):
+    """The same for arrays cut into tiles of rows: channels-last arrays with
+    one group per row (64 channels), 16 rows per group (4 channels), 16 rows
+    per tile (1000), a tile narrower than a row (2000), and inner 5."""
+    x = (rng.standard_normal(shape) * np.exp2(rng.integers(-8, 8, shape))).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    slopes = rng.uniform(-1, 1, shape[1])
+    assert_everywhere(g, x, slopes.astype(dtype), oracle_tile_sums(g, x))
+
+
 def _exact_sum_case(rng, shape, make):
     """x and g from make(rng, shape), and the sums exactly (math.fsum), checked
     to be what any order of float64 additions gives (each channel's terms and
@@ -137,10 +195,19 @@ def _bf16_values(rng, shape, low, high):
 # a small call's planes (run on the calling thread, one kernel call for all)
 # and planes past one work item (the threaded path)
 INNERS = [9000, 20000]
+# the range cases' arrays as they are made, (1, C, inner), and as rows,
+# (inner, C, 1): the same channels' values, channels-last (the tiles' kernels)
+LAYOUTS = ["planes", "rows"]
 
 
+def _laid_out(layout, *arrays):
+    return tuple(a if layout == "planes" else np.ascontiguousarray(a.transpose(2, 1, 0))
+                 for a in arrays)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("inner", INNERS)
-def test_bfloat16_products_below_floats_range(rng, inner):
+def test_bfloat16_products_below_floats_range(rng, inner, layout):
     """Products from 2^-266 (subnormal times subnormal) to 2^-146, where an
     unscaled float product rounds to 0 or to float's 2^-149 grid: channel 0
     normal values, channel 1 subnormals squared, channel 2 subnormals times
@@ -157,11 +224,12 @@ def test_bfloat16_products_below_floats_range(rng, inner):
 
     x, g, exact = _exact_sum_case(rng, (1, 3, inner), make)
     assert (exact != 0).all()
-    assert_everywhere(g, x, np.array([0.25, -0.5, 2.0], bf16), exact)
+    assert_everywhere(*_laid_out(layout, g, x), np.array([0.25, -0.5, 2.0], bf16), exact)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("inner", INNERS)
-def test_bfloat16_products_past_floats_range(rng, inner):
+def test_bfloat16_products_past_floats_range(rng, inner, layout):
     """|x g| from 2^12 (past 2^11, where the scaled product overflows float)
     to 2^232 (where the unscaled one overflows too): the kernels take these
     pieces' terms again in float64.  Channel 0 all large, channel 1 one large
@@ -181,11 +249,13 @@ def test_bfloat16_products_past_floats_range(rng, inner):
 
     x, g, exact = _exact_sum_case(rng, (1, 4, inner), make)
     assert np.isfinite(exact).all() and abs(exact[3]) > 2.0 ** 128
-    assert_everywhere(g, x, np.array([0.25, 1.5, -0.5, 0.75], bf16), exact)
+    assert_everywhere(*_laid_out(layout, g, x), np.array([0.25, 1.5, -0.5, 0.75], bf16),
+                      exact)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("inner", INNERS)
-def test_bfloat16_specials_and_large_positive_x(inner):
+def test_bfloat16_specials_and_large_positive_x(inner, layout):
     """inf and NaN inputs give what float64 gives (the fallback), and x > 0
     contributes 0 whatever g is, x >= 2^11 (whose scaled value is inf)
     included."""
@@ -199,4 +269,5 @@ def test_bfloat16_specials_and_large_positive_x(inner):
     x[0, 3, 7] = np.nan
     x, g = x.astype(bf16), g.astype(bf16)
     want = np.array([(inner - 2) * -0.125, -np.inf, np.nan, np.nan])
-    assert_everywhere(g, x, np.array([0.25, 0.25, 0.25, 0.25], bf16), want)
+    assert_everywhere(*_laid_out(layout, g, x), np.array([0.25, 0.25, 0.25, 0.25], bf16),
+                      want)
