@@ -277,6 +277,24 @@ def test_relu_with_threshold_and_slope_is_the_float32_computation(rng):
     assert_same(y, want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, "bfloat16"])
+def test_relu_with_threshold_and_slope_overflows_as_the_float32_computation(dtype):
+    """Where x - threshold overflows float32 the result is -inf (Keras's on
+    every backend), though slope * (x - threshold) can be finite: the README's
+    one exception to the 2-ulp bound (float16 values are too small to reach
+    it)."""
+    if dtype == "bfloat16":
+        dtype = pytest.importorskip("ml_dtypes").bfloat16
+    ns, t = 0.174, 3e38
+    x = np.array([-3.00406e38, -3e38, -1.0, 2.0, 3.1e38], np.float32).astype(dtype)
+    y = F.unary_forward(F.OP_RELU, (ns, INF, t), x, None, False)
+    x32 = x.astype(np.float32)
+    with np.errstate(over="ignore"):
+        want = np.where(x32 <= np.float32(t), np.float32(ns) * (x32 - np.float32(t)), x32)
+    assert np.isneginf(want[0]) and np.isfinite(ns * (float(x32[0]) - t))
+    assert_same(y, want.astype(dtype))
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_gradients_match_finite_differences(rng, case):
     _, op, params, _, _, kinks = case
