@@ -66,6 +66,20 @@ class PReLULayout(Timing):
         fastact.prelu_backward(self.g, self.x, self.slopes, out=self.y, channel_axis=self.axis)
 
 
+class PReLULayoutBfloat16(PReLULayout):
+    """PReLULayout's cases in bfloat16 (a class of its own: a change to
+    PReLULayout's code would start its recorded history anew)."""
+    params = [["NCHW", "NHWC"]]
+    param_names = ["layout"]
+
+    def setup(self, layout):
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise NotImplementedError("bfloat16 needs ml_dtypes") from None
+        super().setup(layout, ml_dtypes.bfloat16)
+
+
 class HalfPrecision(Timing):
     """leaky_relu and ELU forward in float16 and bfloat16 (computed in float32)."""
     params = [["float16", "bfloat16"], ["leaky_relu", "elu"]]
