@@ -21,6 +21,7 @@
 #ifndef FASTACT_KERNELS_H
 #define FASTACT_KERNELS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +82,18 @@ typedef struct {
 
 /* The table of dtype (FA_DT_*, src/ops.h) for the active ISA (dispatch.c). */
 const fa_kernels *fa_kernels_for(int dtype);
+
+/* Whether all n sums are finite: the check after a pass of scaled slope
+ * terms (kernels_impl.h's FA_SCALED_TERM), which is redone unscaled where
+ * one is not. */
+static inline int fa_all_finite(const double *v, int64_t n)
+{
+    int finite = 1;
+    for (int64_t i = 0; i < n; i++) { /* not hot: once per kernel call */
+        finite &= isfinite(v[i]) != 0;
+    }
+    return finite;
+}
 
 /* Lane sums combined pairwise in a fixed order.  Unrolled to the end, so
  * that the sums stay in registers: a loop over the widths kept them on the

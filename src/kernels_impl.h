@@ -532,10 +532,7 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_lanes_loop)(int inplace, int nt, int want_scal
     FA_EACH_TILE(t, m, n, FA_NAME(bwd_lanes_tile)(inplace, nt, scaled, 1,
                                                   inplace ? NULL : g + t, x + t, gi + t, a,
                                                   acc, m));
-    int finite = 1;
-    for (int j = 0; j < FA_LANES; j++) { /* not hot: once per call */
-        finite &= isfinite(acc[j]) != 0;
-    }
+    const int finite = fa_all_finite(acc, FA_LANES);
     if (scaled && !finite) {
         /* a product overflowed, or an input is inf or NaN: the terms again,
          * unscaled, from the lanes this call started with */
@@ -584,10 +581,9 @@ FA_ALWAYS_INLINE void FA_NAME(bwd_vec_loop)(int inplace, int scaled, int write_g
 {
     for (int64_t r = 0; r < rows; r++) { /* not hot: rows of the tile */
         const FA_T *xr = x + r * w;
-        FA_T *gir = write_gi ? gi + r * w : NULL;
         FA_EACH_TILE(t, m, w, FA_NAME(bwd_vec_tile)(inplace, scaled, write_gi,
                                                     inplace ? NULL : g + r * w + t, xr + t,
-                                                    s + t, write_gi ? gir + t : NULL,
+                                                    s + t, write_gi ? gi + r * w + t : NULL,
                                                     acc + t, m));
     }
 }
@@ -943,17 +939,13 @@ static void FA_NAME(bwd_vec)(const void *g, const void *x, const void *slopes, v
         return;
     }
     double start[FA_TILE_W];
-    int finite = 1;
     for (int64_t i = 0; i < w; i++) { /* not hot: once per call */
         start[i] = acc[i];
         acc[i] *= FA_TERM_SCALE;
     }
     FA_NAME(bwd_vec_loop)(0, 1, 1, (const FA_T *)g, (const FA_T *)x, (const FA_C *)slopes,
                           (FA_T *)gi, acc, w, rows);
-    for (int64_t i = 0; i < w; i++) { /* not hot: once per call */
-        finite &= isfinite(acc[i]) != 0;
-    }
-    if (!finite) {
+    if (!fa_all_finite(acc, w)) {
         /* a product overflowed, or an input is inf or NaN: the terms again,
          * unscaled, from the sums this call started with */
         memcpy(acc, start, (size_t)w * sizeof(double));
